@@ -1,0 +1,215 @@
+"""Bias-free positively homogeneous networks (the setting of Haim et al. 2022 and of the paper, §2).
+
+Interface
+---------
+- :class:`TwoLayerReLU` — Φ(θ; x) = Σⱼ vⱼ relu(wⱼ·x), parameters ``W`` (width×d) and ``v`` (width),
+  homogeneous of degree 2 in θ = (W, v), or of degree 1 in θ = W when the second layer is fixed.
+- :class:`HomogeneousMLP` — a bias-free deep ReLU network with scalar output, degree = number of layers.
+- :func:`homogeneity_degree` — the degree L of a network, verified numerically (Φ(cθ) = c^L Φ(θ)).
+- :func:`parameter_vector` — θ flattened in ``net.parameters()`` order (the order used by ``kkt``).
+
+Every network maps inputs of shape ``(..., d)`` to outputs of shape ``(...,)``.
+Introduced in the book's chapter "Homogeneous networks and the max-margin implicit bias".
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from reconleak_core.checks import check_points
+
+__all__ = ["TwoLayerReLU", "HomogeneousMLP", "homogeneity_degree", "parameter_vector"]
+
+
+def _generator(seed: int) -> torch.Generator:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return torch.Generator().manual_seed(seed)
+
+
+def _check_size(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _span_projector(span, d: int, dtype: torch.dtype) -> torch.Tensor:
+    """Orthogonal projector onto the row span of ``span`` (k×d)."""
+    span = check_points(span, "span", d=d, dtype=dtype)
+    U, S, Vh = torch.linalg.svd(span, full_matrices=False)
+    rank = int((S > S.max() * max(span.shape) * torch.finfo(dtype).eps).sum())
+    if rank == 0:
+        raise ValueError("span is all zeros: it spans no subspace")
+    basis = Vh[:rank]
+    return basis.T @ basis
+
+
+class TwoLayerReLU(nn.Module):
+    """Two-layer bias-free ReLU network Φ(x) = Σⱼ vⱼ relu(wⱼ·x) (the paper's §2 architecture).
+
+    Parameters
+    ----------
+    d, width:
+        Input dimension and number of hidden neurons.
+    init_scale:
+        Standard deviation multiplier: wⱼ ~ init_scale·N(0, I/d), vⱼ ~ init_scale·N(0, 1/width).
+        Small scales start training in the "rich" regime that converges to a KKT point.
+    fixed_second_layer:
+        If true, v is fixed to ±1/√width (alternating signs) and stored as a buffer, so θ = W and
+        the network is 1-homogeneous in its trainable parameters.
+    span:
+        Optional data (k×d): the rows of W are projected onto span(span rows). Gradient descent keeps
+        them there (∂Φ/∂wⱼ = vⱼ 1[wⱼ·x > 0] x), the exact setting of Theorem 4.
+    dtype, seed:
+        Parameter dtype (float64 by default, for checked claims) and the seed of the initialisation
+        (a private generator: global random state is untouched).
+    """
+
+    def __init__(self, d: int, width: int, init_scale: float = 1.0, fixed_second_layer: bool = False,
+                 span=None, dtype: torch.dtype = torch.float64, seed: int = 0):
+        super().__init__()
+        self.d = _check_size(d, "d")
+        self.width = _check_size(width, "width")
+        if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
+            raise ValueError(f"init_scale must be a positive finite number, got {init_scale!r}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        gen = _generator(seed)
+        W = torch.randn(width, d, generator=gen, dtype=torch.float64) * (init_scale / math.sqrt(d))
+        if span is not None:
+            W = W @ _span_projector(span, d, torch.float64)
+        self.W = nn.Parameter(W.to(dtype))
+        self.fixed_second_layer = bool(fixed_second_layer)
+        if self.fixed_second_layer:
+            signs = torch.where(torch.arange(width) % 2 == 0, 1.0, -1.0).to(torch.float64)
+            self.register_buffer("v", (signs / math.sqrt(width)).to(dtype))
+        else:
+            v = torch.randn(width, generator=gen, dtype=torch.float64) * (init_scale / math.sqrt(width))
+            self.v = nn.Parameter(v.to(dtype))
+
+    @property
+    def degree(self) -> int:
+        """Homogeneity degree in the trainable parameters: 2, or 1 with a fixed second layer."""
+        return 1 if self.fixed_second_layer else 2
+
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """wⱼ·x for every neuron: shape ``(..., width)``."""
+        return x @ self.W.T
+
+    def activation_pattern(self, x: torch.Tensor) -> torch.Tensor:
+        """Boolean pattern 1[wⱼ·x > 0]: shape ``(..., width)`` (the patterns of Lemmas 2 and 3)."""
+        return self.pre_activations(x) > 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.pre_activations(x)) @ self.v
+
+    def extra_repr(self) -> str:
+        return f"d={self.d}, width={self.width}, fixed_second_layer={self.fixed_second_layer}"
+
+
+class HomogeneousMLP(nn.Module):
+    """Bias-free deep ReLU network with scalar output; homogeneous of degree ``len(widths) + 1``.
+
+    ``widths`` lists the hidden layer sizes; each layer is ``nn.Linear(bias=False)`` followed by ReLU,
+    the last layer is linear. Weights are initialised N(0, init_scale²/fan_in) from ``seed``.
+    """
+
+    def __init__(self, d: int, widths, init_scale: float = 1.0, dtype: torch.dtype = torch.float64, seed: int = 0):
+        super().__init__()
+        self.d = _check_size(d, "d")
+        widths = list(widths)
+        if not widths:
+            raise ValueError("widths must list at least one hidden layer size")
+        for k, w in enumerate(widths):
+            _check_size(w, f"widths[{k}]")
+        if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
+            raise ValueError(f"init_scale must be a positive finite number, got {init_scale!r}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        gen = _generator(seed)
+        sizes = [d, *widths, 1]
+        self.layers = nn.ModuleList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            layer = nn.Linear(fan_in, fan_out, bias=False, dtype=dtype)
+            with torch.no_grad():
+                layer.weight.copy_(torch.randn(fan_out, fan_in, generator=gen, dtype=torch.float64)
+                                   * (init_scale / math.sqrt(fan_in)))
+            self.layers.append(layer)
+
+    @property
+    def degree(self) -> int:
+        """Homogeneity degree: the number of linear layers."""
+        return len(self.layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))
+        return self.layers[-1](x).squeeze(-1)
+
+
+_HOMOGENEOUS = (TwoLayerReLU, HomogeneousMLP, nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ReLU, nn.LeakyReLU,
+                nn.Identity, nn.Flatten, nn.Sequential, nn.ModuleList, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d,
+                nn.AvgPool2d)
+
+
+def parameter_vector(net: nn.Module) -> torch.Tensor:
+    """θ: the trainable parameters flattened and concatenated in ``net.parameters()`` order."""
+    params = [p.reshape(-1) for p in net.parameters()]
+    if not params:
+        raise ValueError("the network has no trainable parameters")
+    return torch.cat(params)
+
+
+def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
+    """The degree L with Φ(cθ; x) = c^L Φ(θ; x) for all c > 0 (paper §2: L-homogeneous networks).
+
+    Structural check first: any module with a bias, or a layer that is not positively homogeneous
+    (Tanh, Sigmoid, BatchNorm, Softplus, ...), raises ``ValueError`` naming the module. Then the degree is
+    measured in float64 on random inputs for c = 2 and verified for c = 3 (relative tolerance ``tol``).
+    """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    for name, module in net.named_modules():
+        label = name or type(module).__name__
+        bias = getattr(module, "bias", None)
+        if isinstance(bias, torch.Tensor):
+            raise ValueError(f"the network is not homogeneous: module '{label}' ({type(module).__name__}) has a bias")
+        if not isinstance(module, _HOMOGENEOUS):
+            raise ValueError(f"the network is not known to be homogeneous: module '{label}' of type "
+                             f"{type(module).__name__} is not a bias-free linear layer or positively homogeneous activation")
+    params = dict(net.named_parameters())
+    if not params:
+        raise ValueError("the network has no trainable parameters")
+    d = getattr(net, "d", None)
+    if d is None:
+        first = next(m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)))
+        if not isinstance(first, nn.Linear):
+            raise ValueError("cannot infer the input dimension of a convolutional net: give it an attribute 'd'")
+        d = first.in_features
+    x = torch.randn(64, d, generator=_generator(seed), dtype=torch.float64)
+    buffers = {k: b.to(torch.float64) for k, b in net.named_buffers()}
+    base = {k: p.detach().to(torch.float64) for k, p in params.items()}
+
+    def output(scale: float) -> torch.Tensor:
+        scaled = {k: p * scale for k, p in base.items()}
+        with torch.no_grad():
+            return torch.func.functional_call(net, {**scaled, **buffers}, (x,)).reshape(-1)
+
+    f1 = output(1.0)
+    mask = f1.abs() > f1.abs().max() * 1e-6
+    if not mask.any() or f1.abs().max() == 0:
+        raise ValueError("cannot measure the homogeneity degree: the network outputs zero on random inputs")
+    ratio = (output(2.0)[mask] / f1[mask])
+    if (ratio <= 0).any():
+        raise ValueError("the network is not positively homogeneous: scaling θ by 2 flipped the sign of the output")
+    degrees = torch.log2(ratio)
+    L = int(round(degrees.mean().item()))
+    if L < 1 or (degrees - L).abs().max() > tol:
+        raise ValueError(f"the network is not homogeneous: measured degrees {degrees.min().item():.4g}"
+                         f"..{degrees.max().item():.4g} are not one integer")
+    if not torch.allclose(output(3.0)[mask], f1[mask] * 3.0**L, rtol=tol, atol=0):
+        raise ValueError(f"the network is not homogeneous: Φ(3θ) ≠ 3^{L} Φ(θ)")
+    return L
