@@ -1,16 +1,66 @@
 """Data sets of the book: sphere data (the paper's §5 synthetic setting), digits, CIFAR-10, the secret shift.
 
-Every loader returns ``(X, y)`` with ``X`` of shape ``(n, d)`` (float64 unless stated) and labels
-``y`` in {-1, +1}. Nothing here downloads at import or test time.
+Interface. Every loader returns ``(X, y)``: ``X`` of shape ``(n, d)`` (float64 unless ``dtype`` says
+otherwise; images flattened in channel-major CHW order unless ``flatten=False``) and labels ``y`` in
+{-1, +1} of the same dtype. With a sample size ``n`` the sample is balanced and ordered like
+:func:`sphere`: yᵢ = +1 for even i, −1 for odd i.
+
+- :func:`sphere`       points on a sphere, optionally inside a random subspace (Theorem 4's setting);
+- :func:`digits`       scikit-learn's bundled 8×8 digits, pixels in [0, 1] (offline, nothing downloaded);
+- :func:`load_cifar10` the official CIFAR-10 python archive, checked against a pinned SHA-256 before
+  anything in it is unpickled; pixels in [0, 1];
+- :func:`shift`        the secret shift x ↦ x + offset.
+
+Nothing here downloads at import or test time; :func:`load_cifar10` downloads only with
+``download=True``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import pickle
+import tarfile
+import tempfile
+from pathlib import Path, PurePosixPath
 
+import numpy as np
 import torch
 
-__all__ = ["sphere"]
+from reconleak_core.checks import as_tensor, check_finite, check_points
+
+__all__ = [
+    "sphere",
+    "digits",
+    "load_cifar10",
+    "shift",
+    "DIGITS_IMAGE_SHAPE",
+    "CIFAR10_IMAGE_SHAPE",
+    "CIFAR10_CLASSES",
+    "CIFAR10_VEHICLES",
+    "CIFAR10_URL",
+    "CIFAR10_SHA256",
+]
+
+DIGITS_IMAGE_SHAPE = (1, 8, 8)
+"""Shape (channels, height, width) of one :func:`digits` image; ``X[i].reshape(DIGITS_IMAGE_SHAPE)``."""
+
+CIFAR10_IMAGE_SHAPE = (3, 32, 32)
+"""Shape (channels, height, width) of one CIFAR-10 image; ``X[i].reshape(CIFAR10_IMAGE_SHAPE)``."""
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_VEHICLES = (0, 1, 8, 9)
+"""Class indices of the vehicles (airplane, automobile, ship, truck); the other six are animals."""
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+"""SHA-256 of the official ``cifar-10-python.tar.gz`` (170,498,071 bytes), as pinned by torchvision's
+dataset code (``torchvision/prototype/datasets/_builtin/cifar.py``). Not to be confused with
+``c4a38c50…a1dd``, the hash of the *binary* version ``cifar-10-binary.tar.gz``."""
+
+_CIFAR10_DIR = "cifar-10-batches-py"
+_CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 
 
 def _int_arg(value, name: str, minimum: int = 1) -> int:
@@ -47,3 +97,264 @@ def sphere(n: int, d: int, subspace_dim: int | None = None, radius: float = 1.0,
         X = Z
     y = torch.where(torch.arange(n) % 2 == 0, 1.0, -1.0).to(torch.float64)
     return X.to(dtype), y.to(dtype)
+
+
+def _int_or_none(value, name: str, minimum: int = 1) -> int | None:
+    return None if value is None else _int_arg(value, name, minimum)
+
+
+def _check_dtype(dtype) -> torch.dtype:
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating torch.dtype such as torch.float64, got {dtype!r}")
+    return dtype
+
+
+def _balanced_indices(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """Indices into ``labels`` (±1 array): all of them in order when ``n`` is None, else ``n/2`` of
+    each sign drawn without replacement with a generator seeded by ``seed``, interleaved +1, −1, ...
+    """
+    if n is None:
+        return np.arange(len(labels))
+    if n % 2:
+        raise ValueError(f"n must be even so that the sample is balanced (n/2 points per label), got {n}")
+    gen = torch.Generator().manual_seed(seed)
+    picks = []
+    for sign in (1, -1):
+        pool = np.flatnonzero(labels == sign)
+        if len(pool) < n // 2:
+            raise ValueError(f"n={n} asks for {n // 2} points with label {sign:+d} but only {len(pool)} exist")
+        picks.append(pool[torch.randperm(len(pool), generator=gen)[: n // 2].numpy()])
+    return np.stack(picks, axis=1).reshape(-1)
+
+
+def _to_output(images: np.ndarray, labels: np.ndarray, scale: float, image_shape, flatten: bool, dtype):
+    X = torch.from_numpy(images.astype(np.float64) / scale)
+    X = X.reshape(len(X), -1) if flatten else X.reshape(len(X), *image_shape)
+    return X.to(dtype), torch.from_numpy(labels.astype(np.float64)).to(dtype)
+
+
+def _binary_labels(classes, targets: np.ndarray, names, default: str, default_positive) -> np.ndarray:
+    """±1 labels (0 for the points outside the task) from a ``classes`` spec.
+
+    ``classes`` is the string ``default`` (``default_positive`` → +1, every other class → −1) or a
+    pair ``(a, b)`` of class indices (or names from ``names``): class a → +1, class b → −1.
+    """
+    if isinstance(classes, str):
+        if classes != default:
+            raise ValueError(f"classes must be {default!r} or a pair (a, b) of classes, got {classes!r}")
+        return np.where(np.isin(targets, default_positive), 1, -1)
+    try:
+        pair = tuple(classes)
+    except TypeError:
+        raise TypeError(f"classes must be {default!r} or a pair (a, b) of classes, got {classes!r}") from None
+    if len(pair) != 2:
+        raise ValueError(f"classes must be a pair (a, b) of two classes, got {classes!r}")
+    index = []
+    for c in pair:
+        if isinstance(c, str) and c in names:
+            c = names.index(c)
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < len(names):
+            raise ValueError(f"unknown class {c!r}: use an index 0..{len(names) - 1} or one of {list(names)}")
+        index.append(int(c))
+    if index[0] == index[1]:
+        raise ValueError(f"the two classes of the pair must differ, got {classes!r}")
+    return np.where(targets == index[0], 1, np.where(targets == index[1], -1, 0))
+
+
+def digits(n: int | None = None, classes="odd_vs_even", seed: int = 0, flatten: bool = True,
+           dtype: torch.dtype = torch.float64):
+    """scikit-learn's bundled 8×8 handwritten digits (1,797 images) as a binary ±1 task, offline.
+
+    ``classes="odd_vs_even"`` (default): odd digits → +1, even digits → −1, the binary task Haim et al.
+    (2022) build from MNIST (their ``mnist_odd_even``: odd → 1, even → 0, i.e. odd → +1). A pair
+    ``(a, b)`` of digits keeps only those two: a → +1, b → −1.
+
+    Pixels are scikit-learn's integer intensities 0..16 divided by 16, so **every pixel lies in
+    [0, 1]** (the box prior of the attack relies on this range). ``X`` has shape (n, 64), or
+    (n, 1, 8, 8) with ``flatten=False``; :data:`DIGITS_IMAGE_SHAPE` reshapes a row for plotting.
+    ``n=None`` returns every image of the selected classes in scikit-learn's order (not balanced);
+    an even ``n`` draws n/2 images per label with a generator seeded by ``seed``.
+    """
+    n = _int_or_none(n, "n")
+    seed = _int_arg(seed, "seed", 0)
+    dtype = _check_dtype(dtype)
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    labels = _binary_labels(classes, bunch.target, tuple(str(k) for k in range(10)), "odd_vs_even", (1, 3, 5, 7, 9))
+    inside = np.flatnonzero(labels != 0)
+    pick = inside[_balanced_indices(labels[inside], n, seed)]
+    return _to_output(bunch.images[pick], labels[pick], 16.0, DIGITS_IMAGE_SHAPE, flatten, dtype)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_sha256(value) -> str:
+    if not (isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)):
+        raise ValueError(f"expected_sha256 must be a 64-character hexadecimal string, got {value!r}")
+    return value.lower()
+
+
+def _download(url: str, target: Path, expected_sha256: str, progress: bool) -> None:
+    """Download ``url`` to ``target`` atomically: a temporary file in the same folder, fsync, hash
+    check, then ``os.replace``. On a hash mismatch the temporary file is deleted and nothing is left
+    under ``target``'s name."""
+    import urllib.request
+
+    from tqdm.auto import tqdm
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            total = response.headers.get("Content-Length")
+            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True, disable=not progress,
+                      desc=target.name) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+            out.flush()
+            os.fsync(out.fileno())
+        found = _sha256(Path(tmp))
+        if found != expected_sha256:
+            raise ValueError(f"downloaded file from {url} has SHA-256 {found}, expected {expected_sha256}; "
+                             "it was deleted and not used")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_PICKLE_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only the globals a CIFAR-10 batch needs (NumPy array reconstruction).
+
+    Defence in depth: batches are unpickled only after the archive's SHA-256 matched, and even then
+    any other global (``os.system``, ...) is refused.
+    """
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _PICKLE_ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: a CIFAR-10 batch holds only "
+                                         "NumPy arrays, lists, numbers and bytes")
+        if module.startswith("numpy.core."):  # pickles written by NumPy 1.x; NumPy 2 renamed numpy.core
+            try:
+                return super().find_class("numpy._core." + module.removeprefix("numpy.core."), name)
+            except (ImportError, AttributeError):
+                pass
+        return super().find_class(module, name)
+
+
+def _safe_member_name(member: tarfile.TarInfo) -> str:
+    """Refuse absolute paths, ``..`` components, links and special files in the archive."""
+    name = member.name
+    parts = PurePosixPath(name).parts
+    if name.startswith(("/", "\\")) or os.path.isabs(name) or (parts and ":" in parts[0]) or ".." in parts:
+        raise ValueError(f"unsafe path {name!r} in the CIFAR-10 archive (absolute or containing '..'); refused")
+    if not (member.isfile() or member.isdir()):
+        raise ValueError(f"unsafe member {name!r} in the CIFAR-10 archive (link or special file); refused")
+    return name
+
+
+def _read_batches(archive: Path, batch_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3072) uint8 and labels (N,) of ``batch_names``, read in memory from the archive.
+
+    Members are never extracted to disk; every member name is checked (:func:`_safe_member_name`)
+    before any batch is read, so a crafted archive is refused as a whole.
+    """
+    with tarfile.open(archive, "r:gz") as tar:
+        members = {_safe_member_name(m): m for m in tar.getmembers()}
+        images, labels = [], []
+        for batch in batch_names:
+            key = f"{_CIFAR10_DIR}/{batch}"
+            if key not in members or not members[key].isfile():
+                raise ValueError(f"{archive} has no member {key!r}: not a CIFAR-10 python archive")
+            with tar.extractfile(members[key]) as f:
+                entry = _ArrayUnpickler(f, encoding="bytes").load()
+            if not isinstance(entry, dict) or b"data" not in entry or b"labels" not in entry:
+                raise ValueError(f"{key} in {archive} is not a CIFAR-10 batch (no b'data' / b'labels')")
+            data, target = np.asarray(entry[b"data"]), np.asarray(entry[b"labels"])
+            if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or target.shape != (len(data),):
+                raise ValueError(f"{key} in {archive} has data {data.dtype} {data.shape} and labels {target.shape}; "
+                                 "expected uint8 (N, 3072) and (N,)")
+            if len(target) and not (0 <= target.min() and target.max() <= 9):
+                raise ValueError(f"{key} in {archive} has labels outside 0..9")
+            images.append(data)
+            labels.append(target.astype(np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def load_cifar10(root, download: bool = False, n: int | None = None, seed: int = 0,
+                 classes="vehicles_vs_animals", train: bool = True, flatten: bool = True,
+                 dtype: torch.dtype = torch.float64, expected_sha256: str = CIFAR10_SHA256,
+                 url: str = CIFAR10_URL, progress: bool = False):
+    """CIFAR-10 from the official python archive ``root/cifar-10-python.tar.gz`` as a binary ±1 task.
+
+    ``classes="vehicles_vs_animals"`` (default) is the task of Haim et al. (2022): **animals → +1**
+    (bird, cat, deer, dog, frog, horse), **vehicles → −1** (airplane, automobile, ship, truck; their
+    code labels vehicles 0 and animals 1). A pair ``(a, b)`` of class indices or names keeps only those
+    two classes: a → +1, b → −1. ``train`` picks ``data_batch_1..5`` (50,000 images) or
+    ``test_batch`` (10,000).
+
+    Security. The archive's SHA-256 must equal ``expected_sha256`` (default :data:`CIFAR10_SHA256`,
+    the official archive) *before* anything in it is unpickled; a mismatch raises ``ValueError`` and
+    nothing is read. Member names are checked (no absolute paths, no ``..``, no links) and members are
+    read in memory, never extracted to disk; unpickling resolves NumPy array globals only.
+    With ``download=True`` and no archive yet, ``url`` is fetched into a temporary file, hashed, and
+    moved into place only if the hash matches (deleted otherwise); ``progress`` shows a bar.
+
+    Pixels are the uint8 intensities divided by 255, so **every pixel lies in [0, 1]**. ``X`` has
+    shape (n, 3072) in the pickle's channel-major order (1024 red, 1024 green, 1024 blue values),
+    or (n, 3, 32, 32) with ``flatten=False``. ``n=None`` returns every image of the selected classes
+    in file order (not balanced; 50,000 float64 images take 1.2 GB); an even ``n`` draws n/2 images
+    per label with a generator seeded by ``seed``.
+    """
+    root = Path(root)
+    n = _int_or_none(n, "n")
+    seed = _int_arg(seed, "seed", 0)
+    dtype = _check_dtype(dtype)
+    expected_sha256 = _check_sha256(expected_sha256)
+    archive = root / _CIFAR10_ARCHIVE
+    if not archive.is_file():
+        if not download:
+            raise FileNotFoundError(f"{archive} not found: download {CIFAR10_URL} there, or pass download=True")
+        _download(url, archive, expected_sha256, progress)
+    found = _sha256(archive)
+    if found != expected_sha256:
+        raise ValueError(f"{archive} has SHA-256 {found}, expected {expected_sha256}: corrupted or not the "
+                         "official CIFAR-10 python archive; refusing to read it (delete it and download again)")
+    batch_names = [f"data_batch_{k}" for k in range(1, 6)] if train else ["test_batch"]
+    images, targets = _read_batches(archive, batch_names)
+    labels = _binary_labels(classes, targets, CIFAR10_CLASSES, "vehicles_vs_animals",
+                            [k for k in range(10) if k not in CIFAR10_VEHICLES])
+    inside = np.flatnonzero(labels != 0)
+    pick = inside[_balanced_indices(labels[inside], n, seed)]
+    return _to_output(images[pick], labels[pick], 255.0, CIFAR10_IMAGE_SHAPE, flatten, dtype)
+
+
+def shift(X, offset):
+    """The secret shift x ↦ x + offset, applied to every row of ``X`` (shape (n, d)).
+
+    In the shifted-data experiment the training images are moved by a constant offset that the
+    attacker does not know; a reconstruction without the right prior then lands near the shifted
+    points, not the images. ``offset`` is a scalar (the same value on every coordinate) or a vector
+    of dimension d. The inverse is ``shift(X, -offset)``. Returns a new tensor of ``X``'s dtype.
+    """
+    X = check_points(X, "X")
+    offset = check_finite(as_tensor(offset, "offset", dtype=X.dtype, device=X.device), "offset")
+    if offset.dim() > 1 or (offset.dim() == 1 and offset.shape[0] != X.shape[1]):
+        raise ValueError(f"offset must be a scalar or a vector of dimension d={X.shape[1]}, "
+                         f"got shape {tuple(offset.shape)}")
+    return X + offset

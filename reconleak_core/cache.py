@@ -1,0 +1,171 @@
+"""On-disk cache of expensive results (trained networks, attack outputs), keyed by their configuration.
+
+Interface. :func:`cached(config, compute, name=...) <cached>` returns the stored value for
+``config`` when there is one and otherwise calls ``compute()``, stores its result and returns it.
+``config`` is a (frozen) dataclass or a dict of plain values; :func:`cache_key` turns it into a
+SHA-256 of its canonical JSON, so equal configurations share an entry and any change of a value,
+a field name or the dataclass's type gives a new one. Values are tensors, numbers, strings, None
+and dicts/lists/tuples of them (a ``state_dict`` qualifies); they are stored detached and on the CPU
+and come back on the CPU.
+
+Guarantees. Entries are written atomically (temporary file in the same folder, fsync,
+``os.replace``), so an interrupted write never leaves a partial entry under an entry's name. Entries
+are read with ``torch.load(..., weights_only=True)``, which never executes pickled code; an entry
+that cannot be read, or that was stored for another configuration, is a miss: a warning is issued
+and the value is recomputed and replaced. The root folder is ``root`` if given, else the environment
+variable ``RECONLEAK_CACHE``, else ``$XDG_CACHE_HOME/reconleak``, else ``~/.cache/reconleak``; it is
+looked up at call time and created only when an entry is written (nothing happens at import).
+Include a code version in the configuration when the computation itself may change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import numbers
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+
+__all__ = ["cache_root", "cache_key", "cache_path", "cached"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def cache_root(root=None) -> Path:
+    """The cache folder: ``root``, else ``$RECONLEAK_CACHE``, else ``$XDG_CACHE_HOME/reconleak``,
+    else ``~/.cache/reconleak``. Nothing is created."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get("RECONLEAK_CACHE"):
+        return Path(os.environ["RECONLEAK_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "reconleak"
+
+
+def _canonical(value, where: str):
+    """A JSON-ready copy of a configuration value; raises TypeError naming the offending entry."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):  # also NumPy integers
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(value):
+            raise ValueError(f"configuration entry {where} is {value}: only finite numbers can be keyed")
+        return float(value)
+    if isinstance(value, (torch.dtype, torch.device)):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _canonical(getattr(value, f.name), f"{where}.{f.name}") for f in dataclasses.fields(value)}
+        return {"__dataclass__": f"{type(value).__module__}.{type(value).__qualname__}", **fields}
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"configuration entry {where} has non-string keys; use string keys")
+        return {k: _canonical(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise TypeError(f"configuration entry {where} has type {type(value).__name__}; use numbers, strings, "
+                    "None, torch dtypes/devices, dataclasses, dicts and lists")
+
+
+def _config_json(config) -> str:
+    if not (isinstance(config, Mapping) or (dataclasses.is_dataclass(config) and not isinstance(config, type))):
+        raise TypeError(f"config must be a dataclass instance or a dict, got {type(config).__name__}")
+    return json.dumps(_canonical(config, "config"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def cache_key(config) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``config`` (sorted keys, dataclass type included).
+
+    The key is the same in every process and on every machine (no Python ``hash``). Tuples and lists
+    key alike; ``1`` and ``1.0`` do not (type your dataclass fields).
+    """
+    return hashlib.sha256(_config_json(config).encode()).hexdigest()
+
+
+def _check_name(name) -> str:
+    if not (isinstance(name, str) and _NAME.fullmatch(name)):
+        raise ValueError(f"name must be letters, digits, '_', '.' or '-' (a folder name), got {name!r}")
+    return name
+
+
+def cache_path(config, root=None, name: str = "result") -> Path:
+    """Where the entry of ``config`` lives: ``<root>/<name>/<cache_key(config)>.pt``."""
+    return cache_root(root) / _check_name(name) / f"{cache_key(config)}.pt"
+
+
+def _portable(value, where: str = "value"):
+    """A detached CPU copy of a storable value; raises TypeError naming anything else."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, (str, int)) for k in value):
+            raise TypeError(f"{where} has keys that are not strings or integers; they cannot be cached")
+        return {k: _portable(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_portable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    raise TypeError(f"{where} has type {type(value).__name__}; only tensors, numbers, strings, None and "
+                    "dicts/lists/tuples of them can be cached")
+
+
+def _write_atomic(path: Path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _read(path: Path, config_json: str):
+    """The stored value, or raise if the entry is unreadable or belongs to another configuration."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not (isinstance(payload, dict) and set(payload) == {"config", "value"}):
+        raise ValueError("not a reconleak cache entry")
+    if payload["config"] != config_json:
+        raise ValueError("stored for a different configuration")
+    return payload["value"]
+
+
+def cached(config, compute: Callable[[], object], root=None, name: str = "result", refresh: bool = False):
+    """Load the value stored for ``config`` under ``name``, or compute, store and return it.
+
+    ``compute`` takes no argument (close over what it needs). ``refresh=True`` recomputes and
+    replaces an existing entry. A corrupt or foreign entry is recomputed with a ``UserWarning``.
+    The returned value is detached and on the CPU in both cases (hit or miss), so a chapter behaves
+    the same whether or not the cache was warm.
+    """
+    if not callable(compute):
+        raise TypeError(f"compute must be a callable taking no argument, got {type(compute).__name__}")
+    config_json = _config_json(config)
+    path = cache_path(config, root, name)
+    if path.is_file() and not refresh:
+        try:
+            return _read(path, config_json)
+        except Exception as exc:  # noqa: BLE001 - any unreadable entry is a miss, by design
+            warnings.warn(f"cache entry {path} is unreadable ({type(exc).__name__}: {exc}); recomputing it",
+                          stacklevel=2)
+    value = _portable(compute())
+    _write_atomic(path, {"config": config_json, "value": value})
+    return value

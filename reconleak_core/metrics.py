@@ -1,0 +1,252 @@
+"""How close is a reconstruction to the training set: set distances, matching and SSIM.
+
+Interface. Point sets are tensors of shape (n, d) (training set ``X_train``) and (m, d) (candidates
+``X_rec``, the attack's output), compared in the Euclidean norm. Images are (B, C, H, W) tensors.
+Every function validates its inputs (shapes, NaN) and computes in the inputs' dtype (float64 when
+a claim is checked).
+
+The set distances the book uses, for finite sets A, B and d(a, b) = ‖a − b‖₂:
+
+- **nearest distances** (:func:`nearest_distances`): for every a ∈ A, min_b d(a, b), and for every
+  b ∈ B, min_a d(a, b) — "how far is each training point from the closest candidate";
+- **Hausdorff distance** (:func:`hausdorff`): max(max_a min_b d(a, b), max_b min_a d(a, b)), the
+  largest of all nearest distances; small means every point of either set has a close partner;
+- **minimum set distance** (:func:`min_set_distance`): min over all pairs d(a, b). Theorem 4 (and
+  Theorems 5, 8, 9) build KKT sets with min_set_distance(X_train, X′) > r: *every* reconstructed
+  point is farther than r from *every* training point, the strongest notion of "nothing leaked";
+- **one-to-one matching** (:func:`matching`): the Hungarian assignment of training points to
+  distinct candidates minimising the total distance; its mean/median matched distance is the score;
+- **SSIM** (:func:`ssim`, Wang et al. 2004) and Haim et al.'s "best k" (:func:`best_reconstructions`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from reconleak_core.checks import as_tensor, check_finite, check_points, check_positive
+
+__all__ = [
+    "NearestDistances",
+    "Matching",
+    "BestReconstructions",
+    "pairwise_distances",
+    "nearest_distances",
+    "hausdorff",
+    "min_set_distance",
+    "matching",
+    "ssim",
+    "best_reconstructions",
+]
+
+
+class NearestDistances(NamedTuple):
+    """``train_to_rec[i]``: distance from training point i to its nearest candidate ``train_nearest[i]``;
+    ``rec_to_train[j]``: distance from candidate j to its nearest training point ``rec_nearest[j]``."""
+
+    train_to_rec: torch.Tensor
+    train_nearest: torch.Tensor
+    rec_to_train: torch.Tensor
+    rec_nearest: torch.Tensor
+
+
+class Matching(NamedTuple):
+    """One-to-one matching: pairs (``train_index[k]``, ``rec_index[k]``) at ``distances[k]``."""
+
+    train_index: torch.Tensor
+    rec_index: torch.Tensor
+    distances: torch.Tensor
+    mean: float
+    median: float
+
+
+class BestReconstructions(NamedTuple):
+    """Haim et al.'s best k: training image ``train_index[j]``, its nearest candidate ``rec_index[j]``,
+    and their ``score[j]`` (SSIM, higher is better, or L2 distance, lower is better), best first."""
+
+    train_index: torch.Tensor
+    rec_index: torch.Tensor
+    score: torch.Tensor
+
+
+def _point_pair(A, B, name_a: str, name_b: str) -> tuple[torch.Tensor, torch.Tensor]:
+    A = check_points(A, name_a)
+    B = check_points(B, name_b, dtype=A.dtype, device=A.device)
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(f"{name_a} has points of dimension {A.shape[1]} but {name_b} has dimension {B.shape[1]}")
+    return A, B
+
+
+def pairwise_distances(A, B) -> torch.Tensor:
+    """Euclidean distances ‖aᵢ − bⱼ‖ as an (n, m) matrix, computed without the ‖a‖² + ‖b‖² − 2a·b
+    shortcut so that small distances keep full precision."""
+    A, B = _point_pair(A, B, "A", "B")
+    return torch.cdist(A, B, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def nearest_distances(X_train, X_rec) -> NearestDistances:
+    """For each training point its nearest candidate, and for each candidate its nearest training point.
+
+    Returns :class:`NearestDistances` with ``train_to_rec`` (n,) and ``train_nearest`` (n,) (index into
+    ``X_rec``), ``rec_to_train`` (m,) and ``rec_nearest`` (m,) (index into ``X_train``). Ties go to the
+    smallest index.
+    """
+    D = pairwise_distances(*_point_pair(X_train, X_rec, "X_train", "X_rec"))
+    train_to_rec, train_nearest = D.min(dim=1)
+    rec_to_train, rec_nearest = D.min(dim=0)
+    return NearestDistances(train_to_rec, train_nearest, rec_to_train, rec_nearest)
+
+
+def hausdorff(A, B) -> float:
+    """Hausdorff distance max(max_a min_b ‖a − b‖, max_b min_a ‖a − b‖) between two finite point sets.
+
+    Zero exactly when the sets coincide; at most r means every point of each set lies within r of
+    the other set.
+    """
+    near = nearest_distances(*_point_pair(A, B, "A", "B"))
+    return max(near.train_to_rec.max().item(), near.rec_to_train.max().item())
+
+
+def min_set_distance(A, B) -> float:
+    """Minimum over all pairs ‖a − b‖: the distance of Theorem 4 (every point of A is farther than
+    ``min_set_distance(A, B)`` from every point of B). The far KKT sets of Theorems 4, 5, 8 and 9
+    make this exceed any prescribed r."""
+    return pairwise_distances(*_point_pair(A, B, "A", "B")).min().item()
+
+
+def matching(X_train, X_rec) -> Matching:
+    """One-to-one Hungarian matching of training points to candidates minimising the total distance.
+
+    Uses ``scipy.optimize.linear_sum_assignment`` on the Euclidean distance matrix. With n training
+    points and m candidates, min(n, m) pairs are formed; when m > n the surplus candidates stay
+    unmatched (a reconstruction may propose extra points), when m < n some training points do.
+    Returns :class:`Matching` sorted by training index, with the ``mean`` and ``median`` matched
+    distance (the median of an even count is the average of the two middle values).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    D = pairwise_distances(*_point_pair(X_train, X_rec, "X_train", "X_rec"))
+    rows, cols = linear_sum_assignment(D.detach().cpu().numpy())
+    train_index = torch.as_tensor(rows, dtype=torch.long, device=D.device)
+    rec_index = torch.as_tensor(cols, dtype=torch.long, device=D.device)
+    distances = D[train_index, rec_index]
+    return Matching(train_index, rec_index, distances, distances.mean().item(), distances.quantile(0.5).item())
+
+
+def _images(img, name: str, dtype=None, device=None) -> torch.Tensor:
+    img = check_finite(as_tensor(img, name, dtype=dtype, device=device), name)
+    if img.dim() not in (3, 4):
+        raise ValueError(f"{name} must have shape (C, H, W) or (B, C, H, W), got shape {tuple(img.shape)}")
+    return img
+
+
+def _gaussian_window(window_size: int, sigma: float, dtype, device) -> torch.Tensor:
+    x = torch.arange(window_size, dtype=dtype, device=device) - (window_size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(img1, img2, data_range: float = 1.0, window_size: int = 3, sigma: float = 1.5,
+         K1: float = 0.01, K2: float = 0.03, padding: str = "same") -> torch.Tensor:
+    """Structural similarity (Wang, Bovik, Sheikh & Simoncelli 2004) of image pairs, one value per pair.
+
+    Local means, variances and covariance are taken under a normalised Gaussian window of
+    ``window_size`` and ``sigma`` (population moments, as in the paper), per channel; the SSIM map
+    (2μ₁μ₂ + C₁)(2σ₁₂ + C₂) / ((μ₁² + μ₂² + C₁)(σ₁² + σ₂² + C₂)) with C₁ = (K₁L)², C₂ = (K₂L)² and
+    L = ``data_range`` (the pixel range: 1 for images in [0, 1], the book's convention) is averaged
+    over channels and pixels. SSIM(x, x) = 1 and SSIM is symmetric.
+
+    - ``padding="same"`` (default): the image is reflect-padded so the map has the image's size; with
+      ``window_size=3`` this is the setting Haim et al. (2022) score reconstructions with (kornia's
+      ``ssim(x, y, window_size=3)``, averaged).
+    - ``padding="valid"``: only windows inside the image; with ``window_size=11`` this is Wang et
+      al.'s setting and equals scikit-image's ``structural_similarity(..., gaussian_weights=True,
+      sigma=1.5, use_sample_covariance=False, data_range=L)`` on each channel, averaged.
+
+    ``img1`` and ``img2`` have shape (B, C, H, W) or (C, H, W) and broadcast against each other
+    (e.g. one image against a batch). Returns a tensor of shape (B,) (0-dim for two single images).
+    """
+    img1 = _images(img1, "img1")
+    img2 = _images(img2, "img2", dtype=img1.dtype, device=img1.device)
+    single = img1.dim() == 3 and img2.dim() == 3
+    img1, img2 = (img.unsqueeze(0) if img.dim() == 3 else img for img in (img1, img2))
+    if img1.shape[1:] != img2.shape[1:]:
+        raise ValueError(f"img1 and img2 must have the same (C, H, W), got {tuple(img1.shape[1:])} "
+                         f"and {tuple(img2.shape[1:])}")
+    if img1.shape[0] != img2.shape[0] and 1 not in (img1.shape[0], img2.shape[0]):
+        raise ValueError(f"batch sizes {img1.shape[0]} and {img2.shape[0]} do not broadcast")
+    L = check_positive(data_range, "data_range")
+    sigma = check_positive(sigma, "sigma")
+    K1, K2 = check_positive(K1, "K1"), check_positive(K2, "K2")
+    if isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 1 or window_size % 2 == 0:
+        raise ValueError(f"window_size must be an odd positive integer, got {window_size!r}")
+    H, W = img1.shape[-2:]
+    if padding == "same":
+        if window_size // 2 >= min(H, W):
+            raise ValueError(f"window_size={window_size} is too large for reflect padding of {H}×{W} images")
+    elif padding == "valid":
+        if window_size > min(H, W):
+            raise ValueError(f"window_size={window_size} is larger than the {H}×{W} images")
+    else:
+        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+
+    B = max(img1.shape[0], img2.shape[0])
+    img1, img2 = img1.expand(B, -1, -1, -1), img2.expand(B, -1, -1, -1)
+    C = img1.shape[1]
+    g = _gaussian_window(window_size, sigma, img1.dtype, img1.device)
+    kernel = (g[:, None] * g[None, :]).expand(5 * C, 1, window_size, window_size)
+    stack = torch.cat([img1, img2, img1 * img1, img2 * img2, img1 * img2], dim=1)
+    if padding == "same":
+        r = window_size // 2
+        stack = F.pad(stack, (r, r, r, r), mode="reflect")
+    mu1, mu2, m11, m22, m12 = F.conv2d(stack, kernel, groups=5 * C).split(C, dim=1)
+    C1, C2 = (K1 * L) ** 2, (K2 * L) ** 2
+    var1, var2, cov = m11 - mu1**2, m22 - mu2**2, m12 - mu1 * mu2
+    ssim_map = (2 * mu1 * mu2 + C1) * (2 * cov + C2) / ((mu1**2 + mu2**2 + C1) * (var1 + var2 + C2))
+    values = ssim_map.flatten(1).mean(dim=1)
+    return values[0] if single else values
+
+
+def best_reconstructions(X_train, X_rec, k: int, metric: str = "ssim", image_shape=None,
+                         data_range: float = 1.0, progress: bool = False) -> BestReconstructions:
+    """Haim et al.'s "best k": each training image's nearest candidate, sorted by score, top k.
+
+    For every training image i the candidate j maximising SSIM (``metric="ssim"``, :func:`ssim` with
+    its defaults and ``data_range``; needs ``image_shape`` = (C, H, W)) or minimising the L2
+    distance (``metric="l2"``) is found; the n pairs are sorted best first (highest SSIM, or
+    smallest distance) and the first ``k`` returned. A candidate may be the nearest of several
+    training images. Haim et al. first choose neighbours by normalised cross-correlation and rescale
+    each candidate to [0, 1]; here the neighbour is chosen by the score itself, and candidates must
+    already be in the images' range (e.g. min–max rescaled) for SSIM to be meaningful.
+    """
+    from tqdm.auto import tqdm
+
+    X_train, X_rec = _point_pair(X_train, X_rec, "X_train", "X_rec")
+    n = X_train.shape[0]
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+        raise ValueError(f"k must be an integer between 1 and the number of training points {n}, got {k!r}")
+    if metric == "l2":
+        near = nearest_distances(X_train, X_rec)
+        score, rec_index = near.train_to_rec, near.train_nearest
+        order = torch.argsort(score, stable=True)
+    elif metric == "ssim":
+        if image_shape is None:
+            raise ValueError("metric='ssim' needs image_shape=(C, H, W) to view the rows as images")
+        shape = tuple(image_shape)
+        if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+            raise ValueError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}")
+        if shape[0] * shape[1] * shape[2] != X_train.shape[1]:
+            raise ValueError(f"image_shape {shape} has {shape[0] * shape[1] * shape[2]} pixels but the points "
+                             f"have dimension {X_train.shape[1]}")
+        train_img, rec_img = X_train.reshape(n, *shape), X_rec.reshape(-1, *shape)
+        rows = [ssim(train_img[i], rec_img, data_range=data_range).max(dim=0)
+                for i in tqdm(range(n), disable=not progress, desc="SSIM")]
+        score = torch.stack([r.values for r in rows])
+        rec_index = torch.stack([r.indices for r in rows])
+        order = torch.argsort(score, descending=True, stable=True)
+    else:
+        raise ValueError(f"metric must be 'ssim' or 'l2', got {metric!r}")
+    top = order[:k]
+    return BestReconstructions(top, rec_index[top], score[top])
