@@ -1,0 +1,193 @@
+"""Claims of the attack module: Haim et al.'s KKT reconstruction attack, single and batched.
+
+Recovery is checked on an exact KKT point (``kkt.simplex_kkt_point``: the data are unit vectors, so the
+known-sphere prior is the right prior): keeping the lowest-loss of a few restarts recovers every training
+point. A wrong prior (sphere of radius 2) or an untrained network gives candidates far from the data, so
+the recovery test can fail.
+"""
+
+import pytest
+import torch
+
+from reconleak_core import attack, kkt, models
+from reconleak_core.attack import AttackConfig, Box, Shift, Sphere
+
+SEEDS = list(range(8))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Tiny float64 problems: one thread avoids OpenMP oversubscription on the 2-core CI machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def simplex():
+    """An exact KKT point (ε = δ = 0): 4 unit vectors in ℝ⁴ (a regular simplex), one neuron per point."""
+    net, X, y, _ = kkt.simplex_kkt_point(4, 4)
+    return net, X, y
+
+
+def _nearest(X, candidates):
+    """Distance from every training point to its nearest candidate, shape (..., n)."""
+    return torch.cdist(X, candidates).min(-1).values
+
+
+def _best(result):
+    """The restart with the smallest final KKT loss: what an attacker without the data can select."""
+    return result.member(int(result.kkt.argmin()))
+
+
+def test_attack_recovers_exact_kkt_points_with_the_right_sphere_prior(simplex):
+    net, X, y = simplex
+    result = attack.reconstruct_batch(net, 4, labels=y, seeds=SEEDS, prior=Sphere(1.0), steps=2000)
+    best = _best(result)
+    # Measured: best final loss ≈ 1e-31 and every point recovered to ≈ 1e-15 (3 of 8 restarts succeed).
+    assert best.kkt < 1e-12
+    assert _nearest(X, best.candidates).max() < 1e-4
+
+
+def test_attack_with_a_wrong_sphere_radius_misses_every_point(simplex):
+    net, X, y = simplex
+    result = attack.reconstruct_batch(net, 4, labels=y, seeds=SEEDS, prior=Sphere(2.0), steps=2000)
+    # (λ, x) ↦ (λ/2, 2x) keeps the KKT sum: the best candidates are 2xᵢ, at distance 1 from xᵢ.
+    assert _nearest(X, result.candidates).min() > 0.5
+
+
+def test_attack_on_an_untrained_network_recovers_nothing(simplex):
+    _, X, y = simplex
+    net = models.TwoLayerReLU(4, 4, seed=3)
+    result = attack.reconstruct_batch(net, 4, labels=y, seeds=SEEDS, prior=Sphere(1.0), steps=2000)
+    assert _nearest(X, _best(result).candidates).max() > 0.3
+
+
+def test_attack_loss_decreases(simplex):
+    net, _, _ = simplex
+    result = attack.reconstruct(net, 8, prior=Sphere(1.0), steps=300, seed=1)
+    assert result.history.shape == (301,)
+    assert result.history[-1] < 0.5 * result.history[0]
+    assert float(result.kkt) == pytest.approx(result.history[-1])  # the Sphere prior is a projection: no penalty
+
+
+def _members():
+    """Three attacks differing in seed, learning rate, init scale and a shifted box prior."""
+    return dict(seeds=[0, 1, 2], lr=[0.01, 0.03, 0.003], init_scale=[0.01, 0.1, 0.5],
+                prior=[Shift(torch.full((4,), s), Box(-0.5, 0.5)) for s in (0.0, 0.2, -0.3)])
+
+
+def test_batched_attack_equals_sequential_attacks(simplex):
+    net, _, _ = simplex
+    settings = _members()
+    batch = attack.reconstruct_batch(net, 6, steps=200, **settings)
+    assert batch.candidates.shape == (3, 6, 4) and batch.lam.shape == (3, 6) and batch.history.shape == (201, 3)
+    for k in range(3):
+        alone = attack.reconstruct(net, 6, steps=200, seed=settings["seeds"][k], lr=settings["lr"][k],
+                                   init_scale=settings["init_scale"][k], prior=settings["prior"][k])
+        member = batch.member(k)
+        assert (member.candidates - alone.candidates).abs().max() < 1e-10
+        assert (member.lam - alone.lam).abs().max() < 1e-10
+        assert abs(member.history - alone.history).max() < 1e-10 * max(1.0, abs(alone.history).max())
+
+
+def test_batched_sgd_with_per_member_lr_equals_sequential(simplex):
+    net, _, _ = simplex
+    batch = attack.reconstruct_batch(net, 4, seeds=[5, 6], lr=[0.01, 0.02], prior=Sphere(1.0), steps=100,
+                                     optimizer="sgd", init="sphere", init_radius=[0.5, 2.0])
+    for k, (seed, lr, radius) in enumerate([(5, 0.01, 0.5), (6, 0.02, 2.0)]):
+        alone = attack.reconstruct(net, 4, seed=seed, lr=lr, prior=Sphere(1.0), steps=100, optimizer="sgd",
+                                   init="sphere", init_radius=radius)
+        assert (batch.member(k).candidates - alone.candidates).abs().max() < 1e-10
+
+
+def test_shift_prior_centres_the_initialisation_and_penalises_in_shifted_coordinates():
+    offset = torch.tensor([3.0, -2.0, 1.0, 0.5])
+    prior = Shift(offset, Box(0.0, 1.0))
+    net = models.TwoLayerReLU(4, 6, seed=0)
+    result = attack.reconstruct(net, 50, prior=prior, steps=0, init_scale=0.01)
+    assert (result.candidates.mean(0) - offset).abs().max() < 0.01
+    inside = offset + 0.5
+    assert prior.penalty(inside.expand(1, 4)) == 0
+    assert prior.penalty((offset - 1.0).expand(1, 4)) == pytest.approx(4.0)
+
+
+def test_box_penalty_never_clips_candidates_but_projection_does():
+    net = models.TwoLayerReLU(4, 6, seed=0)
+    start = torch.full((2, 4), 5.0)
+    free = attack.reconstruct(net, 2, init=start, prior=Box(-1.0, 1.0), steps=0)
+    assert torch.equal(free.candidates, start)  # penalty mode: the given points are untouched
+    projected = attack.reconstruct(net, 2, init=start, prior=Box(-1.0, 1.0, enforce="project"), steps=5)
+    assert projected.candidates.abs().max() <= 1.0
+
+
+def test_attack_does_not_modify_the_callers_network(simplex):
+    net, _, _ = simplex
+    before = [p.detach().clone() for p in net.parameters()]
+    attack.reconstruct(net, 4, steps=10, dtype=torch.float32)
+    assert all(p.dtype == torch.float64 and torch.equal(p, b) for p, b in zip(net.parameters(), before))
+
+
+def test_callback_sees_step_zero_every_k_steps_and_the_last_step(simplex):
+    net, _, _ = simplex
+    seen = []
+    attack.reconstruct(net, 4, steps=25, callback=lambda step, state: seen.append((step, state.candidates.shape)),
+                       callback_every=10)
+    assert seen == [(0, (4, 4)), (10, (4, 4)), (20, (4, 4)), (25, (4, 4))]
+
+
+def test_non_finite_candidates_raise_with_the_step(simplex):
+    net, _, _ = simplex
+    with pytest.raises(ValueError, match=r"NaN found in (candidates|attack loss) at step \d+"):
+        attack.reconstruct(net, 4, optimizer="sgd", lr=1e300, steps=10)
+    with pytest.raises(ValueError, match="infinite value found in attack loss at step 0"):
+        attack.reconstruct(net, 4, init=1e200 * torch.randn(4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64), steps=10)
+
+
+def test_paper_preset_is_haim_scale():
+    assert AttackConfig.paper().steps == 50_000
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(n_candidates=0), "n_candidates must be a positive integer"),
+    (dict(init="uniform"), "init must be 'gaussian', 'sphere'"),
+    (dict(init="sphere"), "needs init_radius"),
+    (dict(init=torch.zeros(3, 4)), r"init points must have shape \(4, 4\)"),
+    (dict(labels=[1, 0, 1, -1]), "labels must be ±1"),
+    (dict(labels=[1, -1]), "labels y have length 2 but there are 4 points"),
+    (dict(prior=Box(torch.zeros(5), 1.0)), r"Box.lo must be a number or have shape \(4,\)"),
+    (dict(prior=Shift(torch.zeros(3), Box())), r"Shift.offset must have shape \(4,\)"),
+    (dict(steps=-1), "steps must be a non-negative integer"),
+    (dict(optimizer="lbfgs"), "optimizer must be one of"),
+    (dict(learning_rate=0.1), "unknown attack setting"),
+])
+def test_invalid_attack_inputs_raise(simplex, kwargs, message):
+    net, _, _ = simplex
+    kwargs = {"n_candidates": 4, **kwargs}
+    with pytest.raises((ValueError, TypeError), match=message):
+        attack.reconstruct(net, **kwargs)
+
+
+def test_invalid_priors_raise():
+    with pytest.raises(ValueError, match="Box.lo must be ≤ Box.hi"):
+        Box(1.0, 0.0)
+    with pytest.raises(ValueError, match="Sphere.radius must be positive"):
+        Sphere(-1.0)
+    with pytest.raises(ValueError, match="enforce must be one of"):
+        Sphere(1.0, enforce="clip")
+
+
+def test_batched_members_must_agree_on_their_number(simplex):
+    net, _, _ = simplex
+    with pytest.raises(ValueError, match="disagree on the number of members"):
+        attack.reconstruct_batch(net, 4, seeds=[0, 1], lr=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="same kind of prior"):
+        attack.reconstruct_batch(net, 4, prior=[Sphere(1.0), Box()])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
+def test_cuda_without_a_device_raises(simplex):
+    net, _, _ = simplex
+    with pytest.raises(ValueError, match="no CUDA device is available"):
+        attack.reconstruct(net, 4, device="cuda")
