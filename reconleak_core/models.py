@@ -92,7 +92,7 @@ class TwoLayerReLU(nn.Module):
 
     @property
     def degree(self) -> int:
-        """Homogeneity degree in the trainable parameters: 2, or 1 with a fixed second layer."""
+        """Homogeneity degree in the trainable parameters (2, or 1 with a fixed second layer)."""
         return 1 if self.fixed_second_layer else 2
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
@@ -141,7 +141,7 @@ class HomogeneousMLP(nn.Module):
 
     @property
     def degree(self) -> int:
-        """Homogeneity degree: the number of linear layers."""
+        """Homogeneity degree, the number of linear layers."""
         return len(self.layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,208 @@
+"""Browser check of the built book, offline: every page of _toc.yml must render completely.
+
+    python .ci/check_book.py [--html _build/html] [--toc _toc.yml] [--screenshots DIR]
+
+Serves the HTML on a local http.server (127.0.0.1, a free port) and opens every page listed in
+_toc.yml in headless Debian chromium (driven by playwright; it never downloads a browser) while
+aborting every request that does not go to that server, so the pages must render with no internet.
+A page fails when
+- a request leaves the machine (it is blocked, and listed), or a local file is missing (HTTP >= 400);
+- the browser logs a JavaScript error, or a console error not in KNOWN_HARMLESS;
+- an <img> did not load (naturalWidth == 0);
+- a saved widget view (script[type="application/vnd.jupyter.widget-view+json"]) did not render into a
+  visible widget (the widget manager inserts a div.widget-subarea before the script; it must hold a
+  widget of non-zero size and no "Error displaying widget");
+- a formula (.math) was not typeset by MathJax.
+Exit status 0 when every page passes, 1 otherwise, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import re
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+# Console errors that are known to be harmless (regular expressions, searched in the message).
+KNOWN_HARMLESS = [
+    # sphinx-thebe's script is included twice by sphinx-book-theme; the second `const` declaration fails.
+    r"THEBE_JS_URL.*has already been declared",
+    # pydata-sphinx-theme on a browser's first visit (no colour mode saved yet); it falls back to "auto".
+    r"Got invalid theme mode: \. Resetting to auto\.",
+]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--no-first-run", "--disable-quic", "--disable-sync",
+]
+
+WIDGET_TIMEOUT_S = 30.0
+
+# Evaluated in the page once it has loaded: a report of its images, widget views and formulas.
+PAGE_REPORT_JS = """
+() => {
+  const size = (el) => { const r = el.getBoundingClientRect(); return [r.width, r.height]; };
+  const images = Array.from(document.images).map((img) => ({
+    src: img.currentSrc.slice(0, 120), ok: img.complete && img.naturalWidth > 0}));
+  const views = Array.from(document.querySelectorAll(
+      'script[type="application/vnd.jupyter.widget-view+json"]')).map((script) => {
+    const area = script.previousElementSibling;
+    const rendered = area !== null && area.classList.contains("widget-subarea");
+    const widget = rendered ? area.firstElementChild : null;
+    const [w, h] = widget ? size(widget) : [0, 0];
+    const text = rendered ? area.textContent : "";
+    return {model: JSON.parse(script.textContent).model_id, rendered, width: w, height: h,
+            error: /Error (displaying|creating) widget/.test(text)};
+  });
+  const formulas = Array.from(document.querySelectorAll(".math")).map(
+      (el) => el.querySelector("mjx-container") !== null);
+  return {images, views, formulas};
+}
+"""
+
+
+def toc_pages(toc_path: Path) -> list[str]:
+    """Every document of the Jupyter Book table of contents, in order, without suffix."""
+    toc = yaml.safe_load(toc_path.read_text())
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", [{"chapters": toc.get("chapters")}]):
+        walk(part.get("chapters"))
+    return [re.sub(r"\.(md|ipynb)$", "", page) for page in pages]
+
+
+def serve(directory: Path) -> http.server.ThreadingHTTPServer:
+    """A quiet static file server for ``directory`` on 127.0.0.1 and a free port, in a thread."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # noqa: D401 - keep the check's output readable
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def check_page(context, base: str, page: str, screenshots: Path | None) -> list[str]:
+    """Open one page and return the list of its problems (empty when it renders completely)."""
+    problems: list[str] = []
+    tab = context.new_page()
+    tab.on("console", lambda msg: msg.type == "error" and not any(
+        re.search(p, msg.text) for p in KNOWN_HARMLESS) and problems.append(f"console error: {msg.text}"))
+    tab.on("pageerror", lambda err: not any(re.search(p, str(err)) for p in KNOWN_HARMLESS)
+           and problems.append(f"JavaScript error: {err}"))
+    tab.on("response", lambda resp: resp.status >= 400 and problems.append(f"HTTP {resp.status}: {resp.url}"))
+    response = tab.goto(f"{base}/{page}.html", wait_until="networkidle")
+    if response is None or not response.ok:
+        problems.append(f"page did not load (HTTP {response.status if response else 'no response'})")
+        tab.close()
+        return problems
+    # Let MathJax and the widget manager finish: wait until every saved view has its widget-subarea
+    # (or the timeout passes; unrendered views are then reported below).
+    tab.evaluate("() => (window.MathJax && MathJax.startup && MathJax.startup.promise) || null")
+    deadline = time.monotonic() + WIDGET_TIMEOUT_S
+    while time.monotonic() < deadline:
+        report = tab.evaluate(PAGE_REPORT_JS)
+        if all(v["rendered"] and v["height"] > 0 for v in report["views"]):
+            break
+        tab.wait_for_timeout(250)
+    tab.wait_for_load_state("networkidle")  # images inside widgets (data: URLs) and fonts
+    report = tab.evaluate(PAGE_REPORT_JS)
+    for img in report["images"]:
+        if not img["ok"]:
+            problems.append(f"image did not load: {img['src']}")
+    for view in report["views"]:
+        if not view["rendered"]:
+            problems.append(f"widget {view['model']} was not rendered (blank where the widget was)")
+        elif view["error"]:
+            problems.append(f"widget {view['model']} rendered an error")
+        elif view["width"] <= 0 or view["height"] <= 0:
+            problems.append(f"widget {view['model']} rendered with size {view['width']}x{view['height']}")
+    missing_math = report["formulas"].count(False)
+    if missing_math:
+        problems.append(f"{missing_math} of {len(report['formulas'])} formulas were not typeset by MathJax")
+    if screenshots is not None:
+        target = screenshots / f"{page.replace('/', '__')}.png"
+        tab.screenshot(path=str(target), full_page=True)
+    print(f"  {page}: {len(report['images'])} images, {len(report['views'])} widget views, "
+          f"{len(report['formulas'])} formulas, {len(problems)} problems")
+    tab.close()
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--html", type=Path, default=Path("_build/html"), help="built HTML folder")
+    parser.add_argument("--toc", type=Path, default=Path("_toc.yml"), help="the book's table of contents")
+    parser.add_argument("--screenshots", type=Path, default=None, help="save a full-page PNG of each page here")
+    args = parser.parse_args(argv)
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        print("check_book: no `chromium` on PATH (Debian: apt-get install -y chromium)", file=sys.stderr)
+        return 2
+    if not (args.html / "index.html").is_file():
+        print(f"check_book: {args.html}/index.html not found: build the book first", file=sys.stderr)
+        return 2
+    pages = toc_pages(args.toc)
+    if args.screenshots is not None:
+        args.screenshots.mkdir(parents=True, exist_ok=True)
+
+    from playwright.sync_api import sync_playwright  # heavy: imported only when checking
+
+    server = serve(args.html)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    blocked: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(base + "/") or r.request.url.startswith(("data:", "blob:", "about:")):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    failures = 0
+    print(f"check_book: {len(pages)} pages from {args.html}, served at {base}, all other requests blocked")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+            context = browser.new_context(viewport={"width": 1280, "height": 1000}, service_workers="block")
+            context.route("**/*", route)
+            for page in pages:
+                if not (args.html / f"{page}.html").is_file():
+                    print(f"FAIL {page}: {page}.html was not built")
+                    failures += 1
+                    continue
+                blocked.clear()
+                problems = check_page(context, base, page, args.screenshots)
+                problems += [f"blocked non-local request: {url}" for url in blocked]
+                if problems:
+                    failures += 1
+                    print(f"FAIL {page}:")
+                    for problem in problems:
+                        print(f"    {problem}")
+            browser.close()
+    finally:
+        server.shutdown()
+    if failures:
+        print(f"check_book: {failures} of {len(pages)} pages failed")
+        return 1
+    print(f"check_book: all {len(pages)} pages render offline")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Shared pytest configuration.
+
+With ``--nbval`` (the README's test command) the run must actually compare notebooks: a run that
+collected no notebook cell (a wrong path, a typo in the chapter folder) fails instead of passing
+quietly on the unit tests alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    if not (config.getoption("nbval", default=False) or config.getoption("nbval_lax", default=False)):
+        return
+    from nbval.plugin import IPyNbCell
+
+    if not any(isinstance(item, IPyNbCell) for item in session.items):
+        raise pytest.UsageError(
+            "--nbval was given but no notebook cell was collected: pass the chapters folder, e.g. "
+            "`python3 -m pytest tests book --nbval ...`"
+        )
