@@ -57,23 +57,23 @@ _ENFORCE = ("penalty", "project")
 class AttackConfig:
     """Optimiser and loss settings of the attack (book-scale defaults).
 
-    steps:        number of optimiser steps.
-    optimizer:    ``"adam"`` (default) or ``"sgd"`` (Haim et al.'s SGD with ``momentum``). Measured on the
-                  exact KKT point of the tests (4 points, m = 4, sphere prior, 2000 steps, 16 restarts):
-                  Adam reached a loss < 1e-10 in 8/16 restarts for every lr in 0.01–0.1 and never
-                  diverged; SGD-momentum needed its lr tuned (4, 6, 11/16 at lr 0.003, 0.01, 0.03) and
-                  diverged at lr 0.1. Adam is the default for its robustness to the step size.
-    lr, lam_lr:   step sizes for the candidates and for the multipliers (``lam_lr=None``: same as ``lr``).
-    momentum:     SGD momentum (Haim et al. use 0.9). ``betas``, ``eps``: Adam's constants.
-    lam_min:      λ′ below ``lam_min`` is penalised (Haim et al.'s ``extraction_min_lambda``) by
-                  ``kkt_loss``'s hinge ``lam_penalty`` · Σ relu(lam_min − λ′).
-    prior_weight: weight of a prior enforced as a penalty.
-    init_scale:   σ of the Gaussian initialisation N(0, σ²I) (Haim et al.'s ``extraction_init_scale``).
-    gate:         α of Haim et al.'s soft ReLU gate (``kkt_loss(gate=α)``: the gradient through the ReLU
-                  derivative uses sigmoid(αz)), or ``None`` for the exact derivative (default). Measured
-                  (same problem, Adam lr 0.01): α = 3 reached loss < 1e-10 in 10/16 restarts against
-                  8/16 without, α = 10 and 30 in 1/16 and 4/16; with m = 2n it reached 10/16 against
-                  4/16, but none of those zero-loss sets was the training set (they are splits, Lemma 3).
+    - ``steps``: number of optimiser steps.
+    - ``optimizer``: ``"adam"`` (default) or ``"sgd"`` (Haim et al.'s SGD with ``momentum``). Measured on the
+      exact KKT point of the tests (4 points, m = 4, sphere prior, 2000 steps, 16 restarts):
+      Adam reached a loss < 1e-10 in 8/16 restarts for every lr in 0.01–0.1 and never
+      diverged; SGD-momentum needed its lr tuned (4, 6, 11/16 at lr 0.003, 0.01, 0.03) and
+      diverged at lr 0.1. Adam is the default for its robustness to the step size.
+    - ``lr, lam_lr``: step sizes for the candidates and for the multipliers (``lam_lr=None``: same as ``lr``).
+    - ``momentum``: SGD momentum (Haim et al. use 0.9). ``betas``, ``eps``: Adam's constants.
+    - ``lam_min``: λ′ below ``lam_min`` is penalised (Haim et al.'s ``extraction_min_lambda``) by
+      ``kkt_loss``'s hinge ``lam_penalty`` · Σ relu(lam_min − λ′).
+    - ``prior_weight``: weight of a prior enforced as a penalty.
+    - ``init_scale``: σ of the Gaussian initialisation N(0, σ²I) (Haim et al.'s ``extraction_init_scale``).
+    - ``gate``: α of Haim et al.'s soft ReLU gate (``kkt_loss(gate=α)``: the gradient through the ReLU
+      derivative uses sigmoid(αz)), or ``None`` for the exact derivative (default). Measured
+      (same problem, Adam lr 0.01): α = 3 reached loss < 1e-10 in 10/16 restarts against
+      8/16 without, α = 10 and 30 in 1/16 and 4/16; with m = 2n it reached 10/16 against
+      4/16, but none of those zero-loss sets was the training set (they are splits, Lemma 3).
     """
 
     steps: int = 2000
@@ -321,14 +321,14 @@ class AttackState:
 class AttackResult:
     """Outcome of an attack, on the CPU.
 
-    candidates: X′, shape (m, d), or (K, m, d) for a batch of K members.
-    lam:        λ′, shape (m,) or (K, m).
-    labels:     the fixed labels, shape (m,).
-    history:    total loss (KKT loss + prior penalty) before every step and after the last one,
-                NumPy array of shape (steps + 1,) or (steps + 1, K).
-    kkt:        final ``kkt_loss`` alone (without the prior penalty), shape () or (K,).
-    config:     the :class:`AttackConfig` used.
-    members:    per-member settings (seed, lr, lam_lr, init, init_scale, init_radius, prior), one dict each.
+    - ``candidates``: X′, shape (m, d), or (K, m, d) for a batch of K members.
+    - ``lam``: λ′, shape (m,) or (K, m).
+    - ``labels``: the fixed labels, shape (m,).
+    - ``history``: total loss (KKT loss + prior penalty) before every step and after the last one,
+      NumPy array of shape (steps + 1,) or (steps + 1, K).
+    - ``kkt``: final ``kkt_loss`` alone (without the prior penalty), shape () or (K,).
+    - ``config``: the :class:`AttackConfig` used.
+    - ``members``: per-member settings (seed, lr, lam_lr, init, init_scale, init_radius, prior), one dict each.
     """
 
     candidates: torch.Tensor
@@ -368,20 +368,20 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
     penalty) over X′ (m × d) and λ′ (m) with the labels ``y`` fixed. The usual choice is m = 2n
     (twice the training-set size).
 
-    labels:       ±1 labels of the candidates (default: balanced, +1, −1, +1, ...).
-    init:         ``"gaussian"`` (N(0, σ²I), σ = ``init_scale``, default ``config.init_scale``),
-                  ``"sphere"`` (uniform on the sphere of radius ``init_radius``), or given points (m, d).
-                  ``init_basis`` (k × d, optional): draw the random points inside the span of its rows.
-                  Random points are centred at ``prior.center()`` (a :class:`Shift`'s offset); given points
-                  are used as they are; a projection prior is applied to the initial points.
-    prior:        ``None`` (the unconstrained attack the paper analyses), :class:`Box`, :class:`Sphere` or
-                  :class:`Shift`.
-    seed:         seeds a private ``torch.Generator`` for X′ and λ′ ~ U[0, 1] (global random state untouched).
-    config:       an :class:`AttackConfig`; keyword ``overrides`` replace its fields (``steps=500, lr=0.1``).
-    device:       ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``; same code path.
-    dtype:        default float64 on the CPU and float32 on CUDA.
-    progress:     show a ``tqdm.auto`` bar. ``callback(step, AttackState)`` is called at step 0, every
-                  ``callback_every`` steps and after the last step.
+    - ``labels``: ±1 labels of the candidates (default: balanced, +1, −1, +1, ...).
+    - ``init``: ``"gaussian"`` (N(0, σ²I), σ = ``init_scale``, default ``config.init_scale``),
+      ``"sphere"`` (uniform on the sphere of radius ``init_radius``), or given points (m, d).
+      ``init_basis`` (k × d, optional): draw the random points inside the span of its rows.
+      Random points are centred at ``prior.center()`` (a :class:`Shift`'s offset); given points
+      are used as they are; a projection prior is applied to the initial points.
+    - ``prior``: ``None`` (the unconstrained attack the paper analyses), :class:`Box`, :class:`Sphere` or
+      :class:`Shift`.
+    - ``seed``: seeds a private ``torch.Generator`` for X′ and λ′ ~ U[0, 1] (global random state untouched).
+    - ``config``: an :class:`AttackConfig`; keyword ``overrides`` replace its fields (``steps=500, lr=0.1``).
+    - ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``; same code path.
+    - ``dtype``: default float64 on the CPU and float32 on CUDA.
+    - ``progress``: show a ``tqdm.auto`` bar. ``callback(step, AttackState)`` is called at step 0, every
+      ``callback_every`` steps and after the last step.
 
     Returns an :class:`AttackResult` (unbatched shapes). Raises ``ValueError`` on a non-finite candidate
     ("NaN found in candidates at step k") and on invalid inputs.

@@ -12,8 +12,8 @@ parameter gradient are linear in x,
 so replacing a point by a weighted family with the same total multiplier and the same weighted mean,
 all in the point's region, leaves the stationarity sum Σᵢ λᵢyᵢ∇θΦ(xᵢ) unchanged *exactly*.
 
-Interface (all tensors in the network's dtype; use float64 for checked claims)
----------
+Interface (all tensors in the network's dtype; use float64 for checked claims).
+
 - :func:`merge` — Lemma 2: two same-label, same-pattern points → their λ-weighted mean.
 - :func:`split` — Lemma 3: xᵢ → xᵢ + αν, xᵢ − βν with multipliers in ratio β : α.
 - :func:`split_budget` — how far x can move along ±ν (or one side) before its pattern changes.
@@ -179,7 +179,7 @@ def split_budget(net: TwoLayerReLU, x, nu, side: str = "both") -> float:
     default) keep x's activation pattern for every 0 ≤ s < t. Lemma 3's admissible steps are α, β < t.
 
     With zⱼ = wⱼ·x and gⱼ = wⱼ·ν, neuron j's pre-activation along the line is zⱼ ± s gⱼ, so
-    t = min over the neurons that move toward the kink of |zⱼ|/|gⱼ| (``"both"``: every j with gⱼ ≠ 0),
+    t = min over the neurons that move toward the kink of ∣zⱼ∣/∣gⱼ∣ (``"both"``: every j with gⱼ ≠ 0),
     and ``math.inf`` when no neuron does (e.g. gⱼ = 0 for all j: ν ⟂ every row of W, Theorem 4's case).
     For a unit ν, t is a distance. The bound is exact: at s = t an active neuron reaches 0 and switches
     off; an inactive one reaches 0 and switches on for any s > t.
@@ -420,7 +420,7 @@ def _best_line(net: TwoLayerReLU, x: torch.Tensor, refine_steps: int, kink_tol: 
 
     Two candidates, the larger budget wins: ν ⟂ u and the neurons exactly on a kink (whose bound is the
     upper bound for every admissible ν), and ν additionally ⟂ the neurons *nearly* on a kink
-    (|wⱼ·x| ≤ kink_tol·‖wⱼ‖‖x‖), which then keep their pre-activation along the whole line.
+    (∣wⱼ·x∣ ≤ kink_tol·‖wⱼ‖‖x‖), which then keep their pre-activation along the whole line.
     """
     W, _ = _weights(net)
     z = W @ x
@@ -468,8 +468,8 @@ def achievable_split_distance(net: TwoLayerReLU, X, y, lam=None, *, refine_steps
     component of its initialisation outside the data span), no direction keeps every pre-activation
     fixed, so each support point can only be split within its activation region. For each support
     point xᵢ (λᵢ > 0) this finds a unit νᵢ ⟂ uᵢ (margin-preserving, and ⟂ every neuron exactly on a
-    kink) with a large two-sided budget tᵢ = min_j |zⱼ|/|wⱼ·νᵢ| = 1/‖Bᵢbᵢ‖_∞, where zⱼ = wⱼ·xᵢ,
-    Bᵢ = diag(1/|z|) W Qᵢᵀ and Qᵢ is an orthonormal basis of the admissible directions:
+    kink) with a large two-sided budget tᵢ = min_j ∣zⱼ∣/∣wⱼ·νᵢ∣ = 1/‖Bᵢbᵢ‖_∞, where zⱼ = wⱼ·xᵢ,
+    Bᵢ = diag(1/∣z∣) W Qᵢᵀ and Qᵢ is an orthonormal basis of the admissible directions:
 
     1. the ℓ2 relaxation: bᵢ = the smallest right singular vector of Bᵢ (σᵢ the smallest singular value);
        since ‖·‖_∞ ≥ ‖·‖₂/√mᵢ (mᵢ neurons with zⱼ ≠ 0), *no* line split at xᵢ has a budget above
@@ -478,8 +478,8 @@ def achievable_split_distance(net: TwoLayerReLU, X, y, lam=None, *, refine_steps
        (max ‖b‖ s.t. ‖Bᵢb‖_∞ ≤ 1; each round never lowers the budget; 0 disables it). The exact
        maximum is a norm maximisation over a polytope (NP-hard in general), hence the bounds;
     3. near-kink neurons: near convergence some neurons' hyperplanes pass almost through support
-       points (|wⱼ·xᵢ| ~ 1e-6 relative), and such a neuron would cap the budget at |wⱼ·xᵢ|/|wⱼ·ν|.
-       Steps 1–2 are repeated with ν also ⟂ every neuron with |wⱼ·xᵢ| ≤ ``kink_tol``·‖wⱼ‖‖xᵢ‖ (those
+       points (∣wⱼ·xᵢ∣ ~ 1e-6 relative), and such a neuron would cap the budget at ∣wⱼ·xᵢ∣/∣wⱼ·ν∣.
+       Steps 1–2 are repeated with ν also ⟂ every neuron with ∣wⱼ·xᵢ∣ ≤ ``kink_tol``·‖wⱼ‖‖xᵢ‖ (those
        then keep their pre-activation along the whole line), and the larger exact budget is kept
        (``kink_tol=0`` disables this). Every reported budget is the exact one of the returned νᵢ.
 

@@ -55,7 +55,7 @@ def offspan_kkt():
 def _margin_pair(net, X, y, i, k, frac):
     """A set with one extra point x' = xᵢ + s·ν in xᵢ's region and on its margin (ν the k-th splitting direction)."""
     nu = lemmas.splitting_directions(net, X, y, i)[k]
-    s = frac * lemmas.split_budget(net, X[i], nu, side="plus")
+    s = frac * min(lemmas.split_budget(net, X[i], nu, side="plus"), 1.0)   # the budget is inf off the data span
     return X[i] + s * nu
 
 
