@@ -1,0 +1,196 @@
+"""Claims about reconleak_core.kkt: closed form = generic, exact certificate, normalisation, clear errors."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from reconleak_core import kkt, models, train
+from reconleak_core.data import sphere
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def _problem(batch, m, d, seed):
+    g = _gen(seed)
+    X = torch.randn(*batch, m, d, dtype=torch.float64, generator=g).requires_grad_(True)
+    lam = (torch.rand(*batch, m, dtype=torch.float64, generator=g) - 0.2).requires_grad_(True)
+    y = torch.where(torch.arange(m) % 2 == 0, 1.0, -1.0).to(torch.float64)
+    return X, y, lam
+
+
+@settings(max_examples=15, deadline=None)
+@given(batch=st.sampled_from([(), (3,), (2, 2)]), m=st.integers(1, 6), d=st.integers(1, 5),
+       width=st.integers(1, 8), fixed=st.booleans(), seed=st.integers(0, 10_000))
+def test_closed_form_kkt_loss_matches_generic_values_and_gradients(batch, m, d, width, fixed, seed):
+    net = models.TwoLayerReLU(d, width, fixed_second_layer=fixed, seed=seed)
+    X, y, lam = _problem(batch, m, d, seed)
+    closed = kkt.kkt_loss(net, X, y, lam, lam_min=0.1, method="closed")
+    generic = kkt.kkt_loss(net, X, y, lam, lam_min=0.1, method="generic")
+    assert closed.shape == batch
+    torch.testing.assert_close(closed, generic, rtol=1e-10, atol=1e-10)
+    g_closed = torch.autograd.grad(closed.sum(), (X, lam))
+    g_generic = torch.autograd.grad(generic.sum(), (X, lam))
+    for a, b in zip(g_closed, g_generic):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_batched_kkt_loss_equals_loop_over_batch():
+    net = models.TwoLayerReLU(4, 6, seed=1)
+    X, y, lam = _problem((5,), 3, 4, seed=2)
+    batched = kkt.kkt_loss(net, X, y, lam)
+    looped = torch.stack([kkt.kkt_loss(net, X[k], y, lam[k]) for k in range(5)])
+    torch.testing.assert_close(batched, looped, rtol=1e-12, atol=1e-12)
+
+
+def test_generic_stationarity_sum_matches_per_sample_autograd_on_deep_net():
+    net = models.HomogeneousMLP(4, [5, 3], seed=3)
+    X, y, lam = _problem((), 6, 4, seed=4)
+    expected = torch.zeros_like(models.parameter_vector(net))
+    for i in range(6):
+        grads = torch.autograd.grad(net(X[i].detach()), list(net.parameters()))
+        expected += lam[i].detach() * y[i] * torch.cat([g.reshape(-1) for g in grads])
+    got = kkt.stationarity_sum(net, X.detach(), y, lam.detach())
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_generic_kkt_loss_gradient_matches_finite_differences_on_deep_net():
+    net = models.HomogeneousMLP(3, [4], seed=5)
+    X, y, lam = _problem((), 4, 3, seed=6)
+    loss = kkt.kkt_loss(net, X, y, lam)
+    gX, glam = torch.autograd.grad(loss, (X, lam))
+    h = 1e-6
+    for (i, j) in [(0, 0), (2, 1), (3, 2)]:
+        E = torch.zeros_like(X)
+        E[i, j] = h
+        fd = (kkt.kkt_loss(net, X.detach() + E, y, lam.detach()) - kkt.kkt_loss(net, X.detach() - E, y, lam.detach())) / (2 * h)
+        assert abs(fd.item() - gX[i, j].item()) < 1e-6 * max(1.0, abs(fd.item()))
+    e = torch.zeros_like(lam)
+    e[1] = h
+    fd = (kkt.kkt_loss(net, X.detach(), y, lam.detach() + e) - kkt.kkt_loss(net, X.detach(), y, lam.detach() - e)) / (2 * h)
+    assert abs(fd.item() - glam[1].item()) < 1e-6 * max(1.0, abs(fd.item()))
+
+
+def test_soft_gate_keeps_loss_value_and_changes_gradient():
+    net = models.TwoLayerReLU(4, 6, seed=7)
+    X, y, lam = _problem((), 3, 4, seed=8)
+    hard = kkt.kkt_loss(net, X, y, lam)
+    soft = kkt.kkt_loss(net, X, y, lam, gate=5.0)
+    assert soft.item() == hard.item()
+    g_hard, = torch.autograd.grad(hard, X)
+    g_soft, = torch.autograd.grad(soft, X)
+    assert (g_hard - g_soft).abs().max() > 1e-6
+
+
+def test_dual_penalty_is_linear_hinge_below_lam_min():
+    net = models.TwoLayerReLU(3, 4, seed=0)
+    X, y, _ = _problem((), 2, 3, seed=0)
+    lam = torch.tensor([0.5, -0.25], dtype=torch.float64)
+    base = kkt.kkt_loss(net, X, y, lam, penalty=0.0)
+    assert kkt.kkt_loss(net, X, y, lam, penalty=2.0).item() == pytest.approx(base.item() + 2.0 * 0.25, abs=1e-12)
+    assert kkt.kkt_loss(net, X, y, lam, lam_min=1.0, penalty=1.0).item() == pytest.approx(base.item() + 0.5 + 1.25, abs=1e-12)
+
+
+@pytest.mark.parametrize("n,d", [(2, 2), (5, 5), (7, 12)])
+def test_certificate_is_exact_on_simplex_kkt_point(n, d):
+    net, X, y, lam = kkt.simplex_kkt_point(n, d)
+    torch.testing.assert_close(kkt.stationarity_sum(net, X, y, lam), models.parameter_vector(net).detach(),
+                               rtol=0, atol=1e-12)
+    cert = kkt.certificate(net, X, y)
+    assert cert.eps < 1e-10 and abs(cert.delta) < 1e-10
+    assert abs(cert.margins - 1).max() < 1e-12
+    assert abs(cert.lam - 1).max() < 1e-10
+    assert list(cert.support) == list(range(n))
+    assert cert.kinks == 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(scale=st.floats(0.05, 20.0), seed=st.integers(0, 1000))
+def test_certificate_is_invariant_under_rescaling_theta(scale, seed):
+    net, X, y, _ = kkt.simplex_kkt_point(5, 8)
+    g = _gen(seed)
+    with torch.no_grad():  # a separating net near, but not at, the exact KKT point
+        net.W.add_(0.05 * torch.randn(net.W.shape, dtype=torch.float64, generator=g))
+        net.v.add_(0.05 * torch.randn(net.v.shape, dtype=torch.float64, generator=g))
+    scaled = models.TwoLayerReLU(8, 5)
+    scaled.load_state_dict({k: p * scale for k, p in net.state_dict().items()})
+    a, b = kkt.certificate(net, X, y), kkt.certificate(scaled, X, y)
+    assert a.eps_rel == pytest.approx(b.eps_rel, rel=1e-6, abs=1e-10)
+    assert a.delta == pytest.approx(b.delta, rel=1e-6, abs=1e-10)
+
+
+@pytest.fixture
+def one_thread():
+    """Small nets train faster on one thread (and much faster on a busy machine); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_certificate_eps_decreases_as_training_goes_on(one_thread):
+    X, y = sphere(6, 30, seed=0)
+    net = models.TwoLayerReLU(30, 20, init_scale=0.1, seed=0)
+    train.train_max_margin(net, X, y, steps=300, progress=False)
+    early = kkt.certificate(net, X, y)
+    train.train_max_margin(net, X, y, steps=1700, progress=False)
+    late = kkt.certificate(net, X, y)
+    assert late.eps_rel < 0.7 * early.eps_rel
+    assert late.delta < early.delta
+
+
+def test_normalize_margin_gives_min_margin_one_without_touching_the_net():
+    net, X, y, _ = kkt.simplex_kkt_point(5, 6)
+    with torch.no_grad():
+        net.W.mul_(3.0)
+        net.v.mul_(torch.linspace(1.0, 2.0, 5, dtype=torch.float64))
+    before = models.parameter_vector(net).clone()
+    hat = kkt.normalize_margin(net, X, y)
+    assert kkt.margins(hat, X, y).min().item() == pytest.approx(1.0, abs=1e-12)
+    assert torch.equal(models.parameter_vector(net), before)
+
+
+def test_normalize_margin_rejects_a_net_that_does_not_separate():
+    X, y = sphere(6, 4, seed=2)
+    net = models.TwoLayerReLU(4, 6, seed=2)
+    with torch.no_grad():
+        net.W.copy_(X)
+        net.v.copy_(-y)  # every point is pushed to the wrong side
+    with pytest.raises(ValueError, match="does not separate the data"):
+        kkt.normalize_margin(net, X, y)
+    with pytest.raises(ValueError, match="does not separate the data"):
+        kkt.certificate(net, X, y)
+
+
+def test_clear_errors_on_bad_inputs():
+    net = models.TwoLayerReLU(3, 4, seed=0)
+    X, y, lam = _problem((), 4, 3, seed=0)
+    X, lam = X.detach(), lam.detach()
+    with pytest.raises(ValueError, match="labels must be ±1"):
+        kkt.kkt_loss(net, X, torch.tensor([1.0, 0.0, 1.0, -1.0], dtype=torch.float64), lam)
+    with pytest.raises(ValueError, match="dimension"):
+        kkt.kkt_loss(net, X[:, :2], y, lam)
+    with pytest.raises(ValueError, match="multipliers lam"):
+        kkt.kkt_loss(net, X, y, lam[:3])
+    with pytest.raises(ValueError, match="length"):
+        kkt.margins(net, X, y[:3])
+    bad = X.clone()
+    bad[1, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN found in X"):
+        kkt.kkt_loss(net, bad, y, lam)
+    with pytest.raises(ValueError, match="NaN found in lam"):
+        kkt.kkt_loss(net, X, y, torch.full((4,), float("nan"), dtype=torch.float64))
+    biased = nn.Sequential(nn.Linear(3, 4, dtype=torch.float64), nn.ReLU(), nn.Linear(4, 1, bias=False, dtype=torch.float64))
+    with pytest.raises(ValueError, match="has a bias"):
+        kkt.kkt_loss(biased, X, y, lam)
+    with pytest.raises(ValueError, match="has a bias"):
+        kkt.certificate(biased, X, y)
+    with pytest.raises(ValueError, match="soft gate"):
+        kkt.kkt_loss(models.HomogeneousMLP(3, [4]), X, y, lam, gate=2.0)
+    with pytest.raises(ValueError, match="method"):
+        kkt.kkt_loss(net, X, y, lam, method="fast")
+    with pytest.raises(ValueError, match="n must be"):
+        kkt.simplex_kkt_point(1)
