@@ -1,0 +1,809 @@
+"""The paper's experiments (and two beyond it) as pure functions of small frozen configurations.
+
+Interface
+---------
+Every experiment is ``experiment(config=None, *, scale="book", device="auto", progress=False,
+cache=True, cache_root=None, refresh=False)`` and returns a frozen result dataclass of NumPy arrays
+(what a chapter plots) with ``to_json()`` (the numbers, for the command line) and ``rows()`` (the
+table the command line prints). ``config=None`` takes the preset of ``scale``:
+
+- ``"test"``  a few seconds, for the test suite (same code path);
+- ``"book"``  the default: seconds on a laptop CPU, what the chapters show;
+- ``"paper"`` the paper's sizes, meant for a GPU (``device="cuda"``).
+
+=====================  =========================  ====================================================
+name                   function                   question
+=====================  =========================  ====================================================
+``init_radius``        :func:`init_radius`        attack initialised on spheres of several radii (Fig. 2a)
+``secret_shift``       :func:`secret_shift`       images shifted by an offset the attacker ignores (Fig. 2b)
+``training_length``    :func:`training_length`    certificate ε, split distance and leakage along training
+``infer_shift``        :func:`infer_shift`        can the attacker estimate the secret shift? (open question)
+``deep_init_radius``   :func:`init_radius`        Fig. 2a on a 3-layer network (generic KKT loss)
+``deep_secret_shift``  :func:`secret_shift`       Fig. 2b on a 3-layer network
+=====================  =========================  ====================================================
+
+:data:`EXPERIMENTS` maps each name to its function and preset; :func:`run` runs one by name.
+
+Shared machinery: :class:`NetSpec` describes a trained network (data, architecture, training); the
+one helper :func:`trained_network` builds and trains it (``train.train_max_margin``) and caches the
+weights on disk keyed by the spec (``cache.cached``), so experiments that share a network train it once.
+Every attack sweep is ONE batched call of ``attack.reconstruct_batch`` on the margin-normalised
+network (one call per network). Results are cached too, keyed by the experiment's configuration, and
+written atomically. Seeds come from the configurations (explicit generators), never global state.
+Introduced in the book's chapters "The initialisation radius", "Shifted images" and "Open questions".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from reconleak_core.attack import AttackConfig, Box, Shift
+
+__all__ = ["SCALES", "NetSpec", "TrainedNet", "trained_network", "InitRadiusConfig", "InitRadiusResult",
+           "init_radius", "SecretShiftConfig", "SecretShiftResult", "secret_shift", "TrainingLengthConfig",
+           "TrainingLengthResult", "training_length", "InferShiftConfig", "InferShiftResult", "infer_shift",
+           "EXPERIMENTS", "run"]
+
+SCALES = ("test", "book", "paper")
+_ARCHS = ("two_layer", "mlp3")
+_DATASETS = ("sphere", "digits")
+_VERSION = 1  # bump when a computation changes: it is part of every cache key
+
+
+# ----------------------------------------------------------------------------------------- validation
+def _int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def _positive(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _finite(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _floats(values, name: str, positive: bool = False) -> tuple:
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}") from None
+    if not values:
+        raise ValueError(f"{name} must hold at least one value")
+    check = _positive if positive else _finite
+    return tuple(check(v, f"{name}[{k}]") for k, v in enumerate(values))
+
+
+def _scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    return scale
+
+
+def _set(obj, **values) -> None:
+    for key, value in values.items():
+        object.__setattr__(obj, key, value)
+
+
+# ------------------------------------------------------------------------------------ trained networks
+@dataclass(frozen=True)
+class NetSpec:
+    """A trained network: its data, architecture and training (the cache key of :func:`trained_network`).
+
+    dataset:       ``"sphere"`` (``data.sphere``: n points on the unit sphere of a ``subspace_dim``-dimensional
+                   subspace of ℝᵈ, the setting of Theorem 4) or ``"digits"`` (``data.digits``: 8×8 images,
+                   pixels in [0, 1], d = 64; ``d`` and ``subspace_dim`` must then be None).
+    offset:        the secret shift added to every coordinate of the data (``data.shift``) before training.
+    arch:          ``"two_layer"`` (``TwoLayerReLU``, closed-form KKT loss) or ``"mlp3"`` (a 3-layer
+                   ``HomogeneousMLP`` with two hidden layers of ``width``, the generic KKT loss).
+    in_span:       initialise the first layer's rows inside the span of the data (Theorem 4's exact setting:
+                   gradient descent keeps them there); False keeps a component outside (Theorems 5, 8, 9).
+    steps, lr:     gradient-descent steps and step size of ``train.train_max_margin``.
+    checkpoints:   earlier steps (< ``steps``) at which the weights are also kept (``training_length``).
+    """
+
+    dataset: str = "sphere"
+    n: int = 20
+    d: int | None = 10
+    subspace_dim: int | None = 3
+    classes: object = "odd_vs_even"
+    offset: float = 0.0
+    arch: str = "two_layer"
+    width: int = 100
+    init_scale: float = 0.1
+    in_span: bool = True
+    steps: int = 5000
+    lr: float = 0.02
+    checkpoints: tuple = ()
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.dataset not in _DATASETS:
+            raise ValueError(f"dataset must be one of {_DATASETS}, got {self.dataset!r}")
+        if self.arch not in _ARCHS:
+            raise ValueError(f"arch must be one of {_ARCHS}, got {self.arch!r}")
+        _int(self.n, "n", 2)
+        if self.dataset == "sphere":
+            _int(self.d, "d")
+            if self.subspace_dim is not None and _int(self.subspace_dim, "subspace_dim") > self.d:
+                raise ValueError(f"subspace_dim must be at most d={self.d}, got {self.subspace_dim}")
+        elif self.d is not None or self.subspace_dim is not None:
+            raise ValueError("digits have d = 64 and no subspace: leave d and subspace_dim as None")
+        if not isinstance(self.classes, str):
+            _set(self, classes=tuple(self.classes))
+        _finite(self.offset, "offset")
+        _int(self.width, "width")
+        _positive(self.init_scale, "init_scale")
+        if not isinstance(self.in_span, bool):
+            raise TypeError(f"in_span must be True or False, got {self.in_span!r}")
+        _int(self.steps, "steps")
+        _positive(self.lr, "lr")
+        checkpoints = tuple(_int(c, "checkpoints entry") for c in self.checkpoints)
+        if list(checkpoints) != sorted(set(checkpoints)) or (checkpoints and checkpoints[-1] >= self.steps):
+            raise ValueError(f"checkpoints must be increasing steps below steps={self.steps}, got {self.checkpoints!r}")
+        _set(self, checkpoints=checkpoints)
+        _int(self.seed, "seed", 0)
+
+    @property
+    def input_dim(self) -> int:
+        return 64 if self.dataset == "digits" else self.d
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedNet:
+    """The outcome of :func:`trained_network`: the data and the network after every saved step.
+
+    ``nets[k]`` is the network after ``steps[k]`` gradient steps (the checkpoints, then the final one);
+    ``net`` is the final network. ``X`` is the (shifted) training data the network saw, ``X_clean`` the data
+    before the shift. Everything is float64 on the CPU.
+    """
+
+    spec: NetSpec
+    X: torch.Tensor
+    y: torch.Tensor
+    X_clean: torch.Tensor
+    steps: tuple
+    nets: tuple
+
+    @property
+    def net(self) -> torch.nn.Module:
+        return self.nets[-1]
+
+
+def _data(spec: NetSpec):
+    from reconleak_core import data
+
+    if spec.dataset == "sphere":
+        X, y = data.sphere(spec.n, spec.d, subspace_dim=spec.subspace_dim, seed=spec.seed)
+    else:
+        X, y = data.digits(spec.n, classes=spec.classes, seed=spec.seed)
+    return data.shift(X, spec.offset), y, X
+
+
+def _new_net(spec: NetSpec, X: torch.Tensor) -> torch.nn.Module:
+    from reconleak_core.models import HomogeneousMLP, TwoLayerReLU
+
+    if spec.arch == "two_layer":
+        return TwoLayerReLU(spec.input_dim, spec.width, init_scale=spec.init_scale,
+                            span=X if spec.in_span else None, seed=spec.seed)
+    net = HomogeneousMLP(spec.input_dim, (spec.width, spec.width), init_scale=spec.init_scale, seed=spec.seed)
+    if spec.in_span:  # ∂Φ/∂(first-layer row) is a multiple of x, so gradient descent keeps the rows in the span too
+        from reconleak_core.models import _span_projector
+
+        first = net.layers[0].weight
+        with torch.no_grad():
+            first.copy_(first @ _span_projector(X, spec.input_dim, first.dtype))
+    return net
+
+
+def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cache: bool = True,
+                    cache_root=None, refresh: bool = False) -> TrainedNet:
+    """Build the data and network of ``spec``, train it toward the max-margin direction, cache the weights.
+
+    Training is ``train.train_max_margin`` (gradient descent on the exponentially-tailed loss; the paper's
+    §2: the direction converges to a KKT point), run in segments ending at each checkpoint so that the
+    intermediate networks of ONE run are kept. The weights are stored with ``cache.cached`` under the name
+    ``"trained_net"``, keyed by ``spec`` (so a second experiment using the same spec does not retrain).
+    """
+    if not isinstance(spec, NetSpec):
+        raise TypeError(f"spec must be a NetSpec, got {type(spec).__name__}")
+    from reconleak_core.cache import cached
+    from reconleak_core.runtime import get_device
+
+    X, y, X_clean = _data(spec)
+    device = get_device(device)
+
+    def compute():
+        from reconleak_core.train import train_max_margin
+
+        net = _new_net(spec, X).to(device)
+        states, done = [], 0
+        for stop in (*spec.checkpoints, spec.steps):
+            train_max_margin(net, X.to(device), y.to(device), steps=stop - done, lr=spec.lr, progress=progress)
+            done = stop
+            states.append({k: v.detach().to("cpu", torch.float64).clone() for k, v in net.state_dict().items()})
+        return {"states": states}
+
+    key = {"spec": spec, "version": _VERSION}
+    value = cached(key, compute, root=cache_root, name="trained_net", refresh=refresh) if cache else compute()
+    nets = []
+    for state in value["states"]:
+        net = _new_net(spec, X)
+        net.load_state_dict(state)
+        nets.append(net.eval())
+    return TrainedNet(spec, X, y, X_clean, (*spec.checkpoints, spec.steps), tuple(nets))
+
+
+# ------------------------------------------------------------------------------ shared attack & scoring
+def _attack(net, X, y, n_candidates: int, config: AttackConfig, *, device, progress, **members):
+    """ONE batched attack (``attack.reconstruct_batch``) on the margin-normalised network θ / q_min^{1/L}."""
+    from reconleak_core.attack import reconstruct_batch
+    from reconleak_core.kkt import normalize_margin
+
+    return reconstruct_batch(normalize_margin(net, X, y), n_candidates, config=config, device=device,
+                             progress=progress, **members)
+
+
+def _distances(X: torch.Tensor, candidates: torch.Tensor) -> tuple[float, float]:
+    """(mean over training points of the distance to the nearest candidate, mean Hungarian matched distance)."""
+    from reconleak_core.metrics import matching, nearest_distances
+
+    candidates = candidates.to(X.dtype)
+    return (nearest_distances(X, candidates).train_to_rec.mean().item(), matching(X, candidates).mean)
+
+
+def _certificate(net, X, y):
+    from reconleak_core.kkt import certificate
+
+    return certificate(net, X, y)
+
+
+def _device_type(device) -> str:
+    from reconleak_core.runtime import get_device
+
+    return get_device(device).type
+
+
+def _cached_result(cls, name: str, config, compute, device, cache: bool, cache_root, refresh: bool):
+    """Compute (or load) the result dict of ``config``; keyed by the config, the device type and the code version."""
+    from reconleak_core.cache import cached
+
+    if cache:
+        key = {"experiment": name, "config": config, "device": _device_type(device), "version": _VERSION}
+        value = cached(key, compute, root=cache_root, name=name, refresh=refresh)
+    else:
+        value = compute()
+    arrays = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in value.items()}
+    return cls(config=config, **arrays)
+
+
+def _pack(**values) -> dict:
+    """A result dict for the cache: NumPy arrays become tensors, the rest stays."""
+    return {k: (torch.as_tensor(v) if isinstance(v, np.ndarray) else v) for k, v in values.items()}
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class _Result:
+    """Shared behaviour of the result dataclasses: ``to_json()`` (numbers only) and ``rows()`` (the table)."""
+
+    name = ""
+    _json_fields: tuple = ()
+
+    def to_json(self) -> dict:
+        """The configuration and the headline numbers as plain JSON values (no big arrays)."""
+        out = {"experiment": self.name, "config": _jsonable(self.config)}
+        out.update({k: _jsonable(getattr(self, k)) for k in self._json_fields})
+        return out
+
+    def rows(self) -> list[dict]:
+        raise NotImplementedError
+
+
+def _attack_seeds(seed: int, count: int) -> list[int]:
+    return [seed + s for s in range(count)]
+
+
+def _init_scale(arch: str) -> float:
+    """The presets' initialisation scale: small (0.1, the rich regime) for two layers; 0.5 for three layers,
+    whose output scales like init³ and would otherwise start too close to the saddle at 0 to train in seconds
+    (measured: 0.5 separates the shifted digits in 3000 steps, 1.0 with the same step kills every neuron)."""
+    return 0.1 if arch == "two_layer" else 0.5
+
+
+def _attack_config(steps: int, arch: str) -> AttackConfig:
+    """The presets' attack: Adam, lr 0.03, and Haim et al.'s soft gate α = 10 where it exists (the closed-form
+    KKT loss of the two-layer net; measured to lower the final KKT loss by an order of magnitude there)."""
+    return AttackConfig(steps=steps, lr=0.03, gate=10.0 if arch == "two_layer" else None)
+
+
+def _check_common(config) -> None:
+    if not isinstance(config.net, NetSpec):
+        raise TypeError(f"net must be a NetSpec, got {type(config.net).__name__}")
+    if not isinstance(config.attack, AttackConfig):
+        raise TypeError(f"attack must be an AttackConfig, got {type(config.attack).__name__}")
+    _int(config.seeds, "seeds")
+    _int(config.candidates_per_point, "candidates_per_point")
+    _int(config.seed, "seed", 0)
+
+
+# ---------------------------------------------------------------------------------- 1. init radius
+@dataclass(frozen=True)
+class InitRadiusConfig:
+    """Fig. 2a: the attack initialised on spheres of several ``radii`` (× ``seeds``), one batched call.
+
+    ``net`` is trained on the unit sphere of a subspace; the attack has no prior, m = ``candidates_per_point``·n
+    candidates, settings ``attack``; member seeds are ``seed``, ``seed``+1, ... and are shared across radii,
+    so the radii differ only by the radius (same random directions). Presets: :meth:`preset`.
+    """
+
+    net: NetSpec = NetSpec()
+    radii: tuple = (0.1, 0.3, 1.0, 3.0, 10.0)
+    seeds: int = 2
+    candidates_per_point: int = 2
+    attack: AttackConfig = _attack_config(2000, "two_layer")
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_common(self)
+        _set(self, radii=_floats(self.radii, "radii", positive=True))
+
+    @classmethod
+    def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> "InitRadiusConfig":
+        """``"test"`` (seconds), ``"book"`` (default) or ``"paper"`` sizes; ``arch="mlp3"`` for the deep variant."""
+        scale = _scale(scale)
+        if scale == "test":
+            net = NetSpec(n=8, d=8, subspace_dim=4, width=30, steps=1500, arch=arch, init_scale=0.5, seed=seed)
+            return cls(net, radii=(0.1, 1.0, 10.0), seeds=1, attack=_attack_config(200, arch), seed=seed)
+        if scale == "book":
+            if arch == "two_layer":
+                return cls(NetSpec(seed=seed), seed=seed)
+            # the generic (vmapped) KKT loss of the 3-layer net is slower: a narrower net, fewer attack steps
+            return cls(NetSpec(arch=arch, width=50, init_scale=_init_scale(arch), seed=seed),
+                       attack=_attack_config(1000, arch), seed=seed)
+        net = NetSpec(n=100, d=100, subspace_dim=20, width=1000, steps=100_000, arch=arch, init_scale=_init_scale(arch),
+                      seed=seed)
+        return cls(net, radii=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0), seeds=4, attack=_attack_config(50_000, arch), seed=seed)
+
+
+@dataclass(frozen=True, eq=False)
+class InitRadiusResult(_Result):
+    """Per radius (rows) and attack seed (columns): final KKT loss ``kkt``, ``nearest`` (mean over training
+    points of the distance to the nearest candidate), ``matched`` (mean Hungarian matched distance) and
+    ``candidate_norm`` (median ‖x′‖); ``eps_rel`` is the trained network's certificate and ``theta_sq`` = ‖θ̂‖²
+    of the margin-normalised network (``kkt / theta_sq`` is the relative KKT loss). ``X``, ``y``, and the
+    ``candidates`` (R, S, m, d) with their multipliers ``lam`` are kept for plots."""
+
+    config: InitRadiusConfig
+    radii: np.ndarray
+    kkt: np.ndarray
+    nearest: np.ndarray
+    matched: np.ndarray
+    candidate_norm: np.ndarray
+    eps_rel: float
+    theta_sq: float
+    X: np.ndarray
+    y: np.ndarray
+    candidates: np.ndarray
+    lam: np.ndarray
+
+    name = "init_radius"
+    _json_fields = ("radii", "kkt", "nearest", "matched", "candidate_norm", "eps_rel", "theta_sq")
+
+    def rows(self) -> list[dict]:
+        return [{"radius": r, "kkt_rel": k, "nearest_dist": nd, "matched_dist": md, "candidate_norm": cn}
+                for r, k, nd, md, cn in zip(self.radii, self.kkt.mean(1) / self.theta_sq, self.nearest.mean(1),
+                                            self.matched.mean(1), self.candidate_norm.mean(1))]
+
+
+def init_radius(config: InitRadiusConfig | None = None, *, scale: str = "book", device="auto",
+                progress: bool = False, cache: bool = True, cache_root=None, refresh: bool = False) -> InitRadiusResult:
+    """Paper Fig. 2a: does the attack's initialisation radius decide what it finds?
+
+    Theorem 4 (chapter "The initialisation radius"): when the data span a subspace, KKT sets exist at any
+    distance, so the KKT loss alone cannot tell them apart. The attack (no prior) is initialised uniformly on
+    the sphere of each radius in ``config.radii`` (all radii × seeds in ONE batched attack). Expected: final KKT
+    losses of the same order at every radius while the reconstruction distance is smallest near the true
+    radius (1) and grows away from it.
+    """
+    config = InitRadiusConfig.preset(scale) if config is None else config
+    if not isinstance(config, InitRadiusConfig):
+        raise TypeError(f"config must be an InitRadiusConfig, got {type(config).__name__}")
+
+    def compute():
+        tn = trained_network(config.net, device=device, progress=progress, cache=cache, cache_root=cache_root)
+        R, S = len(config.radii), config.seeds
+        seeds = _attack_seeds(config.seed, S)
+        res = _attack(tn.net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack,
+                      device=device, progress=progress, init="sphere",
+                      init_radius=[r for r in config.radii for _ in seeds], seeds=seeds * R)
+        cand = res.candidates.to(torch.float64)
+        dist = np.array([_distances(tn.X, c) for c in cand]).reshape(R, S, 2)
+        cert = _certificate(tn.net, tn.X, tn.y)
+        return _pack(radii=np.array(config.radii), kkt=res.kkt.double().numpy().reshape(R, S),
+                     nearest=dist[..., 0], matched=dist[..., 1],
+                     candidate_norm=cand.norm(dim=-1).median(dim=-1).values.numpy().reshape(R, S),
+                     eps_rel=float(cert.eps_rel), theta_sq=float(cert.norm) ** 2, X=tn.X.numpy(), y=tn.y.numpy(),
+                     candidates=cand.numpy().reshape(R, S, *cand.shape[1:]),
+                     lam=res.lam.double().numpy().reshape(R, S, -1))
+
+    return _cached_result(InitRadiusResult, "init_radius", config, compute, device, cache, cache_root, refresh)
+
+
+# --------------------------------------------------------------------------------- 2. secret shift
+def _digits_spec(scale: str, arch: str, seed: int) -> NetSpec:
+    n, width, steps = {"test": (8, 20, 600), "book": (24, 100, 3000), "paper": (200, 1000, 100_000)}[scale]
+    if arch != "two_layer" and scale == "book":
+        width = 50
+    return NetSpec(dataset="digits", n=n, d=None, subspace_dim=None, width=width, steps=steps, arch=arch,
+                   init_scale=_init_scale(arch), seed=seed)
+
+
+def _rescale(images: torch.Tensor) -> torch.Tensor:
+    """Min–max rescale every row to [0, 1], as Haim et al. do before scoring (a constant row becomes 0)."""
+    lo, hi = images.amin(dim=-1, keepdim=True), images.amax(dim=-1, keepdim=True)
+    span = hi - lo
+    return torch.where(span > 0, (images - lo) / torch.where(span > 0, span, torch.ones_like(span)), 0.0)
+
+
+@dataclass(frozen=True)
+class SecretShiftConfig:
+    """Fig. 2b: digits shifted by each of ``offsets`` (one network per offset, trained on X + offset), attacked
+    with the box prior ``box`` placed for UNshifted images. ``net`` is the template (its offset must be 0).
+
+    Scores (the reconstructions min–max rescaled, compared with the clean images, Haim et al.'s protocol):
+    mean SSIM of the ``top_k`` best reconstructions and of all; "average-ness" of each best reconstruction c:
+    ‖c − mean of its ``average_k`` nearest training images‖ / ‖c − its nearest training image‖ (< 1: c looks
+    more like an average of several images than like any one of them).
+    """
+
+    net: NetSpec = _digits_spec("book", "two_layer", 0)
+    offsets: tuple = (0.0, 0.25, 0.5, 1.0, 2.0)
+    box: tuple = (0.0, 1.0)
+    seeds: int = 1
+    candidates_per_point: int = 2
+    attack: AttackConfig = _attack_config(1500, "two_layer")
+    top_k: int = 6
+    average_k: int = 3
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_common(self)
+        if self.net.offset != 0:
+            raise ValueError(f"net is the unshifted template: its offset must be 0, got {self.net.offset}")
+        _set(self, offsets=_floats(self.offsets, "offsets"), box=_floats(self.box, "box"))
+        if len(self.box) != 2 or self.box[0] >= self.box[1]:
+            raise ValueError(f"box must be (lo, hi) with lo < hi, got {self.box!r}")
+        if _int(self.top_k, "top_k") > self.net.n:
+            raise ValueError(f"top_k must be at most the number of training images n={self.net.n}, got {self.top_k}")
+        if _int(self.average_k, "average_k", 2) > self.net.n:
+            raise ValueError(f"average_k must be at most n={self.net.n}, got {self.average_k}")
+
+    @classmethod
+    def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> "SecretShiftConfig":
+        scale = _scale(scale)
+        net = _digits_spec(scale, arch, seed)
+        if scale == "test":
+            return cls(net, offsets=(0.0, 1.0), seeds=1, attack=_attack_config(200, arch), top_k=3, seed=seed)
+        if scale == "book":
+            return cls(net, attack=_attack_config(1500 if arch == "two_layer" else 1000, arch), seed=seed)
+        return cls(net, offsets=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0), seeds=4, attack=_attack_config(50_000, arch), top_k=10,
+                   seed=seed)
+
+
+@dataclass(frozen=True, eq=False)
+class SecretShiftResult(_Result):
+    """Per offset: ``ssim_top`` (mean SSIM of the top_k best reconstructions), ``ssim_all`` (mean over all
+    training images of their best SSIM), ``kkt`` (final KKT loss, mean over seeds), ``average_ratio`` (median
+    over the top_k of the average-ness ratio) and ``average_fraction`` (share of the top_k with ratio < 1);
+    ``eps_rel`` per offset's network. ``recon`` / ``nearest`` (O, top_k, 64): the rescaled best reconstructions
+    and their nearest clean training images, for image grids (``image_shape``)."""
+
+    config: SecretShiftConfig
+    offsets: np.ndarray
+    ssim_top: np.ndarray
+    ssim_all: np.ndarray
+    kkt: np.ndarray
+    average_ratio: np.ndarray
+    average_fraction: np.ndarray
+    eps_rel: np.ndarray
+    recon: np.ndarray
+    nearest: np.ndarray
+    image_shape: tuple = (1, 8, 8)
+
+    name = "secret_shift"
+    _json_fields = ("offsets", "ssim_top", "ssim_all", "kkt", "average_ratio", "average_fraction", "eps_rel")
+
+    def rows(self) -> list[dict]:
+        return [{"offset": o, "ssim_top": s, "ssim_all": a, "kkt_loss": k, "average_ratio": r,
+                 "average_fraction": f}
+                for o, s, a, k, r, f in zip(self.offsets, self.ssim_top, self.ssim_all, self.kkt,
+                                            self.average_ratio, self.average_fraction)]
+
+
+def _image_scores(X_clean: torch.Tensor, candidates: torch.Tensor, top_k: int, average_k: int, image_shape):
+    """SSIM of the best reconstructions and their average-ness (see :class:`SecretShiftConfig`)."""
+    from reconleak_core.metrics import best_reconstructions, pairwise_distances
+
+    rec = _rescale(candidates.reshape(-1, candidates.shape[-1]).to(X_clean.dtype))
+    best = best_reconstructions(X_clean, rec, k=X_clean.shape[0], metric="ssim", image_shape=image_shape)
+    top_rec = rec[best.rec_index[:top_k]]
+    D = pairwise_distances(top_rec, X_clean)
+    near = D.topk(average_k, dim=1, largest=False)
+    mean_k = X_clean[near.indices].mean(dim=1)
+    ratio = (top_rec - mean_k).norm(dim=1) / near.values[:, 0].clamp_min(torch.finfo(X_clean.dtype).tiny)
+    return {"ssim_top": best.score[:top_k].mean().item(), "ssim_all": best.score.mean().item(),
+            "average_ratio": ratio.median().item(), "average_fraction": (ratio < 1).double().mean().item(),
+            "recon": top_rec, "nearest": X_clean[best.train_index[:top_k]]}
+
+
+def secret_shift(config: SecretShiftConfig | None = None, *, scale: str = "book", device="auto",
+                 progress: bool = False, cache: bool = True, cache_root=None, refresh: bool = False) -> SecretShiftResult:
+    """Paper Fig. 2b: a prior placed for the wrong data does not help — the secret shift.
+
+    The training images are X + s (pixels in [s, 1 + s]); the attacker, who does not know s, uses the box
+    prior [0, 1] of unshifted images. For each offset the network trained on the shifted images is attacked
+    with ``config.seeds`` members in ONE batched call (one call per network). Expected (chapter "Shifted
+    images"): the SSIM of the best reconstructions drops as the shift grows, and the reconstructions look like
+    averages of several training images (``average_ratio`` < 1).
+    """
+    config = SecretShiftConfig.preset(scale) if config is None else config
+    if not isinstance(config, SecretShiftConfig):
+        raise TypeError(f"config must be a SecretShiftConfig, got {type(config).__name__}")
+    shape = (1, 8, 8)
+
+    def compute():
+        out = {k: [] for k in ("ssim_top", "ssim_all", "kkt", "average_ratio", "average_fraction", "eps_rel",
+                               "recon", "nearest")}
+        prior = Box(*config.box)
+        for offset in config.offsets:
+            spec = dataclasses.replace(config.net, offset=offset)
+            tn = trained_network(spec, device=device, progress=progress, cache=cache, cache_root=cache_root)
+            res = _attack(tn.net, tn.X, tn.y, config.candidates_per_point * spec.n, config.attack, device=device,
+                          progress=progress, prior=prior, seeds=_attack_seeds(config.seed, config.seeds))
+            scores = _image_scores(tn.X_clean, res.candidates, config.top_k, config.average_k, shape)
+            for k in ("ssim_top", "ssim_all", "average_ratio", "average_fraction", "recon", "nearest"):
+                out[k].append(scores[k])
+            out["kkt"].append(res.kkt.double().mean().item())
+            out["eps_rel"].append(_certificate(tn.net, tn.X, tn.y).eps_rel)
+        arrays = {k: (torch.stack(v).numpy() if k in ("recon", "nearest") else np.array(v)) for k, v in out.items()}
+        return _pack(offsets=np.array(config.offsets), **arrays)
+
+    return _cached_result(SecretShiftResult, "secret_shift", config, compute, device, cache, cache_root, refresh)
+
+
+# ------------------------------------------------------------------------------ 3. training length
+@dataclass(frozen=True)
+class TrainingLengthConfig:
+    """Networks saved along ONE training run (``net.checkpoints`` and ``net.steps``); for each, the certificate
+    (ε_rel, δ), the achievable splitting distance (``lemmas.achievable_split_distance``, Theorems 5, 8, 9) and
+    the attack's reconstruction distances (no prior, ``seeds`` members in one batched call per network).
+    ``refine_steps``: the linear-programming refinement rounds of the split directions (0: the ℓ2 relaxation).
+
+    The default network keeps a component of its initialisation outside the data's span (``in_span=False``):
+    then no direction splits a point for free and the split budget is finite; it grows as training shrinks
+    that component relative to ‖θ‖ (the measured form of "better-trained networks leak less").
+    """
+
+    net: NetSpec = NetSpec(in_span=False, init_scale=0.5, steps=12_000, checkpoints=(3000, 6000))
+    seeds: int = 1
+    candidates_per_point: int = 2
+    attack: AttackConfig = _attack_config(1500, "two_layer")
+    refine_steps: int = 5
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_common(self)
+        _int(self.refine_steps, "refine_steps", 0)
+        if self.net.arch != "two_layer":
+            raise ValueError("training_length needs arch='two_layer' (the splitting lemmas are stated for it)")
+
+    @classmethod
+    def preset(cls, scale: str = "book", *, seed: int = 0) -> "TrainingLengthConfig":
+        scale = _scale(scale)
+        if scale == "test":
+            net = NetSpec(n=8, d=8, subspace_dim=4, width=30, in_span=False, init_scale=0.5, steps=2000,
+                          checkpoints=(1000,), seed=seed)
+            return cls(net, seeds=1, attack=_attack_config(200, "two_layer"), refine_steps=0, seed=seed)
+        if scale == "book":
+            return cls(dataclasses.replace(cls.net, seed=seed), seed=seed)
+        net = NetSpec(n=100, d=100, subspace_dim=20, width=1000, in_span=False, steps=1_000_000,
+                      checkpoints=(1000, 10_000, 100_000), seed=seed)
+        return cls(net, seeds=4, attack=_attack_config(50_000, "two_layer"), seed=seed)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingLengthResult(_Result):
+    """Per checkpoint (``steps``): ``eps_rel``, ``delta``, ``split_distance`` (a KKT set by splitting exists
+    at any distance below it), ``split_reach``, and the attack's ``nearest`` / ``matched`` distances and final
+    ``kkt`` loss (means over seeds)."""
+
+    config: TrainingLengthConfig
+    steps: np.ndarray
+    eps_rel: np.ndarray
+    delta: np.ndarray
+    split_distance: np.ndarray
+    split_reach: np.ndarray
+    nearest: np.ndarray
+    matched: np.ndarray
+    kkt: np.ndarray
+
+    name = "training_length"
+    _json_fields = ("steps", "eps_rel", "delta", "split_distance", "split_reach", "nearest", "matched", "kkt")
+
+    def rows(self) -> list[dict]:
+        return [{"steps": s, "eps_rel": e, "split_distance": sd, "nearest_dist": nd, "matched_dist": md,
+                 "kkt_loss": k}
+                for s, e, sd, nd, md, k in zip(self.steps, self.eps_rel, self.split_distance, self.nearest,
+                                               self.matched, self.kkt)]
+
+
+def training_length(config: TrainingLengthConfig | None = None, *, scale: str = "book", device="auto",
+                    progress: bool = False, cache: bool = True, cache_root=None,
+                    refresh: bool = False) -> TrainingLengthResult:
+    """Does training longer (a smaller certificate ε) leave more room for far KKT sets, and less leakage?
+
+    Theorems 5, 8 and 9 (chapter "Approximate KKT and training time"): the closer θ is to a KKT point, the
+    farther split-based alternative KKT sets reach. Measured on checkpoints of ONE run: ε_rel, the achievable
+    split distance, and the attack's reconstruction distance.
+    """
+    config = TrainingLengthConfig.preset(scale) if config is None else config
+    if not isinstance(config, TrainingLengthConfig):
+        raise TypeError(f"config must be a TrainingLengthConfig, got {type(config).__name__}")
+
+    def compute():
+        from reconleak_core.lemmas import achievable_split_distance
+
+        tn = trained_network(config.net, device=device, progress=progress, cache=cache, cache_root=cache_root)
+        out = {k: [] for k in ("eps_rel", "delta", "split_distance", "split_reach", "nearest", "matched", "kkt")}
+        seeds = _attack_seeds(config.seed, config.seeds)
+        for net in tn.nets:
+            cert = _certificate(net, tn.X, tn.y)
+            reach = achievable_split_distance(net, tn.X, tn.y, torch.as_tensor(cert.lam),
+                                              refine_steps=config.refine_steps)
+            res = _attack(net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack,
+                          device=device, progress=progress, seeds=seeds)
+            dist = np.array([_distances(tn.X, c) for c in res.candidates])
+            for k, v in (("eps_rel", cert.eps_rel), ("delta", cert.delta), ("split_distance", reach.distance),
+                         ("split_reach", reach.reach), ("nearest", dist[:, 0].mean()), ("matched", dist[:, 1].mean()),
+                         ("kkt", res.kkt.double().mean().item())):
+                out[k].append(float(v))
+        return _pack(steps=np.array(tn.steps), **{k: np.array(v) for k, v in out.items()})
+
+    return _cached_result(TrainingLengthResult, "training_length", config, compute, device, cache, cache_root, refresh)
+
+
+# ---------------------------------------------------------------------------------- 4. infer shift
+@dataclass(frozen=True)
+class InferShiftConfig:
+    """Open question 2: can the attacker estimate the secret shift from the weights alone?
+
+    Method: for each true offset (one network each, the ``secret_shift`` networks), ONE batched attack whose
+    members use the shifted box prior ``Shift(s, Box(lo, hi))`` (projected) for every trial shift s in
+    ``trials``; the estimate is the trial whose attack reaches the lowest final KKT loss (the attacker's
+    only evidence). ``seeds`` members per trial.
+    """
+
+    net: NetSpec = _digits_spec("book", "two_layer", 0)
+    offsets: tuple = (0.0, 0.5, 1.0, 2.0)
+    trials: tuple = (-0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
+    box: tuple = (0.0, 1.0)
+    seeds: int = 1
+    candidates_per_point: int = 2
+    attack: AttackConfig = _attack_config(1000, "two_layer")
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_common(self)
+        if self.net.offset != 0:
+            raise ValueError(f"net is the unshifted template: its offset must be 0, got {self.net.offset}")
+        _set(self, offsets=_floats(self.offsets, "offsets"), trials=_floats(self.trials, "trials"),
+             box=_floats(self.box, "box"))
+        if len(self.box) != 2 or self.box[0] >= self.box[1]:
+            raise ValueError(f"box must be (lo, hi) with lo < hi, got {self.box!r}")
+
+    @classmethod
+    def preset(cls, scale: str = "book", *, seed: int = 0) -> "InferShiftConfig":
+        scale = _scale(scale)
+        net = _digits_spec(scale, "two_layer", seed)
+        if scale == "test":
+            return cls(net, offsets=(0.0, 1.0), trials=(0.0, 1.0, 2.0), attack=_attack_config(200, "two_layer"),
+                       seed=seed)
+        if scale == "book":
+            return cls(net, seed=seed)
+        return cls(net, offsets=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0), trials=tuple(np.round(np.arange(-1, 5.01, 0.25), 2)),
+                   seeds=2, attack=_attack_config(50_000, "two_layer"), seed=seed)
+
+
+@dataclass(frozen=True, eq=False)
+class InferShiftResult(_Result):
+    """``loss`` (O, T): final KKT loss (min over seeds) of the attack with each trial shift, per true offset;
+    ``estimate`` (O,): the trial with the lowest loss; ``error`` = estimate − offset."""
+
+    config: InferShiftConfig
+    offsets: np.ndarray
+    trials: np.ndarray
+    loss: np.ndarray
+    estimate: np.ndarray
+    error: np.ndarray
+
+    name = "infer_shift"
+    _json_fields = ("offsets", "trials", "loss", "estimate", "error")
+
+    def rows(self) -> list[dict]:
+        return [{"true_offset": o, "estimate": e, "error": err, "best_kkt_loss": l.min()}
+                for o, e, err, l in zip(self.offsets, self.estimate, self.error, self.loss)]
+
+
+def infer_shift(config: InferShiftConfig | None = None, *, scale: str = "book", device="auto",
+                progress: bool = False, cache: bool = True, cache_root=None, refresh: bool = False) -> InferShiftResult:
+    """Beyond the paper (open question 2): estimate the secret shift by the KKT loss under shifted box priors.
+
+    For each true offset the network trained on X + offset is attacked once, batched over the trial shifts
+    (× seeds); the trial whose prior Shift(s, Box) lets the candidates reach the lowest KKT loss is the
+    estimate. Reports the estimates against the truth; nothing guarantees success (chapter "Open questions").
+    """
+    config = InferShiftConfig.preset(scale) if config is None else config
+    if not isinstance(config, InferShiftConfig):
+        raise TypeError(f"config must be an InferShiftConfig, got {type(config).__name__}")
+
+    def compute():
+        T, S, d = len(config.trials), config.seeds, config.net.input_dim
+        inner = Box(*config.box, enforce="project")
+        priors = [Shift(torch.full((d,), s, dtype=torch.float64), inner) for s in config.trials for _ in range(S)]
+        losses = []
+        for offset in config.offsets:
+            spec = dataclasses.replace(config.net, offset=offset)
+            tn = trained_network(spec, device=device, progress=progress, cache=cache, cache_root=cache_root)
+            res = _attack(tn.net, tn.X, tn.y, config.candidates_per_point * spec.n, config.attack, device=device,
+                          progress=progress, prior=priors, seeds=_attack_seeds(config.seed, S) * T)
+            losses.append(res.kkt.double().reshape(T, S).amin(dim=1).numpy())
+        loss = np.stack(losses)
+        estimate = np.array(config.trials)[loss.argmin(axis=1)]
+        return _pack(offsets=np.array(config.offsets), trials=np.array(config.trials), loss=loss,
+                     estimate=estimate, error=estimate - np.array(config.offsets))
+
+    return _cached_result(InferShiftResult, "infer_shift", config, compute, device, cache, cache_root, refresh)
+
+
+# ----------------------------------------------------------------------------------------- registry
+EXPERIMENTS = {
+    "init_radius": (init_radius, lambda scale, seed: InitRadiusConfig.preset(scale, seed=seed)),
+    "secret_shift": (secret_shift, lambda scale, seed: SecretShiftConfig.preset(scale, seed=seed)),
+    "training_length": (training_length, lambda scale, seed: TrainingLengthConfig.preset(scale, seed=seed)),
+    "infer_shift": (infer_shift, lambda scale, seed: InferShiftConfig.preset(scale, seed=seed)),
+    "deep_init_radius": (init_radius, lambda scale, seed: InitRadiusConfig.preset(scale, arch="mlp3", seed=seed)),
+    "deep_secret_shift": (secret_shift, lambda scale, seed: SecretShiftConfig.preset(scale, arch="mlp3", seed=seed)),
+}
+"""name → (experiment function, preset(scale, seed) → config)."""
+
+
+def run(name: str, scale: str = "book", *, seed: int = 0, device="auto", progress: bool = False, cache: bool = True,
+        cache_root=None, refresh: bool = False):
+    """Run the experiment ``name`` (a key of :data:`EXPERIMENTS`) at ``scale`` with seed ``seed``."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
+    function, preset = EXPERIMENTS[name]
+    return function(preset(_scale(scale), _int(seed, "seed", 0)), device=device, progress=progress, cache=cache,
+                    cache_root=cache_root, refresh=refresh)

@@ -1,0 +1,190 @@
+"""Tests of reconleak_core.experiments and the command line (python -m reconleak_core).
+
+Every experiment runs at its "test" preset (seconds, the same code path as book and paper scale) in a
+temporary cache folder; the init-radius trend is checked at book scale.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from reconleak_core import attack, experiments
+from reconleak_core.__main__ import main
+
+NAMES = list(experiments.EXPERIMENTS)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small problems run faster on one thread (and do not fight other processes for the cores)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("reconleak_cache")
+
+
+@pytest.fixture(scope="module")
+def results(cache_dir):
+    """Every experiment at test scale, computed once for the module (on the CPU)."""
+    return {name: experiments.run(name, "test", device="cpu", cache_root=cache_dir) for name in NAMES}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_experiment_returns_finite_result_with_json_and_table(results, name):
+    result = results[name]
+    payload = result.to_json()
+    assert payload["experiment"] == result.name
+    json.dumps(payload)  # plain JSON values only
+    rows = result.rows()
+    assert rows and all(set(row) == set(rows[0]) for row in rows)
+    assert all(math.isfinite(float(v)) for row in rows for v in row.values())
+
+
+def test_init_radius_result_has_one_entry_per_radius_and_seed(results):
+    result = results["init_radius"]
+    config = experiments.InitRadiusConfig.preset("test")
+    R, S, n = len(config.radii), config.seeds, config.net.n
+    assert result.kkt.shape == result.nearest.shape == result.matched.shape == (R, S)
+    assert result.candidates.shape == (R, S, config.candidates_per_point * n, config.net.d)
+    # the matched distance pairs every training point with a distinct candidate: never below the nearest one
+    assert np.all(result.matched >= result.nearest - 1e-12)
+
+
+def test_secret_shift_returns_reconstructions_beside_nearest_images(results):
+    result = results["secret_shift"]
+    config = experiments.SecretShiftConfig.preset("test")
+    assert result.recon.shape == result.nearest.shape == (len(config.offsets), config.top_k, 64)
+    assert np.all((result.recon >= 0) & (result.recon <= 1))  # min–max rescaled, as scored
+    assert np.all((result.ssim_top >= result.ssim_all - 1e-12) & (result.ssim_top <= 1))
+
+
+def test_training_length_reports_every_checkpoint_of_one_run(results):
+    result = results["training_length"]
+    config = experiments.TrainingLengthConfig.preset("test")
+    assert list(result.steps) == [*config.net.checkpoints, config.net.steps]
+    assert np.all(result.eps_rel >= 0) and np.all(result.split_distance >= 0)
+
+
+def test_infer_shift_estimate_is_the_trial_with_lowest_loss(results):
+    result = results["infer_shift"]
+    assert result.loss.shape == (len(result.offsets), len(result.trials))
+    np.testing.assert_array_equal(result.estimate, result.trials[result.loss.argmin(axis=1)])
+    np.testing.assert_allclose(result.error, result.estimate - result.offsets)
+
+
+def test_deep_variant_trains_a_three_layer_network(results, cache_dir):
+    config = experiments.InitRadiusConfig.preset("test", arch="mlp3")
+    trained = experiments.trained_network(config.net, device="cpu", cache_root=cache_dir)
+    assert trained.net.degree == 3
+    assert results["deep_init_radius"].config.net.arch == "mlp3"
+
+
+def test_second_call_hits_the_cache_without_recomputing(results, cache_dir, monkeypatch):
+    first = results["init_radius"]  # computed (and stored) by the first call, in the fixture
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the cached result was recomputed")
+
+    monkeypatch.setattr(experiments, "_attack", fail)
+    monkeypatch.setattr(experiments, "_certificate", fail)
+    second = experiments.init_radius(experiments.InitRadiusConfig.preset("test"), device="cpu", cache_root=cache_dir)
+    np.testing.assert_array_equal(first.candidates, second.candidates)
+    np.testing.assert_array_equal(first.kkt, second.kkt)
+
+
+def test_trained_network_is_cached_by_its_spec(results, cache_dir, monkeypatch):
+    spec = experiments.InitRadiusConfig.preset("test").net
+    first = experiments.trained_network(spec, device="cpu", cache_root=cache_dir)
+    import reconleak_core.train
+
+    monkeypatch.setattr(reconleak_core.train, "train_max_margin",
+                        lambda *a, **k: pytest.fail("the cached network was retrained"))
+    second = experiments.trained_network(spec, device="cpu", cache_root=cache_dir)
+    for p, q in zip(first.net.parameters(), second.net.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_all_radii_run_as_one_batched_attack(cache_dir, monkeypatch):
+    calls = []
+    real = attack.reconstruct_batch
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("init_radius"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(attack, "reconstruct_batch", counting)
+    config = experiments.InitRadiusConfig.preset("test", seed=3)
+    experiments.init_radius(config, device="cpu", cache=False)
+    assert len(calls) == 1
+    assert sorted(set(calls[0])) == sorted(config.radii)
+
+
+def test_init_radius_trend_at_book_scale(tmp_path):
+    """Paper Fig. 2a: the KKT loss does not single out the true radius, the reconstruction distance does.
+
+    The KKT losses at all radii stay within a factor of each other, while the candidates found from the
+    true radius (1) are closer to the training set than those from the extreme radii.
+    """
+    result = experiments.init_radius(scale="book", device="cpu", cache_root=tmp_path)
+    radii = list(result.radii)
+    kkt = result.kkt.mean(axis=1)
+    near = result.nearest.mean(axis=1)
+    true = radii.index(1.0)
+    assert kkt.max() / kkt.min() < 10
+    assert near[true] < near[0] and near[true] < near[-1]
+
+
+def test_configs_reject_invalid_settings():
+    with pytest.raises(ValueError, match="dataset"):
+        experiments.NetSpec(dataset="mnist")
+    with pytest.raises(ValueError, match="checkpoints"):
+        experiments.NetSpec(steps=100, checkpoints=(50, 200))
+    with pytest.raises(ValueError, match="offset must be 0"):
+        experiments.SecretShiftConfig(net=experiments.NetSpec(dataset="digits", d=None, subspace_dim=None, offset=1.0))
+    with pytest.raises(ValueError, match="radii"):
+        experiments.InitRadiusConfig(radii=(1.0, -1.0))
+    with pytest.raises(ValueError, match="scale"):
+        experiments.InitRadiusConfig.preset("huge")
+    with pytest.raises(ValueError, match="unknown experiment"):
+        experiments.run("fig3")
+
+
+def test_cli_writes_png_and_json(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["reproduce", "init_radius", "--scale", "test", "--device", "cpu", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0
+    payload = json.loads((out / "init_radius.json").read_text())
+    assert payload["experiment"] == "init_radius" and payload["scale"] == "test"
+    assert (out / "init_radius.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "radius" in capsys.readouterr().out
+
+
+def test_cli_help_lists_every_experiment(capsys):
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in NAMES)
+    assert main(["reproduce", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in NAMES)
+
+
+def test_cli_unknown_experiment_exits_nonzero(capsys):
+    assert main(["reproduce", "fig9"]) != 0
+    assert "fig9" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cli_cuda_without_cuda_exits_nonzero(tmp_path, capsys):
+    assert main(["reproduce", "init_radius", "--scale", "test", "--device", "cuda", "--out", str(tmp_path)]) != 0
+    assert "cuda" in capsys.readouterr().err.lower()
