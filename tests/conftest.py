@@ -2,12 +2,23 @@
 
 With ``--nbval`` (the README's test command) the run must actually compare notebooks: a run that
 collected no notebook cell (a wrong path, a typo in the chapter folder) fails instead of passing
-quietly on the unit tests alone.
+quietly on the unit tests alone. Every test runs on one torch CPU thread (``one_cpu_thread``).
 """
 
 from __future__ import annotations
 
 import pytest
+import torch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_cpu_thread():
+    """The tests' problems are tiny: one torch thread is several times faster than two on the 2-core CI
+    machine (no synchronisation per small matmul) and sums in one order. Restored after the session."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

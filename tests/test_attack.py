@@ -15,15 +15,6 @@ from reconleak_core.attack import AttackConfig, Box, Shift, Sphere
 SEEDS = list(range(8))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny float64 problems: one thread avoids OpenMP oversubscription on the 2-core CI machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def simplex():
     """An exact KKT point (ε = δ = 0): 4 unit vectors in ℝ⁴ (a regular simplex), one neuron per point."""

@@ -19,15 +19,6 @@ from reconleak_core.__main__ import main
 NAMES = list(experiments.EXPERIMENTS)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small problems run faster on one thread (and do not fight other processes for the cores)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("reconleak_cache")

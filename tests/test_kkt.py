@@ -122,16 +122,7 @@ def test_certificate_is_invariant_under_rescaling_theta(scale, seed):
     assert a.delta == pytest.approx(b.delta, rel=1e-6, abs=1e-10)
 
 
-@pytest.fixture
-def one_thread():
-    """Small nets train faster on one thread (and much faster on a busy machine); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_certificate_eps_decreases_as_training_goes_on(one_thread):
+def test_certificate_eps_decreases_as_training_goes_on():
     X, y = sphere(6, 30, seed=0)
     net = models.TwoLayerReLU(30, 20, init_scale=0.1, seed=0)
     train.train_max_margin(net, X, y, steps=300, progress=False)

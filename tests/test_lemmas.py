@@ -15,15 +15,6 @@ REL = 1e-10
 NOISE = (1e-1, 1e-3, 1e-5)   # off-subspace noise levels; 100× apart so near-kink neurons cannot blur the trend
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny float64 nets: one thread avoids OpenMP oversubscription on the 2-core CI machine (restored after)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _rel(a, b):
     return ((a - b).norm() / b.norm()).item()
 

@@ -7,15 +7,6 @@ from reconleak_core import kkt, models, train
 from reconleak_core.data import sphere
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small nets train faster on one thread (and much faster on a busy machine); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _small(seed=0):
     X, y = sphere(6, 30, seed=seed)
     return models.TwoLayerReLU(30, 20, init_scale=0.1, seed=seed), X, y

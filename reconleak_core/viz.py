@@ -1,0 +1,495 @@
+"""Plotting helpers shared by the book's chapters and the command line.
+
+Interface
+---------
+- :func:`plane_basis` — an orthonormal 2×d basis of the plane that best fits a point set (top singular
+  directions, through the origin: the natural view of data in a subspace, Theorem 4).
+- :func:`side_basis` — a side view: the data's main direction against the direction in which candidates leave
+  the data's span (far KKT sets).
+- :func:`plot_points_2d` — training points beside candidate points (a reconstruction, a merged or split
+  KKT set, a far KKT set), projected on a plane, coloured by label, optionally linked pairwise.
+- :func:`plot_activation_regions` — the activation-pattern regions of a two-layer net on a plane: the cones
+  inside which Lemmas 2 and 3 may move points.
+- :func:`plot_curves` — several labelled curves on one axis (certificate ε against training steps, ...).
+- :func:`image_grid` — rows of images (e.g. reconstructions beside their nearest training images).
+- :func:`scrub_animation` — a precomputed, scrubbable slider (``FuncAnimation.to_jshtml``) that works in
+  static HTML with no kernel; returns an ``IPython.display.HTML`` object.
+- :func:`plot_experiment` — the headline figure of any result of :mod:`reconleak_core.experiments` (the CLI's
+  ``<experiment>.png``).
+
+Every function returns the matplotlib ``Figure`` it drew on (or the ``HTML``) and never calls
+``plt.show()``: a notebook cell ends with ``plt.show()`` (or ``;``), a script saves the figure. Functions
+that take ``ax`` draw on it and return its figure. matplotlib is imported lazily; no global rcParams are
+changed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from reconleak_core.checks import as_tensor, check_labels, check_points
+
+__all__ = ["plane_basis", "side_basis", "plot_points_2d", "plot_activation_regions", "plot_curves", "image_grid",
+           "scrub_animation", "plot_experiment"]
+
+_LABEL_COLOURS = {1.0: "tab:blue", -1.0: "tab:red"}
+
+# to_jshtml draws its buttons with Font Awesome icons fetched from a CDN; offline (and in a book served
+# without network) the buttons would be blank, so they are replaced by plain Unicode glyphs.
+_FONT_AWESOME_LINK = re.compile(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">')
+_BUTTON_GLYPHS = {"fa fa-minus": "\u2212", "fa fa-fast-backward": "|\u25c0", "fa fa-step-backward": "\u2039",
+                  "fa fa-play fa-flip-horizontal": "\u25c0", "fa fa-pause": "\u275a\u275a", "fa fa-play": "\u25b6",
+                  "fa fa-step-forward": "\u203a", "fa fa-fast-forward": "\u25b6|", "fa fa-plus": "+"}
+
+
+def _pyplot():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _axes(ax, figsize):
+    """``(fig, ax)``: a new figure when ``ax`` is None, else the figure ``ax`` belongs to."""
+    if ax is None:
+        fig, ax = _pyplot().subplots(figsize=figsize)
+        return fig, ax
+    if not hasattr(ax, "figure") or not hasattr(ax, "scatter"):
+        raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    return ax.figure, ax
+
+
+def plane_basis(X, which=(0, 1)) -> torch.Tensor:
+    """Orthonormal basis (2×d, float64) of a plane through the origin spanned by principal directions of ``X``.
+
+    The rows are the right-singular vectors of ``X`` number ``which`` (in decreasing order of singular
+    value; no centring: the subspaces of Theorems 4 and 5 pass through the origin). The default (0, 1) is
+    the plane closest to the points; for data in a k-dimensional subspace, ``which=(0, k)`` gives a side
+    view, one in-subspace direction against one orthogonal to the data.
+    """
+    X = check_points(X, "X", dtype=torch.float64)
+    d = X.shape[1]
+    if d < 2:
+        raise ValueError(f"points must have dimension at least 2 to be drawn on a plane, got {d}")
+    if len(which) != 2 or len(set(which)) != 2 or not all(isinstance(k, int) and 0 <= k < d for k in which):
+        raise ValueError(f"which must be two different direction indices in 0..{d - 1}, got {which!r}")
+    _, S, Vh = torch.linalg.svd(X, full_matrices=True)
+    if S[0] == 0:
+        raise ValueError("X is all zeros: it has no principal directions")
+    return Vh[list(which)].clone()
+
+
+def side_basis(train, candidates) -> torch.Tensor:
+    """A side view (2×d, orthonormal rows) showing how far ``candidates`` leave the span of ``train``.
+
+    Row 0 is the top principal direction of ``train``; row 1 the top principal direction of the
+    candidates' components orthogonal to span(train) (the direction in which far KKT sets of Theorems 4,
+    5, 8, 9 move away from the data). When the candidates lie in that span, row 1 falls back to the
+    second principal direction of ``train``.
+    """
+    train = check_points(train, "train", dtype=torch.float64)
+    candidates = check_points(candidates, "candidates", d=train.shape[1], dtype=torch.float64)
+    d = train.shape[1]
+    if d < 2:
+        raise ValueError(f"points must have dimension at least 2 to be drawn on a plane, got {d}")
+    _, S, Vh = torch.linalg.svd(train, full_matrices=True)
+    if S[0] == 0:
+        raise ValueError("train is all zeros: it has no principal directions")
+    rank = int((S > S[0] * max(train.shape) * torch.finfo(torch.float64).eps).sum())
+    outside = candidates - candidates @ Vh[:rank].T @ Vh[:rank]
+    scale = candidates.abs().max().clamp_min(1e-300)
+    if outside.abs().max() <= 1e-12 * scale:
+        return Vh[:2].clone()
+    _, _, Vo = torch.linalg.svd(outside, full_matrices=False)
+    second = Vo[0] - (Vo[0] @ Vh[0]) * Vh[0]
+    return torch.stack([Vh[0], second / second.norm()])
+
+
+def _check_basis(basis, d: int) -> torch.Tensor:
+    basis = as_tensor(basis, "basis", dtype=torch.float64)
+    if basis.shape != (2, d):
+        raise ValueError(f"basis must have shape (2, {d}) (two directions in the input space), got {tuple(basis.shape)}")
+    gram = basis @ basis.T
+    if not torch.allclose(gram, torch.eye(2, dtype=torch.float64), atol=1e-8):
+        raise ValueError("basis rows must be orthonormal")
+    return basis
+
+
+def _label_colours(y, n: int, name: str):
+    if y is None:
+        return ["0.35"] * n
+    y = check_labels(y, n=n)
+    if y.dim() != 1:
+        raise ValueError(f"{name} must be a 1-D tensor of ±1 labels, got shape {tuple(y.shape)}")
+    return [_LABEL_COLOURS[float(v)] for v in y.tolist()]
+
+
+def plot_points_2d(train, candidates=None, *, y=None, candidate_y=None, basis=None, links=None, ax=None,
+                   title: str | None = None, train_label: str = "training points",
+                   candidate_label: str = "candidates", axis_labels=("direction 1", "direction 2"),
+                   equal_aspect: bool = True, figsize=(5.0, 4.5)):
+    """Scatter training points (filled circles) and candidate points (crosses) on a plane.
+
+    Parameters
+    ----------
+    train, candidates:
+        Point sets of shapes (n, d) and (m, d) (``candidates`` optional), projected orthogonally on
+        ``basis`` (2×d, orthonormal rows). Default: the standard axes for d = 2 (so the picture overlays
+        :func:`plot_activation_regions`), else :func:`plane_basis` of ``train`` (exact when the data lie
+        in a plane, as in Theorem 4).
+    y, candidate_y:
+        ±1 labels colouring the points (blue +1, red −1); grey when omitted.
+    links:
+        Optional pairs ``(i, j)`` drawn as dashed segments from ``train[i]`` to ``candidates[j]`` (which
+        point a merge, split or far set came from).
+    ax:
+        Draw on this Axes instead of a new figure.
+    equal_aspect:
+        Same scale on both axes (default); turn it off for side views whose two directions have very
+        different ranges.
+
+    Returns the ``Figure``.
+    """
+    train = check_points(train, "train", dtype=torch.float64)
+    d = train.shape[1]
+    if candidates is not None:
+        candidates = check_points(candidates, "candidates", d=d, dtype=torch.float64)
+    if d == 1:
+        raise ValueError("points of dimension 1 cannot be drawn on a plane")
+    if basis is None:
+        basis = torch.eye(2, dtype=torch.float64) if d == 2 else plane_basis(train)
+    basis = _check_basis(basis, d)
+    fig, ax = _axes(ax, figsize)
+    P = train @ basis.T
+    ax.scatter(P[:, 0], P[:, 1], c=_label_colours(y, len(train), "y"), marker="o", s=36, alpha=0.8,
+               edgecolors="k", linewidths=0.5, label=train_label, zorder=3)
+    if candidates is not None:
+        Q = candidates @ basis.T
+        ax.scatter(Q[:, 0], Q[:, 1], c=_label_colours(candidate_y, len(candidates), "candidate_y"), marker="x",
+                   s=60, linewidths=2, label=candidate_label, zorder=4)
+    if links is not None:
+        if candidates is None:
+            raise ValueError("links need candidates: each link joins train[i] to candidates[j]")
+        for pair in links:
+            if len(pair) != 2:
+                raise ValueError(f"each link must be a pair (i, j), got {pair!r}")
+            i, j = int(pair[0]), int(pair[1])
+            if not (0 <= i < len(train) and 0 <= j < len(candidates)):
+                raise ValueError(f"link {(i, j)} is out of range for {len(train)} training points and "
+                                 f"{len(candidates)} candidates")
+            ax.plot([P[i, 0], Q[j, 0]], [P[i, 1], Q[j, 1]], ls="--", c="0.5", lw=1, zorder=2)
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    if equal_aspect:
+        ax.set_aspect("equal", adjustable="box")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def plot_activation_regions(net, *, basis=None, extent: float = 1.5, resolution: int = 301, levels=None,
+                            ax=None, title: str | None = None, figsize=(5.0, 4.5)):
+    """Shade the activation-pattern regions of a two-layer net on a plane through the origin.
+
+    Points ``a·basis[0] + b·basis[1]`` with |a|, |b| ≤ ``extent`` are coloured by their pattern
+    1[wⱼ·x > 0] (``net.activation_pattern``); each neuron's boundary wⱼ·x = 0 is a line through the origin,
+    so the regions are cones. Lemma 2 merges and Lemma 3 splits points only inside one cone.
+    ``basis`` (2×d, orthonormal rows) defaults to the standard plane for d = 2 and must be given otherwise.
+    ``levels`` (e.g. ``(-1, 0, 1)``) adds the level lines Φ = level: the decision boundary and, for a
+    margin-normalised net, the two margins on which the support points lie.
+
+    Returns the ``Figure``.
+    """
+    if not hasattr(net, "activation_pattern") or not hasattr(net, "W"):
+        raise TypeError(f"net must be a two-layer network with activation_pattern (TwoLayerReLU), got {type(net).__name__}")
+    d = net.W.shape[1]
+    if basis is None:
+        if d != 2:
+            raise ValueError(f"the net has input dimension {d}: give the plane to draw as basis (2×{d})")
+        basis = torch.eye(2, dtype=torch.float64)
+    basis = _check_basis(basis, d)
+    extent = float(extent)
+    if not extent > 0:
+        raise ValueError(f"extent must be positive, got {extent}")
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
+        raise ValueError(f"resolution must be an integer ≥ 2, got {resolution!r}")
+    grid = torch.linspace(-extent, extent, resolution, dtype=torch.float64)
+    A, B = torch.meshgrid(grid, grid, indexing="xy")
+    points = A.reshape(-1, 1) * basis[0] + B.reshape(-1, 1) * basis[1]
+    with torch.no_grad():
+        pattern = net.activation_pattern(points.to(net.W.dtype))
+        values = net(points.to(net.W.dtype)) if levels is not None else None
+    _, region = torch.unique(pattern, dim=0, return_inverse=True)
+    fig, ax = _axes(ax, figsize)
+    ax.imshow(region.reshape(resolution, resolution).numpy() % 20, origin="lower", cmap="tab20", alpha=0.25,
+              extent=(-extent, extent, -extent, extent), interpolation="nearest", zorder=0)
+    if levels is not None:
+        levels = sorted(float(v) for v in levels)
+        contours = ax.contour(A.numpy(), B.numpy(), values.detach().reshape(resolution, resolution).cpu().numpy(),
+                              levels=levels, colors="k", linewidths=0.8,
+                              linestyles=["-" if v == 0 else ":" for v in levels], zorder=1)
+        ax.clabel(contours, fmt=lambda v: f"Φ={v:g}", fontsize="x-small")
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_curves(x, curves, *, xlabel: str, ylabel: str, title: str | None = None, logx: bool = False,
+                logy: bool = False, ax=None, figsize=(5.0, 3.5), marker: str = "o"):
+    """Draw ``curves`` (a mapping label → values, each as long as ``x``) against ``x`` on one axis.
+
+    Returns the ``Figure``.
+    """
+    x = as_tensor(x, "x", dtype=torch.float64).reshape(-1)
+    if not hasattr(curves, "items") or not curves:
+        raise ValueError("curves must be a non-empty mapping from label to values")
+    fig, ax = _axes(ax, figsize)
+    for label, values in curves.items():
+        values = as_tensor(values, f"curves[{label!r}]", dtype=torch.float64).reshape(-1)
+        if values.shape != x.shape:
+            raise ValueError(f"curve {label!r} has {values.numel()} values but x has {x.numel()}")
+        ax.plot(x.numpy(), values.numpy(), marker=marker, label=str(label))
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if len(curves) > 1:
+        ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _as_image(img, image_shape, where: str):
+    """An image as a NumPy array (H, W) or (H, W, C) with values as given."""
+    img = as_tensor(img, where, dtype=torch.float64).detach().cpu()
+    if image_shape is not None:
+        if img.numel() != int(torch.tensor(image_shape).prod()):
+            raise ValueError(f"{where} has {img.numel()} values, which do not fit image_shape {tuple(image_shape)}")
+        img = img.reshape(tuple(image_shape))
+    if img.dim() == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
+        img = img.permute(1, 2, 0)
+    if img.dim() == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.dim() not in (2, 3) or (img.dim() == 3 and img.shape[-1] != 3):
+        raise ValueError(f"{where} must be an image (H, W), (H, W, 3) or (3, H, W); got shape {tuple(img.shape)} "
+                         "(give image_shape for flattened images)")
+    return img.numpy()
+
+
+def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normalize: bool = True,
+               cmap: str = "gray", scale: float = 1.4):
+    """Show ``rows`` (a sequence of rows, each a sequence of images) as a grid.
+
+    Images are tensors or arrays of shape (H, W), (H, W, 3), (3, H, W), or flat vectors with
+    ``image_shape``. With ``normalize`` each image is rescaled to [0, 1] for display only (min–max), so
+    reconstructions of any range can be compared by shape. ``titles`` is a matching nested sequence of
+    strings (or None), ``row_titles`` labels each row on the left. Returns the ``Figure``.
+    """
+    rows = [list(r) for r in rows]
+    if not rows or any(not r for r in rows):
+        raise ValueError("rows must be a non-empty sequence of non-empty rows of images")
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    if titles is not None and (len(titles) != n_rows or any(len(t) != len(r) for t, r in zip(titles, rows))):
+        raise ValueError("titles must have the same nested shape as rows")
+    if row_titles is not None and len(row_titles) != n_rows:
+        raise ValueError(f"row_titles must have one entry per row ({n_rows}), got {len(row_titles)}")
+    fig, axes = _pyplot().subplots(n_rows, n_cols, figsize=(scale * n_cols, scale * n_rows), squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(row):
+                ax.axis("off")
+                continue
+            img = _as_image(row[c], image_shape, f"rows[{r}][{c}]")
+            if normalize:
+                span = img.max() - img.min()
+                img = (img - img.min()) / span if span > 0 else img * 0
+            ax.imshow(img, cmap=cmap if img.ndim == 2 else None, vmin=0 if normalize else None,
+                      vmax=1 if normalize else None)
+            if titles is not None and titles[r][c]:
+                ax.set_title(titles[r][c], fontsize="small")
+        if row_titles is not None:
+            axes[r][0].set_ylabel(row_titles[r], fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def scrub_animation(draw_frame, values, *, figsize=(8.0, 3.5), interval: int = 500, default_mode: str = "once"):
+    """A precomputed scrubbable slider over ``values`` that works in static HTML (no kernel).
+
+    ``draw_frame(fig, value)`` draws one frame on an empty ``fig`` (it is cleared before each call);
+    compute the expensive part for all values beforehand (batched) and only draw here. The frames are
+    rendered with ``matplotlib.animation.FuncAnimation(...).to_jshtml(default_mode=default_mode)``
+    (``"once"``, ``"loop"`` or ``"reflect"``) and the figure is closed so it is not shown twice.
+
+    The player's Font Awesome button icons (fetched from a CDN) are replaced by Unicode glyphs, so the
+    HTML is self-contained and its buttons show offline.
+
+    Returns an ``IPython.display.HTML`` object (its ``.data`` is the HTML text, for a script to save).
+    The HTML embeds random element ids: tag its notebook cell ``nbval-ignore-output``.
+    """
+    from IPython.display import HTML
+    from matplotlib.animation import FuncAnimation
+
+    if not callable(draw_frame):
+        raise TypeError(f"draw_frame must be callable as draw_frame(fig, value), got {type(draw_frame).__name__}")
+    values = list(values)
+    if not values:
+        raise ValueError("values must hold at least one frame value")
+    if default_mode not in ("once", "loop", "reflect"):
+        raise ValueError(f"default_mode must be 'once', 'loop' or 'reflect', got {default_mode!r}")
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise ValueError(f"interval must be a positive integer (milliseconds), got {interval!r}")
+    plt = _pyplot()
+    fig = plt.figure(figsize=figsize)
+
+    def update(k):
+        fig.clear()
+        draw_frame(fig, values[k])
+        return []
+
+    try:
+        anim = FuncAnimation(fig, update, frames=len(values), interval=interval, blit=False, repeat=False)
+        html = anim.to_jshtml(default_mode=default_mode)
+    finally:
+        plt.close(fig)
+    html = _FONT_AWESOME_LINK.sub("", html)
+    for icon, glyph in _BUTTON_GLYPHS.items():
+        html = html.replace(f'<i class="{icon}"></i>', glyph)
+    return HTML(html)
+
+
+def _per_x(values, n: int):
+    """Mean over everything but the first axis (e.g. over attack seeds), as a 1-D tensor of length n."""
+    values = as_tensor(values, "values", dtype=torch.float64)
+    return values.reshape(n, -1).mean(dim=1)
+
+
+def plot_experiment(result):
+    """The headline figure of an experiment result of :mod:`reconleak_core.experiments` (used by the CLI).
+
+    - ``init_radius``: final KKT loss and reconstruction distances against the attack's init radius;
+    - ``secret_shift``: SSIM of the reconstructions and final KKT loss against the secret offset;
+    - ``training_length``: certificate ε against steps, split distance and attack distances against ε;
+    - ``infer_shift``: the estimated against the true offset, and the KKT loss against the trial shift.
+
+    Values over attack seeds are averaged. Returns the ``Figure``; raises ``ValueError`` for a result of
+    another kind.
+    """
+    name = getattr(result, "name", None)
+    plt = _pyplot()
+    if name == "init_radius":
+        r = result.radii
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        plot_curves(r, {"KKT loss": _per_x(result.kkt, len(r))}, xlabel="attack init radius", ylabel="final KKT loss",
+                    title="the attack's objective", logy=True, ax=axes[0])
+        plot_curves(r, {"nearest": _per_x(result.nearest, len(r)), "matched": _per_x(result.matched, len(r))},
+                    xlabel="attack init radius", ylabel="distance to the training set",
+                    title="reconstruction quality", ax=axes[1])
+    elif name == "secret_shift":
+        o = result.offsets
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        plot_curves(o, {"top reconstructions": result.ssim_top, "all training images": result.ssim_all},
+                    xlabel="secret offset", ylabel="SSIM", title="reconstruction quality", ax=axes[0])
+        plot_curves(o, {"KKT loss": result.kkt}, xlabel="secret offset", ylabel="final KKT loss",
+                    title="the attack's objective", logy=True, ax=axes[1])
+    elif name == "training_length":
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+        plot_curves(result.steps, {"ε / ‖θ̂‖": result.eps_rel}, xlabel="training steps", ylabel="relative ε",
+                    title="certificate", logx=True, logy=True, ax=axes[0])
+        plot_curves(result.eps_rel, {"split distance": result.split_distance}, xlabel="relative ε",
+                    ylabel="distance", title="far KKT sets", logx=True, logy=True, ax=axes[1])
+        plot_curves(result.eps_rel, {"nearest": result.nearest, "matched": result.matched}, xlabel="relative ε",
+                    ylabel="distance", title="attack without a prior", logx=True, ax=axes[2])
+        for ax in axes[1:]:
+            ax.invert_xaxis()
+    elif name == "infer_shift":
+        o = result.offsets
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        plot_curves(o, {"estimate": result.estimate, "true offset": o}, xlabel="true offset",
+                    ylabel="offset", title="inferring the secret shift", ax=axes[0])
+        loss = as_tensor(result.loss, "loss", dtype=torch.float64)
+        plot_curves(result.trials, {f"offset {float(v):.3g}": row for v, row in zip(o, loss)},
+                    xlabel="trial shift", ylabel="final KKT loss", title="loss per trial", logy=True, ax=axes[1])
+    else:
+        raise ValueError(f"no figure for experiment result {type(result).__name__!r} (name {name!r}): expected "
+                         "init_radius, secret_shift, training_length or infer_shift")
+    fig.tight_layout()
+    return fig
+
+
+def plot_shift_reconstructions(result, show: int = 4, figsize=None):
+    """Paper Fig. 2b's images from an ``experiments.SecretShiftResult``: one row per secret offset with its
+    ``show`` best reconstructions, each beside its nearest training image (every image min–max scaled for
+    display, as they are scored). Returns the ``Figure``."""
+    offsets = [float(o) for o in result.offsets]
+    show = min(int(show), result.recon.shape[1])
+    if show < 1:
+        raise ValueError(f"show must be a positive integer, got {show!r}")
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(offsets), 2 * show, squeeze=False,
+                             figsize=figsize or (max(6.0, 1.0 * 2 * show), 0.4 + 1.0 * len(offsets)))
+    for r, offset in enumerate(offsets):
+        for c in range(show):
+            for k, (images, what) in enumerate(((result.recon, "rec."), (result.nearest, "nearest"))):
+                ax = axes[r][2 * c + k]
+                img = _as_image(images[r][c], tuple(result.image_shape), "image")
+                span = img.max() - img.min()
+                ax.imshow((img - img.min()) / span if span > 0 else img * 0, cmap="gray", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if r == 0:
+                    ax.set_title(what, fontsize="x-small")
+        axes[r][0].set_ylabel(f"s = {offset:g}", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+__all__ += ["plot_shift_reconstructions"]
+
+
+def draw_image_rows(fig, rows, *, row_titles=None, image_shape=None, title: str | None = None, cmap: str = "gray"):
+    """Draw ``rows`` (rows of images) on the existing, empty figure ``fig``, each image min–max scaled for display.
+
+    The frame-drawing counterpart of :func:`image_grid` for :func:`scrub_animation` (whose ``draw_frame`` gets a
+    cleared figure): e.g. a secret offset's best reconstructions above their nearest training images (chapter
+    "Shifted images"). Images as in :func:`image_grid` (flat vectors need ``image_shape``); ``row_titles`` labels
+    each row, ``title`` the figure. Returns ``fig``.
+    """
+    if not hasattr(fig, "subplots") or not hasattr(fig, "suptitle"):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    rows = [list(r) for r in rows]
+    if not rows or any(not r for r in rows):
+        raise ValueError("rows must be a non-empty sequence of non-empty rows of images")
+    if row_titles is not None and len(row_titles) != len(rows):
+        raise ValueError(f"row_titles must have one entry per row ({len(rows)}), got {len(row_titles)}")
+    axes = fig.subplots(len(rows), max(len(r) for r in rows), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(row):
+                ax.axis("off")
+                continue
+            img = _as_image(row[c], image_shape, f"rows[{r}][{c}]")
+            span = img.max() - img.min()
+            ax.imshow((img - img.min()) / span if span > 0 else img * 0, cmap=cmap if img.ndim == 2 else None,
+                      vmin=0, vmax=1)
+        if row_titles is not None:
+            axes[r][0].set_ylabel(str(row_titles[r]), fontsize="small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return fig
+
+
+__all__ += ["draw_image_rows"]

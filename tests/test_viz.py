@@ -1,0 +1,116 @@
+"""Claims about the plotting helpers: they draw what they are given, return figures, and reject bad input."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from reconleak_core import data, models, viz  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_plane_basis_recovers_the_plane_of_subspace_data():
+    X, _ = data.sphere(20, 5, subspace_dim=2, seed=3)
+    B = viz.plane_basis(X)
+    assert torch.allclose(B @ B.T, torch.eye(2, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(X @ B.T @ B, X, atol=1e-12)  # projecting on the plane loses nothing
+
+
+def test_plot_points_2d_draws_every_point_and_link():
+    X, y = data.sphere(8, 3, subspace_dim=2)
+    C = X[:3] + 0.5
+    fig = viz.plot_points_2d(X, C, y=y, candidate_y=y[:3], links=[(0, 0), (1, 1)])
+    ax = fig.axes[0]
+    sizes = sorted(len(c.get_offsets()) for c in ax.collections)
+    assert sizes == [3, 8]
+    assert len(ax.lines) == 2
+
+
+def test_plot_points_2d_rejects_mismatched_dimensions_and_bad_links():
+    X, y = data.sphere(6, 3)
+    with pytest.raises(ValueError, match="dimension"):
+        viz.plot_points_2d(X, torch.zeros(2, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="out of range"):
+        viz.plot_points_2d(X, X[:2], links=[(0, 5)])
+    with pytest.raises(ValueError, match="orthonormal"):
+        viz.plot_points_2d(X, basis=torch.ones(2, 3))
+    with pytest.raises(ValueError, match="labels must be ±1"):
+        viz.plot_points_2d(X, y=torch.zeros(6))
+
+
+def test_activation_regions_count_the_cones_of_the_net():
+    net = models.TwoLayerReLU(2, 3, seed=1)
+    fig = viz.plot_activation_regions(net, resolution=201)
+    image = fig.axes[0].images[0].get_array()
+    # three lines through the origin cut the plane into six cones
+    assert len(set(image.ravel().tolist())) == 6
+    with pytest.raises(ValueError, match="basis"):
+        viz.plot_activation_regions(models.TwoLayerReLU(3, 4))
+
+
+def test_image_grid_lays_out_rows_and_accepts_flat_images():
+    fig = viz.image_grid([[torch.rand(16), torch.rand(16)], [torch.rand(4, 4)]], image_shape=(4, 4),
+                         titles=[["a", "b"], ["c"]], row_titles=["top", "bottom"])
+    assert len(fig.axes) == 4
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="image_shape"):
+        viz.image_grid([[torch.rand(15)]], image_shape=(4, 4))
+
+
+def test_plot_curves_rejects_curves_of_the_wrong_length():
+    fig = viz.plot_curves([1, 2, 3], {"eps": [3.0, 2.0, 1.0]}, xlabel="steps", ylabel="ε", logy=True)
+    assert fig.axes[0].get_yscale() == "log"
+    with pytest.raises(ValueError, match="has 2 values"):
+        viz.plot_curves([1, 2, 3], {"eps": [1.0, 2.0]}, xlabel="x", ylabel="y")
+
+
+def test_scrub_animation_has_one_frame_per_value_and_no_cdn_icons():
+    drawn = []
+
+    def draw(fig, value):
+        drawn.append(value)
+        fig.add_subplot().plot([0, value])
+
+    html = viz.scrub_animation(draw, [1.0, 2.0, 3.0], default_mode="loop").data
+    assert "new Array(3)" in html
+    assert "font-awesome" not in html and 'class="fa' not in html
+    assert set(drawn) == {1.0, 2.0, 3.0}
+    assert plt.get_fignums() == []  # the animation's figure is closed, not shown twice
+    with pytest.raises(ValueError, match="default_mode"):
+        viz.scrub_animation(draw, [1.0], default_mode="bounce")
+
+
+def test_side_basis_shows_the_direction_candidates_leave_the_data_span():
+    X, _ = data.sphere(10, 6, subspace_dim=3, seed=2)
+    B = viz.plane_basis(X, which=(0, 5))            # an in-span direction and one orthogonal to the data
+    C = X[:4] + 3.0 * B[1]
+    S = viz.side_basis(X, C)
+    assert torch.allclose(S @ S.T, torch.eye(2, dtype=torch.float64), atol=1e-10)
+    assert abs(abs(S[1] @ B[1]) - 1) < 1e-10         # the side direction is the one the candidates moved along
+    assert torch.allclose(viz.side_basis(X, X[:3] * 2), viz.plane_basis(X), atol=1e-12)
+
+
+def test_plot_experiment_draws_one_panel_per_question_and_rejects_unknown_results():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    result = SimpleNamespace(name="training_length", steps=np.array([10, 100, 1000]), eps_rel=np.array([0.5, 0.1, 0.02]),
+                             split_distance=np.array([0.1, 0.5, 2.0]), nearest=np.array([0.3, 0.4, 0.5]),
+                             matched=np.array([0.4, 0.5, 0.6]))
+    fig = viz.plot_experiment(result)
+    assert len(fig.axes) == 3
+    assert fig.axes[1].xaxis_inverted()                # longer training to the right
+    radius = SimpleNamespace(name="init_radius", radii=np.array([0.5, 1.0]), kkt=np.ones((2, 3)),
+                             nearest=np.ones((2, 3)), matched=np.ones((2, 3)))
+    assert len(viz.plot_experiment(radius).axes) == 2
+    with pytest.raises(ValueError, match="no figure"):
+        viz.plot_experiment(SimpleNamespace(name="mystery"))
