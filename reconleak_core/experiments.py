@@ -101,16 +101,16 @@ def _set(obj, **values) -> None:
 class NetSpec:
     """A trained network: its data, architecture and training (the cache key of :func:`trained_network`).
 
-    dataset:       ``"sphere"`` (``data.sphere``: n points on the unit sphere of a ``subspace_dim``-dimensional
-                   subspace of ℝᵈ, the setting of Theorem 4) or ``"digits"`` (``data.digits``: 8×8 images,
-                   pixels in [0, 1], d = 64; ``d`` and ``subspace_dim`` must then be None).
-    offset:        the secret shift added to every coordinate of the data (``data.shift``) before training.
-    arch:          ``"two_layer"`` (``TwoLayerReLU``, closed-form KKT loss) or ``"mlp3"`` (a 3-layer
-                   ``HomogeneousMLP`` with two hidden layers of ``width``, the generic KKT loss).
-    in_span:       initialise the first layer's rows inside the span of the data (Theorem 4's exact setting:
-                   gradient descent keeps them there); False keeps a component outside (Theorems 5, 8, 9).
-    steps, lr:     gradient-descent steps and step size of ``train.train_max_margin``.
-    checkpoints:   earlier steps (< ``steps``) at which the weights are also kept (``training_length``).
+    - ``dataset``: ``"sphere"`` (``data.sphere``: n points on the unit sphere of a ``subspace_dim``-dimensional
+      subspace of ℝᵈ, the setting of Theorem 4) or ``"digits"`` (``data.digits``: 8×8 images,
+      pixels in [0, 1], d = 64; ``d`` and ``subspace_dim`` must then be None).
+    - ``offset``: the secret shift added to every coordinate of the data (``data.shift``) before training.
+    - ``arch``: ``"two_layer"`` (``TwoLayerReLU``, closed-form KKT loss) or ``"mlp3"`` (a 3-layer
+      ``HomogeneousMLP`` with two hidden layers of ``width``, the generic KKT loss).
+    - ``in_span``: initialise the first layer's rows inside the span of the data (Theorem 4's exact setting:
+      gradient descent keeps them there); False keeps a component outside (Theorems 5, 8, 9).
+    - ``steps, lr``: gradient-descent steps and step size of ``train.train_max_margin``.
+    - ``checkpoints``: earlier steps (< ``steps``) at which the weights are also kept (``training_length``).
     """
 
     dataset: str = "sphere"
@@ -354,7 +354,7 @@ class InitRadiusConfig:
     """Fig. 2a: the attack initialised on spheres of several ``radii`` (× ``seeds``), one batched call.
 
     ``net`` is trained on the unit sphere of a subspace; the attack has no prior, m = ``candidates_per_point``·n
-    candidates, settings ``attack``; member seeds are ``seed``, ``seed``+1, ... and are shared across radii,
+    candidates, settings ``attack``; member seeds are ``seed``, ``seed + 1``, ... and are shared across radii,
     so the radii differ only by the radius (same random directions). Presets: :meth:`preset`.
     """
 

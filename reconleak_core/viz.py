@@ -149,7 +149,10 @@ def plot_points_2d(train, candidates=None, *, y=None, candidate_y=None, basis=No
         Same scale on both axes (default); turn it off for side views whose two directions have very
         different ranges.
 
-    Returns the ``Figure``.
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
     """
     train = check_points(train, "train", dtype=torch.float64)
     d = train.shape[1]
@@ -193,14 +196,14 @@ def plot_activation_regions(net, *, basis=None, extent: float = 1.5, resolution:
                             ax=None, title: str | None = None, figsize=(5.0, 4.5)):
     """Shade the activation-pattern regions of a two-layer net on a plane through the origin.
 
-    Points ``a·basis[0] + b·basis[1]`` with |a|, |b| ≤ ``extent`` are coloured by their pattern
+    Points ``a·basis[0] + b·basis[1]`` with ∣a∣, ∣b∣ ≤ ``extent`` are coloured by their pattern
     1[wⱼ·x > 0] (``net.activation_pattern``); each neuron's boundary wⱼ·x = 0 is a line through the origin,
     so the regions are cones. Lemma 2 merges and Lemma 3 splits points only inside one cone.
     ``basis`` (2×d, orthonormal rows) defaults to the standard plane for d = 2 and must be given otherwise.
     ``levels`` (e.g. ``(-1, 0, 1)``) adds the level lines Φ = level: the decision boundary and, for a
     margin-normalised net, the two margins on which the support points lie.
 
-    Returns the ``Figure``.
+    The result is the ``Figure``.
     """
     if not hasattr(net, "activation_pattern") or not hasattr(net, "W"):
         raise TypeError(f"net must be a two-layer network with activation_pattern (TwoLayerReLU), got {type(net).__name__}")
@@ -242,7 +245,7 @@ def plot_curves(x, curves, *, xlabel: str, ylabel: str, title: str | None = None
                 logy: bool = False, ax=None, figsize=(5.0, 3.5), marker: str = "o"):
     """Draw ``curves`` (a mapping label → values, each as long as ``x``) against ``x`` on one axis.
 
-    Returns the ``Figure``.
+    The result is the ``Figure``.
     """
     x = as_tensor(x, "x", dtype=torch.float64).reshape(-1)
     if not hasattr(curves, "items") or not curves:
