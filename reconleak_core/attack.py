@@ -7,8 +7,8 @@ penalty on λ′ below ``lam_min``) plus, optionally, a prior on the candidates.
 (Theorems 4, 5, 8, 9, chapter "No prior, no leakage") is that without a prior the loss has minimisers
 arbitrarily far from the training set; with the right prior the attack can recover it.
 
-Interface
----------
+Interface.
+
 - :class:`AttackConfig` — optimiser and loss settings (book defaults; :meth:`AttackConfig.paper`).
 - Priors, small frozen dataclasses with ``penalty(X)``, ``project(X)`` and ``center()``:
   :class:`Box` (Haim's box, a squared-hinge penalty by default), :class:`Sphere` (known radius, a

@@ -1,7 +1,7 @@
 """The paper's experiments (and two beyond it) as pure functions of small frozen configurations.
 
-Interface
----------
+Interface.
+
 Every experiment is ``experiment(config=None, *, scale="book", device="auto", progress=False,
 cache=True, cache_root=None, refresh=False)`` and returns a frozen result dataclass of NumPy arrays
 (what a chapter plots) with ``to_json()`` (the numbers, for the command line) and ``rows()`` (the

@@ -8,8 +8,8 @@ in direction to a KKT point of (Lyu & Li 2020; Ji & Telgarsky 2020; the paper's 
 i.e. θ = Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ), λᵢ ≥ 0, λᵢ (yᵢΦ(θ; xᵢ) − 1) = 0. This module measures how close a network
 is to such a point, and provides the reconstruction loss of Haim et al. (2022).
 
-Interface
----------
+Interface.
+
 - :func:`margins` — yᵢ Φ(θ; xᵢ), shape ``(n,)``.
 - :func:`normalize_margin` — a copy of the network rescaled to minimum margin exactly 1 (θ / q_min^{1/L}).
 - :func:`stationarity_sum` — Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ), flattened in ``net.parameters()`` order (as

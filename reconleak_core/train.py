@@ -1,7 +1,7 @@
 """Training a homogeneous network toward the max-margin direction (the implicit bias the attack relies on).
 
-Interface
----------
+Interface.
+
 - :class:`TrainConfig` — frozen recipe: steps, loss, learning rate, step-size schedule, initial phase.
   ``TrainConfig()`` is the book's recipe (seconds on a CPU); ``TrainConfig.paper()`` trains longer.
 - :func:`train_max_margin` — gradient descent on the exponential or logistic loss, in place; returns a

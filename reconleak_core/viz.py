@@ -1,7 +1,7 @@
 """Plotting helpers shared by the book's chapters and the command line.
 
-Interface
----------
+Interface.
+
 - :func:`plane_basis` — an orthonormal 2×d basis of the plane that best fits a point set (top singular
   directions, through the origin: the natural view of data in a subspace, Theorem 4).
 - :func:`side_basis` — a side view: the data's main direction against the direction in which candidates leave
