@@ -192,18 +192,16 @@ def _data(spec: NetSpec):
 
 
 def _new_net(spec: NetSpec, X: torch.Tensor) -> torch.nn.Module:
-    from reconleak_core.models import HomogeneousMLP, TwoLayerReLU
+    from reconleak_core.models import HomogeneousMLP, TwoLayerReLU, span_projector
 
     if spec.arch == "two_layer":
         return TwoLayerReLU(spec.input_dim, spec.width, init_scale=spec.init_scale,
                             span=X if spec.in_span else None, seed=spec.seed)
     net = HomogeneousMLP(spec.input_dim, (spec.width, spec.width), init_scale=spec.init_scale, seed=spec.seed)
     if spec.in_span:  # ∂Φ/∂(first-layer row) is a multiple of x, so gradient descent keeps the rows in the span too
-        from reconleak_core.models import _span_projector
-
         first = net.layers[0].weight
         with torch.no_grad():
-            first.copy_(first @ _span_projector(X, spec.input_dim, first.dtype))
+            first.copy_(first @ span_projector(X, spec.input_dim, first.dtype))
     return net
 
 

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from reconleak_core.checks import as_tensor, check_finite, check_points, check_positive
+from reconleak_core.models import span_projector
 
 __all__ = [
     "NearestDistances",
@@ -38,8 +39,7 @@ __all__ = [
     "min_set_distance",
     "matching",
     "ssim",
-    "best_reconstructions",
-]
+    "best_reconstructions", "span_residuals"]
 
 
 class NearestDistances(NamedTuple):
@@ -250,3 +250,17 @@ def best_reconstructions(X_train, X_rec, k: int, metric: str = "ssim", image_sha
         raise ValueError(f"metric must be 'ssim' or 'l2', got {metric!r}")
     top = order[:k]
     return BestReconstructions(top, rec_index[top], score[top])
+
+
+def span_residuals(X_train, X_rec) -> torch.Tensor:
+    """Distance of every candidate to the span of the training set: ‖x′ − P x′‖, shape (m,).
+
+    P is the orthogonal projector onto span(X_train) (numerical rank, as ``models.TwoLayerReLU(span=...)``).
+    Theorem 4's far KKT sets leave that span: a split along ν ⟂ span(X) (Lemma 3) changes no activation of a
+    network whose first-layer rows lie in the span, so it is free at any distance. Chapter "The initialisation
+    radius" measures how far the attack's candidates go out of the span.
+    """
+    X_train, X_rec = _point_pair(X_train, X_rec, "X_train", "X_rec")
+    P = span_projector(X_train, X_train.shape[1], X_train.dtype)
+    return (X_rec - X_rec @ P).norm(dim=1)
+

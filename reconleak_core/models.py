@@ -7,6 +7,7 @@ Interface
 - :class:`HomogeneousMLP` — a bias-free deep ReLU network with scalar output, degree = number of layers.
 - :func:`homogeneity_degree` — the degree L of a network, verified numerically (Φ(cθ) = c^L Φ(θ)).
 - :func:`parameter_vector` — θ flattened in ``net.parameters()`` order (the order used by ``kkt``).
+- :func:`span_projector` — the orthogonal projector onto the span of given points.
 
 Every network maps inputs of shape ``(..., d)`` to outputs of shape ``(...,)``.
 Introduced in the book's chapter "Homogeneous networks and the max-margin implicit bias".
@@ -21,7 +22,7 @@ from torch import nn
 
 from reconleak_core.checks import check_points
 
-__all__ = ["TwoLayerReLU", "HomogeneousMLP", "homogeneity_degree", "parameter_vector"]
+__all__ = ["TwoLayerReLU", "HomogeneousMLP", "homogeneity_degree", "parameter_vector", "span_projector"]
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -36,8 +37,11 @@ def _check_size(value, name: str) -> int:
     return value
 
 
-def _span_projector(span, d: int, dtype: torch.dtype) -> torch.Tensor:
-    """Orthogonal projector onto the row span of ``span`` (k×d)."""
+def span_projector(span, d: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Orthogonal projector (d×d) onto the row span of ``span`` (k×d), at numerical rank.
+
+    Used for the in-span initialisation of Theorem 4 and to measure how far points leave the data span.
+    """
     span = check_points(span, "span", d=d, dtype=dtype)
     U, S, Vh = torch.linalg.svd(span, full_matrices=False)
     rank = int((S > S.max() * max(span.shape) * torch.finfo(dtype).eps).sum())
@@ -80,7 +84,7 @@ class TwoLayerReLU(nn.Module):
         gen = _generator(seed)
         W = torch.randn(width, d, generator=gen, dtype=torch.float64) * (init_scale / math.sqrt(d))
         if span is not None:
-            W = W @ _span_projector(span, d, torch.float64)
+            W = W @ span_projector(span, d, torch.float64)
         self.W = nn.Parameter(W.to(dtype))
         self.fixed_second_layer = bool(fixed_second_layer)
         if self.fixed_second_layer:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from reconleak_core import data
 from reconleak_core.metrics import (
     best_reconstructions,
     hausdorff,
@@ -14,6 +15,7 @@ from reconleak_core.metrics import (
     min_set_distance,
     nearest_distances,
     pairwise_distances,
+    span_residuals,
     ssim,
 )
 
@@ -250,3 +252,21 @@ def test_best_reconstructions_rejects_bad_arguments(kwargs, match):
     X, X_rec, _, _ = _noisy_copies()
     with pytest.raises(ValueError, match=match):
         best_reconstructions(X, X_rec, **kwargs)
+
+def test_span_residuals_vanish_for_points_inside_the_span():
+    X, _ = data.sphere(12, 8, subspace_dim=3, seed=1)
+    inside = torch.randn(5, 12, dtype=torch.float64) @ X
+    assert span_residuals(X, inside).max().item() < 1e-10
+
+
+def test_span_residuals_equal_the_norm_of_the_orthogonal_component():
+    X = torch.zeros(4, 5, dtype=torch.float64)
+    X[:, :2] = torch.randn(4, 2, dtype=torch.float64)
+    Z = torch.randn(6, 5, dtype=torch.float64)
+    expected = Z[:, 2:].norm(dim=1)
+    assert torch.allclose(span_residuals(X, Z), expected, atol=1e-12)
+
+
+def test_span_residuals_reject_mismatched_dimensions():
+    with pytest.raises(ValueError):
+        span_residuals(torch.ones(3, 4, dtype=torch.float64), torch.ones(2, 5, dtype=torch.float64))
