@@ -1,6 +1,7 @@
 """Helpers of ``book_time.py`` and ``slider_latency.py``: find the chapters, execute one with nbclient.
 
 - :func:`chapters` — the chapter notebooks present in ``book/`` now (sorted), optionally filtered.
+- :func:`selected` — the chapters a script's ``--chapters``/``--quick`` arguments ask for (exits if none).
 - :func:`execute` — run a notebook in a fresh kernel from ``book/`` (as Jupyter Book does); returns the
   executed notebook, the wall time and an error line (``None`` when every cell ran).
 """
@@ -21,6 +22,18 @@ def chapters(names: list[str] | None = None) -> list[Path]:
     if names:
         found = [p for p in found if any(n in p.stem for n in names)]
     return found
+
+
+def selected(args) -> list[Path]:
+    """The chapters named by ``args.chapters`` (all by default; only the first with ``--quick``).
+
+    Exits with a message when ``book/`` holds none."""
+    paths = chapters(args.chapters)
+    if args.quick and not args.chapters:
+        paths = paths[:1]
+    if not paths:
+        raise SystemExit("no chapter notebooks found in book/")
+    return paths
 
 
 def execute(nb, timeout: int = 600, env: dict | None = None):

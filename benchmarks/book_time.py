@@ -45,12 +45,8 @@ def main() -> None:
     p.add_argument("--chapters", nargs="*", help="only chapters whose file name contains one of these")
     p.add_argument("--cache-dir", default=None, help="RECONLEAK_CACHE for the kernels (default: a new empty folder)")
     args = _bench.parse(p)
-    paths = _notebooks.chapters(args.chapters)
-    if args.quick and not args.chapters:
-        paths = paths[:1]
+    paths = _notebooks.selected(args)
     print(_bench.machine())
-    if not paths:
-        raise SystemExit("no chapter notebooks found in book/")
 
     with tempfile.TemporaryDirectory(prefix="reconleak-cache-") as fresh:
         cache = args.cache_dir or fresh

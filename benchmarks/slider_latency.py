@@ -144,12 +144,8 @@ def main() -> None:
     p.add_argument("--timeout", type=int, default=600, help="per-cell execution timeout in seconds (default 600)")
     args = _bench.parse(p)
     repeats = args.repeats or (1 if args.quick else 2)
-    paths = _notebooks.chapters(args.chapters)
-    if args.quick and not args.chapters:
-        paths = paths[:1]
+    paths = _notebooks.selected(args)
     print(_bench.machine())
-    if not paths:
-        raise SystemExit("no chapter notebooks found in book/")
 
     rows, medians, notes = [], {}, []
     for path in paths:

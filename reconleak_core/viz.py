@@ -287,27 +287,22 @@ def _as_image(img, image_shape, where: str):
     return img.numpy()
 
 
-def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normalize: bool = True,
-               cmap: str = "gray", scale: float = 1.4):
-    """Show ``rows`` (a sequence of rows, each a sequence of images) as a grid.
-
-    Images are tensors or arrays of shape (H, W), (H, W, 3), (3, H, W), or flat vectors with
-    ``image_shape``. With ``normalize`` each image is rescaled to [0, 1] for display only (min–max), so
-    reconstructions of any range can be compared by shape. ``titles`` is a matching nested sequence of
-    strings (or None), ``row_titles`` labels each row on the left. Returns the ``Figure``.
-    """
+def _check_rows(rows, titles, row_titles) -> list:
     rows = [list(r) for r in rows]
     if not rows or any(not r for r in rows):
         raise ValueError("rows must be a non-empty sequence of non-empty rows of images")
-    n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    if titles is not None and (len(titles) != n_rows or any(len(t) != len(r) for t, r in zip(titles, rows))):
+    if titles is not None and (len(titles) != len(rows) or any(len(t) != len(r) for t, r in zip(titles, rows))):
         raise ValueError("titles must have the same nested shape as rows")
-    if row_titles is not None and len(row_titles) != n_rows:
-        raise ValueError(f"row_titles must have one entry per row ({n_rows}), got {len(row_titles)}")
-    fig, axes = _pyplot().subplots(n_rows, n_cols, figsize=(scale * n_cols, scale * n_rows), squeeze=False)
+    if row_titles is not None and len(row_titles) != len(rows):
+        raise ValueError(f"row_titles must have one entry per row ({len(rows)}), got {len(row_titles)}")
+    return rows
+
+
+def _draw_rows(fig, rows, titles, row_titles, image_shape, normalize: bool, cmap: str) -> None:
+    """Draw checked ``rows`` on an empty ``fig``: one axis per image, blank axes where a row is short."""
+    axes = fig.subplots(len(rows), max(len(r) for r in rows), squeeze=False)
     for r, row in enumerate(rows):
-        for c in range(n_cols):
-            ax = axes[r][c]
+        for c, ax in enumerate(axes[r]):
             ax.set_xticks([])
             ax.set_yticks([])
             if c >= len(row):
@@ -322,7 +317,22 @@ def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normaliz
             if titles is not None and titles[r][c]:
                 ax.set_title(titles[r][c], fontsize="small")
         if row_titles is not None:
-            axes[r][0].set_ylabel(row_titles[r], fontsize="small")
+            axes[r][0].set_ylabel(str(row_titles[r]), fontsize="small")
+
+
+def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normalize: bool = True,
+               cmap: str = "gray", scale: float = 1.4):
+    """Show ``rows`` (a sequence of rows, each a sequence of images) as a grid.
+
+    Images are tensors or arrays of shape (H, W), (H, W, 3), (3, H, W), or flat vectors with
+    ``image_shape``. With ``normalize`` each image is rescaled to [0, 1] for display only (min–max), so
+    reconstructions of any range can be compared by shape. ``titles`` is a matching nested sequence of
+    strings (or None), ``row_titles`` labels each row on the left. Returns the ``Figure``.
+    """
+    rows = _check_rows(rows, titles, row_titles)
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig = _pyplot().figure(figsize=(scale * n_cols, scale * n_rows))
+    _draw_rows(fig, rows, titles, row_titles, image_shape, normalize, cmap)
     fig.tight_layout()
     return fig
 
@@ -471,25 +481,8 @@ def draw_image_rows(fig, rows, *, row_titles=None, image_shape=None, title: str 
     """
     if not hasattr(fig, "subplots") or not hasattr(fig, "suptitle"):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
-    rows = [list(r) for r in rows]
-    if not rows or any(not r for r in rows):
-        raise ValueError("rows must be a non-empty sequence of non-empty rows of images")
-    if row_titles is not None and len(row_titles) != len(rows):
-        raise ValueError(f"row_titles must have one entry per row ({len(rows)}), got {len(row_titles)}")
-    axes = fig.subplots(len(rows), max(len(r) for r in rows), squeeze=False)
-    for r, row in enumerate(rows):
-        for c, ax in enumerate(axes[r]):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c >= len(row):
-                ax.axis("off")
-                continue
-            img = _as_image(row[c], image_shape, f"rows[{r}][{c}]")
-            span = img.max() - img.min()
-            ax.imshow((img - img.min()) / span if span > 0 else img * 0, cmap=cmap if img.ndim == 2 else None,
-                      vmin=0, vmax=1)
-        if row_titles is not None:
-            axes[r][0].set_ylabel(str(row_titles[r]), fontsize="small")
+    rows = _check_rows(rows, None, row_titles)
+    _draw_rows(fig, rows, None, row_titles, image_shape, True, cmap)
     if title:
         fig.suptitle(title, fontsize="medium")
     return fig
