@@ -121,19 +121,55 @@ def _hard_gate(Z: torch.Tensor, alpha: float | None) -> torch.Tensor:
     return hard + (soft - soft.detach())
 
 
-def _grad_sum_closed(net: TwoLayerReLU, X: torch.Tensor, c: torch.Tensor, alpha: float | None):
+def _grad_sum_closed(net: TwoLayerReLU, X: torch.Tensor, c: torch.Tensor, alpha: float | None, Z=None):
     """Closed form of Σᵢ cᵢ∇θΦ(θ; xᵢ) for TwoLayerReLU: [G_W] or [G_W, G_v], batched over leading dims.
 
     ∂Φ/∂wⱼ = vⱼ 1[wⱼ·x > 0] x and ∂Φ/∂vⱼ = relu(wⱼ·x), so G_W = (c ⊙ gate(XWᵀ) ⊙ v)ᵀ X and G_v = relu(XWᵀ)ᵀ c.
+    ``Z`` = XWᵀ when the caller has it already.
     """
     W, v = net.W.detach(), net.v.detach()
-    Z = X @ W.T                                                 # (..., m, width)
+    if Z is None:
+        Z = X @ W.T                                             # (..., m, width)
     coeff = c.unsqueeze(-1) * _hard_gate(Z, alpha) * v          # (..., m, width)
     G_W = coeff.transpose(-1, -2) @ X                           # (..., width, d)
     if net.fixed_second_layer:
         return [G_W]
     G_v = (torch.relu(Z) * c.unsqueeze(-1)).sum(-2)             # (..., width)
     return [G_W, G_v]
+
+
+class _ClosedFormResidual(torch.autograd.Function):
+    """‖W − G_W‖² (+ ‖v − G_v‖²) for TwoLayerReLU with the exact gate, batched, with a hand-written backward.
+
+    G_W = (c ⊙ 1[Z>0] ⊙ v)ᵀ X, G_v = relu(Z)ᵀ c, Z = X Wᵀ. With R_W = W − G_W, R_v = v − G_v and
+    M = −2 (v ⊙ R_W + R_v ⊙ W) (width × d; no R_v term for a fixed second layer), both gradients come from
+    ONE product P = 1[Z>0] · M: ∂/∂xᵢ = cᵢ Pᵢ and ∂/∂cᵢ = xᵢ · Pᵢ (the gate is piecewise constant in x).
+    Three m×d×width products per loss and gradient instead of autograd's five (benchmarks/attack_step.py).
+    """
+
+    @staticmethod
+    def forward(ctx, X, c, net):
+        W, v = net.W.detach(), net.v.detach()
+        Z = X @ W.T
+        grads = _grad_sum_closed(net, X, c, None, Z=Z)
+        R_W = W - grads[0]
+        loss = R_W.pow(2).sum((-1, -2))
+        R_v = None
+        if len(grads) == 2:
+            R_v = v - grads[1]
+            loss = loss + R_v.pow(2).sum(-1)
+        ctx.save_for_backward(X, c, W, v, (Z > 0).to(X.dtype), R_W, R_v)
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        X, c, W, v, mask, R_W, R_v = ctx.saved_tensors
+        M = v.unsqueeze(-1) * R_W
+        if R_v is not None:
+            M = M + R_v.unsqueeze(-1) * W
+        P = mask @ (M * (-2 * grad).reshape(*grad.shape, 1, 1))
+        return c.unsqueeze(-1) * P, (X * P).sum(-1), None
 
 
 def _grad_sum_generic(net: nn.Module, X: torch.Tensor, c: torch.Tensor):
@@ -242,11 +278,16 @@ def kkt_loss(net: nn.Module, X, y, lam, *, lam_min: float = 0.0, penalty: float 
         raise ValueError(f"lam_min must be a finite number, got {lam_min!r}")
     if not (isinstance(penalty, (int, float)) and math.isfinite(penalty) and penalty >= 0):
         raise ValueError(f"penalty must be a non-negative finite number, got {penalty!r}")
-    grads, batch = _grad_sum(net, X, y, lam, gate, method)
-    loss = torch.zeros(batch, dtype=X.dtype, device=X.device)
-    for p, g in zip(net.parameters(), grads):
-        diff = p.detach() - g
-        loss = loss + diff.pow(2).reshape(*batch, -1).sum(-1)
+    if method == "closed" and gate is None:   # 3 products instead of autograd's 5 (_ClosedFormResidual)
+        batch = torch.broadcast_shapes(X.shape[:-2], lam.shape[:-1], y.shape[:-1])
+        c = (lam * y).expand(*batch, X.shape[-2])
+        loss = _ClosedFormResidual.apply(X.expand(*batch, *X.shape[-2:]), c, net)
+    else:
+        grads, batch = _grad_sum(net, X, y, lam, gate, method)
+        loss = torch.zeros(batch, dtype=X.dtype, device=X.device)
+        for p, g in zip(net.parameters(), grads):
+            diff = p.detach() - g
+            loss = loss + diff.pow(2).reshape(*batch, -1).sum(-1)
     dual = torch.relu(lam_min - lam).sum(-1).expand(batch)
     return loss + penalty * dual
 
