@@ -31,6 +31,17 @@ Every attack sweep is ONE batched call of ``attack.reconstruct_batch`` on the ma
 network (one call per network). Results are cached too, keyed by the experiment's configuration, and
 written atomically. Seeds come from the configurations (explicit generators), never global state.
 Introduced in the book's chapters "The initialisation radius", "Shifted images" and "Open questions".
+
+Measured at book scale (2 CPU cores, 2026-11; the chapters print the same numbers). Only part of the
+paper's picture appears. ``init_radius``: the attack's KKT loss stays comparable across radii while
+candidates started far outside the data stay far (nearest distance 0.61 at radius 1, 1.68 at 3, 8.5 at
+10); radii below 1 do as well as 1, because the objective is invariant under (x′, λ′) → (cx′, λ′/c) but
+for the λ′ ≥ ``lam_min`` penalty. ``secret_shift``: SSIM of the best reconstructions does not fall with
+the offset (0.37 at 0, 0.34–0.37 up to 2) although the attack's KKT loss rises a hundredfold.
+``infer_shift``: the lowest KKT loss does not point at the true offset (0 of 4). The measured reason: the
+book-scale networks are far from KKT points (certificate ε_rel 0.16–0.8 on these data), so no candidate set,
+not even the training set, is singled out, and no training point is recovered even from the true radius.
+The ``paper`` presets (the paper's sizes, for a GPU) have not been run by the authors of this module.
 """
 
 from __future__ import annotations
