@@ -405,10 +405,10 @@ def plot_experiment(result):
         r = result.radii
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
         plot_curves(r, {"KKT loss": _per_x(result.kkt, len(r))}, xlabel="attack init radius", ylabel="final KKT loss",
-                    title="the attack's objective", logy=True, ax=axes[0])
+                    title="the attack's objective", logx=True, logy=True, ax=axes[0])
         plot_curves(r, {"nearest": _per_x(result.nearest, len(r)), "matched": _per_x(result.matched, len(r))},
                     xlabel="attack init radius", ylabel="distance to the training set",
-                    title="reconstruction quality", ax=axes[1])
+                    title="reconstruction quality", logx=True, logy=True, ax=axes[1])
     elif name == "secret_shift":
         o = result.offsets
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
