@@ -25,22 +25,23 @@ def _trained(X_train, y, span, seed=0, steps=STEPS):
     return kkt.normalize_margin(net, X_train, y)
 
 
+def _subspace_set(in_span: bool):
+    """12 points on a 5-dim subspace of ℝ¹⁰, a trained normalised net and its certificate's multipliers."""
+    X, y = data.sphere(12, 10, subspace_dim=5, seed=0)
+    net = _trained(X, y, span=X if in_span else None)
+    return net, X, y, torch.as_tensor(kkt.certificate(net, X, y).lam)
+
+
 @pytest.fixture(scope="module")
 def subspace_kkt():
-    """Data on a 5-dim subspace of ℝ¹⁰, net initialised in the data span (Theorem 4's setting), normalised."""
-    X, y = data.sphere(12, 10, subspace_dim=5, seed=0)
-    net = _trained(X, y, span=X)
-    lam = torch.as_tensor(kkt.certificate(net, X, y).lam)
-    return net, X, y, lam
+    """Net initialised in the data span (Theorem 4's setting): budgets off the span are infinite."""
+    return _subspace_set(in_span=True)
 
 
 @pytest.fixture(scope="module")
 def offspan_kkt():
-    """Same data, initialisation outside the data span: W keeps an off-span component, the budget is finite."""
-    X, y = data.sphere(12, 10, subspace_dim=5, seed=0)
-    net = _trained(X, y, span=None)
-    lam = torch.as_tensor(kkt.certificate(net, X, y).lam)
-    return net, X, y, lam
+    """Initialisation outside the data span: W keeps an off-span component, the budget is finite."""
+    return _subspace_set(in_span=False)
 
 
 def _margin_pair(net, X, y, i, k, frac):

@@ -10,6 +10,7 @@ same chapters in the same order, README.md holds exactly one set-up and one test
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -34,18 +35,11 @@ DEVICE = runtime.setup(seed=0)"""
 
 
 def _toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", [{"chapters": toc.get("chapters")}]):
-        walk(part.get("chapters"))
-    return files
+    """The documents of _toc.yml, read by the browser check's own walker (.ci/check_book.py)."""
+    spec = importlib.util.spec_from_file_location("check_book", ROOT / ".ci" / "check_book.py")
+    check_book = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_book)
+    return check_book.toc_pages(ROOT / "_toc.yml")
 
 
 def _toc_notebooks() -> list[Path]:
