@@ -7,7 +7,7 @@ in a subspace, two-layer ReLU), margin-normalised as the experiments do. Both at
 candidates (m = 2n), the same initialisation (the library's default Gaussian, σ = ``init_scale``) and the
 same seeds, no prior, and the library's KKT loss:
 
-- ``default``: ``AttackConfig()`` untouched (Adam, exact ReLU gate) — no per-problem search;
+- ``default``: ``AttackConfig()`` untouched (Adam, lr 0.01, soft gate α = 300) — no per-problem search;
 - ``Haim-style``: Haim et al.'s optimiser — SGD with momentum 0.9 on X′ and λ′, their soft ReLU gate
   (α = 300, their default) — at their default step size 1e-4 and its neighbours 3e-5 and 3e-4 (1e-3
   and 1e-2 diverge on this net); the baseline is credited with the BEST of these at every budget and on

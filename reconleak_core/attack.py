@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from reconleak_core.checks import as_tensor, check_finite, check_labels, check_points, check_positive
-from reconleak_core.kkt import kkt_loss
+from reconleak_core.kkt import KKTLoss
 from reconleak_core.models import parameter_vector
 from reconleak_core.runtime import get_device
 
@@ -69,11 +69,13 @@ class AttackConfig:
       ``kkt_loss``'s hinge ``lam_penalty`` · Σ relu(lam_min − λ′).
     - ``prior_weight``: weight of a prior enforced as a penalty.
     - ``init_scale``: σ of the Gaussian initialisation N(0, σ²I) (Haim et al.'s ``extraction_init_scale``).
-    - ``gate``: α of Haim et al.'s soft ReLU gate (``kkt_loss(gate=α)``: the gradient through the ReLU
-      derivative uses sigmoid(αz)), or ``None`` for the exact derivative (default). Measured
-      (same problem, Adam lr 0.01): α = 3 reached loss < 1e-10 in 10/16 restarts against
-      8/16 without, α = 10 and 30 in 1/16 and 4/16; with m = 2n it reached 10/16 against
-      4/16, but none of those zero-loss sets was the training set (they are splits, Lemma 3).
+    - ``gate``: α of Haim et al.'s soft ReLU gate (``kkt_loss(gate=α)``: the value keeps the exact ReLU
+      derivative, its gradient is that of sigmoid(αz)), or ``None`` for the exact derivative. Default
+      α = 300, Haim et al.'s value. Measured on the book's trained sphere network (n = 20, d = 10, width
+      100, m = 40, Adam lr 0.01, 3 seeds; ``benchmarks/attack_convergence.py``): the exact gate stalls at
+      KKT loss ≈ 107 from the first few hundred steps, because its gradient never sees the neurons a
+      candidate could switch on or off; α = 30, 100, 300, 1000 reach 5.3, 1.5, 0.55, 3.1 by step 5,000.
+      Applies to TwoLayerReLU and HomogeneousMLP; pass ``gate=None`` for other networks.
     """
 
     steps: int = 2000
@@ -87,7 +89,7 @@ class AttackConfig:
     lam_penalty: float = 5.0
     prior_weight: float = 1.0
     init_scale: float = 0.01
-    gate: float | None = None
+    gate: float | None = 300.0
 
     def __post_init__(self):
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
@@ -503,9 +505,9 @@ def _seed(seed) -> int:
     return int(seed)
 
 
-def _objective(net, X, y, lam, prior, config):
+def _objective(kkt_objective: KKTLoss, X, lam, prior, config):
     """Per-member loss (K,): KKT loss, and the total with the prior's penalty."""
-    kkt = kkt_loss(net, X, y, lam, lam_min=config.lam_min, penalty=config.lam_penalty, gate=config.gate)
+    kkt = kkt_objective(X, lam)
     if prior is not None and prior.enforce == "penalty":
         return kkt, kkt + config.prior_weight * prior.penalty(X)
     return kkt, kkt
@@ -579,6 +581,7 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
     lam = lam0.to(device=device, dtype=dtype).requires_grad_(True)
     y = y.to(device=device, dtype=dtype)
     net = copy.deepcopy(net).to(device=device, dtype=dtype)
+    kkt_objective = KKTLoss(net, y, lam_min=config.lam_min, penalty=config.lam_penalty, gate=config.gate)
 
     lr_x = torch.tensor(lrs, dtype=dtype, device=device).view(K, 1, 1)
     lr_l = torch.tensor(lam_lrs, dtype=dtype, device=device).view(K, 1)
@@ -594,7 +597,7 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
 
     bar = tqdm(total=config.steps, desc="attack", disable=not progress)
     for t in range(config.steps + 1):
-        kkt, loss = _objective(net, X, y, lam, prior, config)
+        kkt, loss = _objective(kkt_objective, X, lam, prior, config)
         history[t] = loss.detach()
         check_finite(history[t], "attack loss", step=t)
         if callback is not None and (t % callback_every == 0 or t == config.steps):

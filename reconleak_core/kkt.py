@@ -16,6 +16,8 @@ Interface.
   :func:`reconleak_core.models.parameter_vector`); batched over leading dimensions of ``X`` and ``lam``.
 - :func:`kkt_loss` — ‖θ − Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ)‖² + penalty · Σᵢ relu(lam_min − λᵢ), differentiable in ``X``
   and ``lam``, batched: ``X`` of shape ``(..., m, d)`` gives a loss of shape ``(...)``.
+- :class:`KKTLoss` — the same loss with the network, labels and constants validated once (the attack's
+  per-step objective).
 - :func:`certificate` — the (ε, δ)-KKT certificate of a trained network (:class:`Certificate`).
 - :func:`simplex_kkt_point` — a hand-built exact KKT point (ε = δ = 0) for tests and the book.
 
@@ -39,7 +41,7 @@ from torch import nn
 from reconleak_core.checks import as_tensor, check_finite, check_labels, check_multipliers, check_points
 from reconleak_core.models import HomogeneousMLP, TwoLayerReLU, homogeneity_degree, parameter_vector
 
-__all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "Certificate", "certificate",
+__all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "Certificate", "certificate",
            "simplex_kkt_point"]
 
 _METHODS = ("auto", "closed", "generic")
@@ -99,10 +101,10 @@ def _check_method(method: str, net: nn.Module, gate) -> str:
     if method == "auto":
         method = "closed" if closed_ok else "generic"
     if gate is not None:
-        if method != "closed":
-            raise ValueError("the soft gate (gate=α) is implemented only in the closed form for TwoLayerReLU "
-                             f"(method='closed' or 'auto'), not for method={method!r} on {type(net).__name__}")
-        gate = _check_gate(gate)
+        _check_gate(gate)
+        if method == "generic" and not isinstance(net, HomogeneousMLP):
+            raise ValueError(f"the soft gate (gate={gate!r}) needs a network whose ReLUs the library controls: "
+                             f"TwoLayerReLU or HomogeneousMLP, not {type(net).__name__}; pass gate=None")
     return method
 
 
@@ -139,16 +141,20 @@ def _grad_sum_closed(net: TwoLayerReLU, X: torch.Tensor, c: torch.Tensor, alpha:
 
 
 class _ClosedFormResidual(torch.autograd.Function):
-    """‖W − G_W‖² (+ ‖v − G_v‖²) for TwoLayerReLU with the exact gate, batched, with a hand-written backward.
+    """‖W − G_W‖² (+ ‖v − G_v‖²) for TwoLayerReLU, batched, with a hand-written backward.
 
     G_W = (c ⊙ 1[Z>0] ⊙ v)ᵀ X, G_v = relu(Z)ᵀ c, Z = X Wᵀ. With R_W = W − G_W, R_v = v − G_v and
-    M = −2 (v ⊙ R_W + R_v ⊙ W) (width × d; no R_v term for a fixed second layer), both gradients come from
-    ONE product P = 1[Z>0] · M: ∂/∂xᵢ = cᵢ Pᵢ and ∂/∂cᵢ = xᵢ · Pᵢ (the gate is piecewise constant in x).
-    Three m×d×width products per loss and gradient instead of autograd's five (benchmarks/attack_step.py).
+    M = v ⊙ R_W + R_v ⊙ W (width × d; no R_v term for a fixed second layer), both gradients of the exact
+    gate come from ONE product P = −2 · 1[Z>0] · M: ∂/∂xᵢ = cᵢ Pᵢ and ∂/∂cᵢ = xᵢ · Pᵢ (the gate is piecewise
+    constant in x). Three m×d×width products per loss and gradient instead of autograd's five.
+
+    With a soft gate α (straight-through: the value keeps 1[Z>0], the gradient of the gate is that of
+    sigmoid(αZ)) ∂/∂xᵢ gains Σⱼ Dᵢⱼ wⱼ, D = −2 α cᵢ vⱼ σ′ᵢⱼ (xᵢ · R_W,j): two more products (X R_Wᵀ and D W),
+    five in all, as autograd, but without its intermediate tensors (benchmarks/attack_step.py).
     """
 
     @staticmethod
-    def forward(ctx, X, c, net):
+    def forward(ctx, X, c, net, alpha):
         W, v = net.W.detach(), net.v.detach()
         Z = X @ W.T
         grads = _grad_sum_closed(net, X, c, None, Z=Z)
@@ -158,31 +164,40 @@ class _ClosedFormResidual(torch.autograd.Function):
         if len(grads) == 2:
             R_v = v - grads[1]
             loss = loss + R_v.pow(2).sum(-1)
-        ctx.save_for_backward(X, c, W, v, (Z > 0).to(X.dtype), R_W, R_v)
+        ctx.alpha = alpha
+        ctx.save_for_backward(X, c, W, v, Z, R_W, R_v)
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        X, c, W, v, mask, R_W, R_v = ctx.saved_tensors
+        X, c, W, v, Z, R_W, R_v = ctx.saved_tensors
         M = v.unsqueeze(-1) * R_W
         if R_v is not None:
             M = M + R_v.unsqueeze(-1) * W
-        P = mask @ (M * (-2 * grad).reshape(*grad.shape, 1, 1))
-        return c.unsqueeze(-1) * P, (X * P).sum(-1), None
+        g = (-2 * grad).reshape(*grad.shape, 1, 1)
+        P = (Z > 0).to(X.dtype) @ (M * g)
+        dX = c.unsqueeze(-1) * P
+        if ctx.alpha is not None:
+            S = torch.sigmoid(ctx.alpha * Z)
+            D = (X @ (R_W * g).transpose(-1, -2)) * (S - S * S) * (ctx.alpha * v) * c.unsqueeze(-1)
+            dX = dX + D @ W
+        return dX, (X * P).sum(-1), None, None
 
 
-def _grad_sum_generic(net: nn.Module, X: torch.Tensor, c: torch.Tensor):
+def _grad_sum_generic(net: nn.Module, X: torch.Tensor, c: torch.Tensor, alpha: float | None = None):
     """Σᵢ cᵢ∇θΦ(θ; xᵢ) = ∇θ[Σᵢ cᵢΦ(θ; xᵢ)] with ``torch.func``, vmapped over the batch dimensions.
 
     The result keeps the autograd graph to ``X`` and ``c`` (torch.func.grad composes with autograd).
+    ``alpha``: the soft gate, passed to ``HomogeneousMLP.forward(x, gate=alpha)``.
     """
     names = [name for name, _ in net.named_parameters()]
     params = {name: p.detach() for name, p in net.named_parameters()}
     buffers = dict(net.named_buffers())
+    kwargs = {} if alpha is None else {"gate": alpha}
 
     def weighted_output(theta, Xb, cb):
-        return (cb * torch.func.functional_call(net, {**theta, **buffers}, (Xb,))).sum()
+        return (cb * torch.func.functional_call(net, {**theta, **buffers}, (Xb,), kwargs)).sum()
 
     batch = X.shape[:-2]
     m, d = X.shape[-2:]
@@ -199,7 +214,7 @@ def _grad_sum(net, X, y, lam, gate, method):
     c = (lam * y).expand(*batch, m)
     if method == "closed":
         return _grad_sum_closed(net, X, c, gate), batch
-    return _grad_sum_generic(net, X, c), batch
+    return _grad_sum_generic(net, X, c, gate), batch
 
 
 def _validated(net, X, y, lam, gate, method, batched):
@@ -271,25 +286,67 @@ def kkt_loss(net: nn.Module, X, y, lam, *, lam_min: float = 0.0, penalty: float 
     as a straight-through estimator: the loss *value* still uses the hard gate exactly, but its gradient
     with respect to the pre-activation z = wⱼ·x uses d/dz sigmoid(αz). Without it, the gradient w.r.t. x
     ignores activation-pattern changes (the gate is piecewise constant in x), so a point never "sees" the
-    neurons it could switch on or off. Closed form (TwoLayerReLU) only.
+    neurons it could switch on or off. TwoLayerReLU (closed form) and HomogeneousMLP (generic form, through
+    :func:`~reconleak_core.models.soft_gate_relu`) only.
     """
     X, y, lam, gate, method = _validated(net, X, y, lam, gate, method, batched=True)
-    if not (isinstance(lam_min, (int, float)) and math.isfinite(lam_min)):
-        raise ValueError(f"lam_min must be a finite number, got {lam_min!r}")
-    if not (isinstance(penalty, (int, float)) and math.isfinite(penalty) and penalty >= 0):
-        raise ValueError(f"penalty must be a non-negative finite number, got {penalty!r}")
-    if method == "closed" and gate is None:   # 3 products instead of autograd's 5 (_ClosedFormResidual)
-        batch = torch.broadcast_shapes(X.shape[:-2], lam.shape[:-1], y.shape[:-1])
-        c = (lam * y).expand(*batch, X.shape[-2])
-        loss = _ClosedFormResidual.apply(X.expand(*batch, *X.shape[-2:]), c, net)
-    else:
-        grads, batch = _grad_sum(net, X, y, lam, gate, method)
-        loss = torch.zeros(batch, dtype=X.dtype, device=X.device)
-        for p, g in zip(net.parameters(), grads):
-            diff = p.detach() - g
-            loss = loss + diff.pow(2).reshape(*batch, -1).sum(-1)
-    dual = torch.relu(lam_min - lam).sum(-1).expand(batch)
-    return loss + penalty * dual
+    return KKTLoss(net, y, lam_min=lam_min, penalty=penalty, gate=gate, method=method)(X, lam)
+
+
+class KKTLoss:
+    """:func:`kkt_loss` of one network and one label vector, validated once, then evaluated at every step.
+
+    ``objective = KKTLoss(net, y, lam_min=..., penalty=..., gate=..., method=...)`` checks the network
+    (bias-free, homogeneous), the method, the gate, the labels (±1, shape ``(m,)`` or ``(..., m)``) and the
+    constants. ``objective(X, lam)`` then equals ``kkt_loss(net, X, y, lam, ...)`` and checks only what
+    costs no pass over the data: that ``X`` (``(..., m, d)``) and ``lam`` (``(..., m)``) are tensors of the
+    network's dtype and device with those shapes. It does not scan their values for NaN (:func:`kkt_loss`
+    does; :func:`reconleak_core.attack.reconstruct`, which evaluates this object at every step, scans its
+    candidates after every update). Validating on every call cost about a third of a book-scale step
+    (``benchmarks/attack_step.py``).
+
+    For TwoLayerReLU (closed form) the loss and its gradient take three m×d×width matrix products with
+    the exact gate and five with a soft gate, with a hand-written backward; other homogeneous modules
+    use the generic ``torch.func`` form.
+    """
+
+    def __init__(self, net: nn.Module, y, *, lam_min: float = 0.0, penalty: float = 1.0,
+                 gate: float | None = None, method: str = "auto"):
+        _check_net(net)
+        if not isinstance(net, (TwoLayerReLU, HomogeneousMLP)):
+            _degree(net)  # structural check: rejects biases and non-homogeneous layers
+        self.method = _check_method(method, net, gate)
+        self.gate = None if gate is None else float(gate)
+        self.dtype, self.device = _dtype(net), _device(net)
+        y = check_finite(as_tensor(y, "y", dtype=self.dtype, device=self.device), "y")
+        self.y = check_labels(y, dtype=self.dtype, device=self.device)
+        if not (isinstance(lam_min, (int, float)) and math.isfinite(lam_min)):
+            raise ValueError(f"lam_min must be a finite number, got {lam_min!r}")
+        if not (isinstance(penalty, (int, float)) and math.isfinite(penalty) and penalty >= 0):
+            raise ValueError(f"penalty must be a non-negative finite number, got {penalty!r}")
+        self.lam_min, self.penalty = float(lam_min), float(penalty)
+        self.net, self.d = net, _input_dim(net)
+
+    def __call__(self, X: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        m = self.y.shape[-1]
+        for name, t in (("X", X), ("lam", lam)):
+            if not isinstance(t, torch.Tensor) or t.dtype != self.dtype or t.device != self.device:
+                raise TypeError(f"{name} must be a {self.dtype} tensor on {self.device} (the network's); "
+                                "kkt_loss() converts other inputs")
+        if X.dim() < 2 or X.shape[-2] != m or (self.d is not None and X.shape[-1] != self.d):
+            raise ValueError(f"X must have shape (..., {m}, {self.d}) (one point per label), got {tuple(X.shape)}")
+        if lam.dim() < 1 or lam.shape[-1] != m:
+            raise ValueError(f"lam must have shape (..., {m}) (one multiplier per point), got {tuple(lam.shape)}")
+        batch = torch.broadcast_shapes(X.shape[:-2], lam.shape[:-1], self.y.shape[:-1])
+        if self.method == "closed":
+            c = (lam * self.y).expand(*batch, m)
+            loss = _ClosedFormResidual.apply(X.expand(*batch, *X.shape[-2:]), c, self.net, self.gate)
+        else:
+            grads, _ = _grad_sum(self.net, X, self.y, lam, self.gate, "generic")
+            loss = torch.zeros(batch, dtype=X.dtype, device=X.device)
+            for p, g in zip(self.net.parameters(), grads):
+                loss = loss + (p.detach() - g).pow(2).reshape(*batch, -1).sum(-1)
+        return loss + self.penalty * torch.relu(self.lam_min - lam).sum(-1).expand(batch)
 
 
 @dataclass(frozen=True)

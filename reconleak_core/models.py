@@ -5,6 +5,7 @@ Interface
 - :class:`TwoLayerReLU` — Φ(θ; x) = Σⱼ vⱼ relu(wⱼ·x), parameters ``W`` (width×d) and ``v`` (width),
   homogeneous of degree 2 in θ = (W, v), or of degree 1 in θ = W when the second layer is fixed.
 - :class:`HomogeneousMLP` — a bias-free deep ReLU network with scalar output, degree = number of layers.
+- :func:`soft_gate_relu` — relu with Haim et al.'s soft gate in its derivative (straight-through).
 - :func:`homogeneity_degree` — the degree L of a network, verified numerically (Φ(cθ) = c^L Φ(θ)).
 - :func:`parameter_vector` — θ flattened in ``net.parameters()`` order (the order used by ``kkt``).
 - :func:`span_projector` — the orthogonal projector onto the span of given points.
@@ -22,7 +23,8 @@ from torch import nn
 
 from reconleak_core.checks import check_points
 
-__all__ = ["TwoLayerReLU", "HomogeneousMLP", "homogeneity_degree", "parameter_vector", "span_projector"]
+__all__ = ["TwoLayerReLU", "HomogeneousMLP", "soft_gate_relu", "homogeneity_degree", "parameter_vector",
+           "span_projector"]
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -148,10 +150,24 @@ class HomogeneousMLP(nn.Module):
         """Homogeneity degree, the number of linear layers."""
         return len(self.layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, gate: float | None = None) -> torch.Tensor:
+        """Φ(θ; x); ``gate=α`` uses :func:`soft_gate_relu` (same value, for the attack's KKT loss)."""
         for layer in self.layers[:-1]:
-            x = torch.relu(layer(x))
+            x = soft_gate_relu(layer(x), gate)
         return self.layers[-1](x).squeeze(-1)
+
+
+def soft_gate_relu(z: torch.Tensor, alpha: float | None) -> torch.Tensor:
+    """relu(z) whose derivative has the value 1[z > 0] but is differentiated as sigmoid(αz) (``alpha=None``: relu).
+
+    Haim et al.'s soft ReLU gate as a straight-through estimator, for losses built from ∇θΦ (the KKT loss):
+    relu(z) + ½(z − sg z)(σ(αz) − sg σ(αz)), sg = stop-gradient, has value relu(z), first derivative of value
+    1[z > 0] and second derivative of value ασ′(αz), at every order of autograd or ``torch.func``.
+    """
+    if alpha is None:
+        return torch.relu(z)
+    s = torch.sigmoid(alpha * z)
+    return torch.relu(z) + 0.5 * (z - z.detach()) * (s - s.detach())
 
 
 _HOMOGENEOUS = (TwoLayerReLU, HomogeneousMLP, nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ReLU, nn.LeakyReLU,

@@ -85,6 +85,54 @@ def test_soft_gate_keeps_loss_value_and_changes_gradient():
     assert (g_hard - g_soft).abs().max() > 1e-6
 
 
+@settings(max_examples=15, deadline=None)
+@given(batch=st.sampled_from([(), (3,)]), m=st.integers(1, 6), d=st.integers(1, 5), width=st.integers(1, 8),
+       fixed=st.booleans(), alpha=st.sampled_from([0.5, 5.0, 300.0]), seed=st.integers(0, 10_000))
+def test_fused_soft_gate_gradient_equals_autograd_through_stationarity_sum(batch, m, d, width, fixed, alpha, seed):
+    net = models.TwoLayerReLU(d, width, fixed_second_layer=fixed, seed=seed)
+    X, y, lam = _problem(batch, m, d, seed)
+    fused = kkt.kkt_loss(net, X, y, lam, gate=alpha, penalty=0.0)
+    reference = (models.parameter_vector(net).detach() - kkt.stationarity_sum(net, X, y, lam, gate=alpha)).pow(2).sum(-1)
+    torch.testing.assert_close(fused, reference, rtol=1e-10, atol=1e-10)
+    for a, b in zip(torch.autograd.grad(fused.sum(), (X, lam)), torch.autograd.grad(reference.sum(), (X, lam))):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("gate", [None, 5.0, 300.0])
+def test_generic_soft_gate_on_one_hidden_layer_mlp_equals_closed_form(gate):
+    two = models.TwoLayerReLU(4, 6, seed=1)
+    mlp = models.HomogeneousMLP(4, [6], seed=2)
+    with torch.no_grad():
+        mlp.layers[0].weight.copy_(two.W)
+        mlp.layers[1].weight.copy_(two.v.unsqueeze(0))
+    X, y, lam = _problem((2,), 5, 4, seed=3)
+    closed = kkt.kkt_loss(two, X, y, lam, gate=gate)
+    generic = kkt.kkt_loss(mlp, X, y, lam, gate=gate)
+    torch.testing.assert_close(closed, generic, rtol=1e-12, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(closed.sum(), (X, lam)), torch.autograd.grad(generic.sum(), (X, lam))):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_kkt_loss_object_equals_the_function_and_checks_shapes_dtype_and_device():
+    net = models.TwoLayerReLU(3, 5, seed=4)
+    X, y, lam = _problem((4,), 6, 3, seed=5)
+    objective = kkt.KKTLoss(net, y, lam_min=0.2, penalty=3.0, gate=300.0)
+    torch.testing.assert_close(objective(X, lam), kkt.kkt_loss(net, X, y, lam, lam_min=0.2, penalty=3.0, gate=300.0),
+                               rtol=0, atol=0)
+    with pytest.raises(TypeError, match="torch.float64 tensor"):
+        objective(X.float(), lam)
+    with pytest.raises(TypeError, match="lam must be"):
+        objective(X, lam.tolist())
+    with pytest.raises(ValueError, match=r"X must have shape \(\.\.\., 6, 3\)"):
+        objective(X[..., :2], lam)
+    with pytest.raises(ValueError, match="lam must have shape"):
+        objective(X, lam[..., :5])
+    with pytest.raises(ValueError, match="labels must be ±1"):
+        kkt.KKTLoss(net, torch.zeros(6, dtype=torch.float64))
+    with pytest.raises(ValueError, match="penalty"):
+        kkt.KKTLoss(net, y, penalty=-1.0)
+
+
 def test_dual_penalty_is_linear_hinge_below_lam_min():
     net = models.TwoLayerReLU(3, 4, seed=0)
     X, y, _ = _problem((), 2, 3, seed=0)
@@ -179,8 +227,12 @@ def test_clear_errors_on_bad_inputs():
         kkt.kkt_loss(biased, X, y, lam)
     with pytest.raises(ValueError, match="has a bias"):
         kkt.certificate(biased, X, y)
+    plain = nn.Sequential(nn.Linear(3, 4, bias=False, dtype=torch.float64), nn.ReLU(),
+                          nn.Linear(4, 1, bias=False, dtype=torch.float64), nn.Flatten(0))
     with pytest.raises(ValueError, match="soft gate"):
-        kkt.kkt_loss(models.HomogeneousMLP(3, [4]), X, y, lam, gate=2.0)
+        kkt.kkt_loss(plain, X, y, lam, gate=2.0)
+    with pytest.raises(ValueError, match="gate must be"):
+        kkt.kkt_loss(net, X, y, lam, gate=-1.0)
     with pytest.raises(ValueError, match="method"):
         kkt.kkt_loss(net, X, y, lam, method="fast")
     with pytest.raises(ValueError, match="n must be"):

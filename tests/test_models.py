@@ -21,6 +21,19 @@ def test_scaling_parameters_scales_output_by_c_to_the_degree(c, depth, seed):
     assert torch.allclose(out, c ** net.degree * net(x), rtol=1e-10, atol=1e-14)
 
 
+def test_soft_gate_relu_has_relu_value_hard_gate_derivative_and_sigmoid_second_derivative():
+    z = torch.tensor([-0.3, -0.01, 0.002, 0.5], dtype=torch.float64, requires_grad=True)
+    alpha = 30.0
+    out = models.soft_gate_relu(z, alpha)
+    torch.testing.assert_close(out, torch.relu(z), rtol=0, atol=0)
+    first, = torch.autograd.grad(out.sum(), z, create_graph=True)
+    torch.testing.assert_close(first, (z > 0).to(z.dtype), rtol=0, atol=0)
+    second, = torch.autograd.grad(first.sum(), z)
+    s = torch.sigmoid(alpha * z.detach())
+    torch.testing.assert_close(second, alpha * s * (1 - s), rtol=1e-12, atol=1e-12)
+    assert torch.equal(models.soft_gate_relu(z, None), torch.relu(z))
+
+
 def test_homogeneity_degree_matches_architecture():
     assert models.homogeneity_degree(models.TwoLayerReLU(5, 8)) == 2
     assert models.homogeneity_degree(models.TwoLayerReLU(5, 8, fixed_second_layer=True)) == 1
