@@ -143,44 +143,49 @@ def _grad_sum_closed(net: TwoLayerReLU, X: torch.Tensor, c: torch.Tensor, alpha:
 class _ClosedFormResidual(torch.autograd.Function):
     """‖W − G_W‖² (+ ‖v − G_v‖²) for TwoLayerReLU, batched, with a hand-written backward.
 
-    G_W = (c ⊙ 1[Z>0] ⊙ v)ᵀ X, G_v = relu(Z)ᵀ c, Z = X Wᵀ. With R_W = W − G_W, R_v = v − G_v and
+    With H = 1[Z > 0], Z = X Wᵀ and U = (c ⊙ H)ᵀ X (row j: Σᵢ cᵢHᵢⱼxᵢ), the sums of :func:`_grad_sum_closed` are
+    G_W = v ⊙ U and G_v = relu(Z)ᵀ c = rowwise W · U (since relu(zᵢⱼ) = Hᵢⱼ wⱼ·xᵢ): two m×d×width products
+    and a single elementwise pass over the m × width gate. With R_W = W − G_W, R_v = v − G_v and
     M = v ⊙ R_W + R_v ⊙ W (width × d; no R_v term for a fixed second layer), both gradients of the exact
-    gate come from ONE product P = −2 · 1[Z>0] · M: ∂/∂xᵢ = cᵢ Pᵢ and ∂/∂cᵢ = xᵢ · Pᵢ (the gate is piecewise
-    constant in x). Three m×d×width products per loss and gradient instead of autograd's five.
+    gate come from ONE product P = −2 H · M: ∂/∂xᵢ = cᵢ Pᵢ and ∂/∂cᵢ = xᵢ · Pᵢ (the gate is piecewise
+    constant in x). Three products per loss and gradient instead of autograd's five.
 
-    With a soft gate α (straight-through: the value keeps 1[Z>0], the gradient of the gate is that of
-    sigmoid(αZ)) ∂/∂xᵢ gains Σⱼ Dᵢⱼ wⱼ, D = −2 α cᵢ vⱼ σ′ᵢⱼ (xᵢ · R_W,j): two more products (X R_Wᵀ and D W),
-    five in all, as autograd, but without its intermediate tensors (benchmarks/attack_step.py).
+    With a soft gate α (straight-through: the value keeps H, the gradient of the gate is that of
+    sigmoid(αZ)) ∂/∂xᵢ gains Σⱼ Dᵢⱼ wⱼ with Dᵢⱼ = −2 α cᵢ vⱼ σ′(αzᵢⱼ) (xᵢ · R_W,j): two more products
+    ((c ⊙ X) R_Wᵀ and D W), five in all, as autograd, with three elementwise passes over the gate instead
+    of its nine (benchmarks/attack_step.py).
     """
 
     @staticmethod
     def forward(ctx, X, c, net, alpha):
         W, v = net.W.detach(), net.v.detach()
         Z = X @ W.T
-        grads = _grad_sum_closed(net, X, c, None, Z=Z)
-        R_W = W - grads[0]
+        H = (Z > 0).to(X.dtype)
+        U = (H * c.unsqueeze(-1)).transpose(-1, -2) @ X
+        R_W = W - v.unsqueeze(-1) * U
         loss = R_W.pow(2).sum((-1, -2))
         R_v = None
-        if len(grads) == 2:
-            R_v = v - grads[1]
+        if not net.fixed_second_layer:
+            R_v = v - (W * U).sum(-1)
             loss = loss + R_v.pow(2).sum(-1)
         ctx.alpha = alpha
-        ctx.save_for_backward(X, c, W, v, Z, R_W, R_v)
+        ctx.save_for_backward(X, c, W, v, H, None if alpha is None else Z, R_W, R_v)
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        X, c, W, v, Z, R_W, R_v = ctx.saved_tensors
+        X, c, W, v, H, Z, R_W, R_v = ctx.saved_tensors
+        g = (-2 * grad).reshape(*grad.shape, 1, 1)
         M = v.unsqueeze(-1) * R_W
         if R_v is not None:
             M = M + R_v.unsqueeze(-1) * W
-        g = (-2 * grad).reshape(*grad.shape, 1, 1)
-        P = (Z > 0).to(X.dtype) @ (M * g)
+        P = H @ (M * g)
         dX = c.unsqueeze(-1) * P
         if ctx.alpha is not None:
-            S = torch.sigmoid(ctx.alpha * Z)
-            D = (X @ (R_W * g).transpose(-1, -2)) * (S - S * S) * (ctx.alpha * v) * c.unsqueeze(-1)
+            scaled = (c.unsqueeze(-1) * X) @ (R_W * g * (ctx.alpha * v).unsqueeze(-1)).transpose(-1, -2)
+            # sigmoid_backward(a, s) = a · s(1 − s): Dᵢⱼ in one pass over the gate
+            D = torch.ops.aten.sigmoid_backward(scaled, torch.sigmoid(Z * ctx.alpha))
             dX = dX + D @ W
         return dX, (X * P).sum(-1), None, None
 
