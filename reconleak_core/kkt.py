@@ -123,15 +123,15 @@ def _hard_gate(Z: torch.Tensor, alpha: float | None) -> torch.Tensor:
     return hard + (soft - soft.detach())
 
 
-def _grad_sum_closed(net: TwoLayerReLU, X: torch.Tensor, c: torch.Tensor, alpha: float | None, Z=None):
+def _grad_sum_closed(net: TwoLayerReLU, X: torch.Tensor, c: torch.Tensor, alpha: float | None):
     """Closed form of Σᵢ cᵢ∇θΦ(θ; xᵢ) for TwoLayerReLU: [G_W] or [G_W, G_v], batched over leading dims.
 
     ∂Φ/∂wⱼ = vⱼ 1[wⱼ·x > 0] x and ∂Φ/∂vⱼ = relu(wⱼ·x), so G_W = (c ⊙ gate(XWᵀ) ⊙ v)ᵀ X and G_v = relu(XWᵀ)ᵀ c.
-    ``Z`` = XWᵀ when the caller has it already.
+    Differentiable by autograd (what :func:`stationarity_sum` returns); :class:`_ClosedFormResidual`
+    computes the same sums for the loss, with its own backward.
     """
     W, v = net.W.detach(), net.v.detach()
-    if Z is None:
-        Z = X @ W.T                                             # (..., m, width)
+    Z = X @ W.T                                                 # (..., m, width)
     coeff = c.unsqueeze(-1) * _hard_gate(Z, alpha) * v          # (..., m, width)
     G_W = coeff.transpose(-1, -2) @ X                           # (..., width, d)
     if net.fixed_second_layer:
