@@ -14,6 +14,7 @@ all in the point's region, leaves the stationarity sum Σᵢ λᵢyᵢ∇θΦ(x�
 
 Interface (all tensors in the network's dtype; use float64 for checked claims).
 
+- :func:`mergeable_pairs` — the pairs of points that satisfy Lemma 2's hypotheses.
 - :func:`merge` — Lemma 2: two same-label, same-pattern points → their λ-weighted mean.
 - :func:`split` — Lemma 3: xᵢ → xᵢ + αν, xᵢ − βν with multipliers in ratio β : α.
 - :func:`split_budget` — how far x can move along ±ν (or one side) before its pattern changes.
@@ -37,7 +38,7 @@ import torch
 from reconleak_core.checks import as_tensor, check_finite, check_labels, check_multipliers, check_points, check_positive
 from reconleak_core.models import TwoLayerReLU, parameter_vector
 
-__all__ = ["merge", "split", "split_budget", "splitting_directions", "KKTSet", "far_kkt_set", "SplitReach",
+__all__ = ["mergeable_pairs", "merge", "split", "split_budget", "splitting_directions", "KKTSet", "far_kkt_set", "SplitReach",
            "achievable_split_distance", "split_kkt_set", "kkt_residuals"]
 
 _SIDES = ("both", "plus", "minus")
@@ -123,6 +124,23 @@ def _same_pattern(net: TwoLayerReLU, points: torch.Tensor, pattern: torch.Tensor
 
 
 # --------------------------------------------------------------------------------------------- Lemma 2
+def mergeable_pairs(net: TwoLayerReLU, X, y) -> list[tuple[int, int]]:
+    """Lemma 2's hypotheses: the pairs (i, j), i < j, with yᵢ = yⱼ and identical activation patterns.
+
+    Every pair returned can be passed to :func:`merge` (which checks the same conditions and says which one
+    fails); ascending order of (i, j). Data that crowd toward a line (shifted images, Theorem 5) produce
+    many such pairs. Book chapters "Merging and splitting" and "Shifted images".
+    """
+    _check_net(net)
+    X, y = _check_set(net, X, y)
+    with torch.no_grad():
+        pattern = net.activation_pattern(X)
+    same = (pattern[:, None] == pattern[None]).all(-1) & (y[:, None] == y[None])
+    ii, jj = torch.triu_indices(len(X), len(X), offset=1, device=X.device)
+    keep = same[ii, jj]
+    return list(zip(ii[keep].tolist(), jj[keep].tolist()))
+
+
 def merge(net: TwoLayerReLU, X, y, lam, i: int, j: int):
     """Lemma 2 (merging): replace points i and j by x̄ = (λᵢxᵢ + λⱼxⱼ)/(λᵢ + λⱼ) with multiplier λᵢ + λⱼ.
 

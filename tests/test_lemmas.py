@@ -68,6 +68,24 @@ def test_merge_preserves_stationarity_sum_and_margins(subspace_kkt):
     assert torch.equal(Xm[others], X[others])   # documented order: x̄ at min(i, j), the rest unchanged
 
 
+def test_mergeable_pairs_are_exactly_the_pairs_merge_accepts(subspace_kkt):
+    net, X, y, lam = subspace_kkt
+    i = int(torch.argmax(lam))
+    X2 = torch.cat([X, _margin_pair(net, X, y, i, k=0, frac=0.5)[None]])
+    y2, lam2 = torch.cat([y, y[i:i + 1]]), torch.cat([lam, lam.new_tensor([0.7])])
+    pairs = lemmas.mergeable_pairs(net, X2, y2)
+    assert (i, X2.shape[0] - 1) in pairs
+    for a in range(X2.shape[0]):
+        for b in range(a + 1, X2.shape[0]):
+            if (a, b) in pairs:
+                lemmas.merge(net, X2, y2, lam2, a, b)
+            else:
+                with pytest.raises(ValueError, match="labels differ|patterns differ"):
+                    lemmas.merge(net, X2, y2, lam2, a, b)
+    with pytest.raises(ValueError, match="labels must be ±1"):
+        lemmas.mergeable_pairs(net, X2, torch.zeros_like(y2))
+
+
 def test_merge_refuses_different_labels(subspace_kkt):
     net, X, y, lam = subspace_kkt
     j = int(torch.nonzero(y != y[0])[0])
