@@ -229,6 +229,8 @@ def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cac
     §2: the direction converges to a KKT point), run in segments ending at each checkpoint so that the
     intermediate networks of ONE run are kept. The weights are stored with ``cache.cached`` under the name
     ``"trained_net"``, keyed by ``spec`` (so a second experiment using the same spec does not retrain).
+    Raises ``ValueError`` (and caches nothing) when the network does not separate its data at a checkpoint
+    or at the end: such a network has no KKT normalisation.
     """
     if not isinstance(spec, NetSpec):
         raise TypeError(f"spec must be a NetSpec, got {type(spec).__name__}")
@@ -242,10 +244,17 @@ def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cac
         from reconleak_core.train import train_max_margin
 
         net = _new_net(spec, X).to(device)
+        Xd, yd = X.to(device), y.to(device)
         states, done = [], 0
         for stop in (*spec.checkpoints, spec.steps):
-            train_max_margin(net, X.to(device), y.to(device), steps=stop - done, lr=spec.lr, progress=progress)
+            train_max_margin(net, Xd, yd, steps=stop - done, lr=spec.lr, progress=progress)
             done = stop
+            with torch.no_grad():
+                q_min = (yd * net(Xd)).min().item()
+            if not q_min > 0:
+                raise ValueError(f"the network of this NetSpec does not separate its data after {stop} steps "
+                                 f"(min margin {q_min:.3g}), so it has no KKT normalisation: raise steps or lr "
+                                 f"(steps={spec.steps}, lr={spec.lr}, checkpoints={spec.checkpoints})")
             states.append({k: v.detach().to("cpu", torch.float64).clone() for k, v in net.state_dict().items()})
         return {"states": states}
 

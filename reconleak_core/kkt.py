@@ -389,11 +389,13 @@ def _kinks(net: nn.Module, X: torch.Tensor, kink_tol: float) -> torch.Tensor:
 
 
 def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torch.Tensor):
-    """Gram matrix and Jᵀθ of the certificate's columns (float64), without forming J for TwoLayerReLU.
+    """Gram matrix and Jᵀθ of the certificate's columns (float64, NumPy), without forming J for TwoLayerReLU.
 
     Columns: Jᵢ = yᵢ∇θΦ(θ; xᵢ) with the gate of every kink pair (i, j) set to 0, then one column
     B_(i,j) = yᵢvⱼxᵢ (in wⱼ's block) per kink pair, whose coefficient μᵢⱼ ∈ [0, λᵢ] is λᵢ times a Clarke
-    gate in [0, 1].
+    gate in [0, 1]. Two kink columns of different neurons are orthogonal, so the kink block BᵀB is block
+    diagonal by neuron; with more than ``_DENSE_GRAM_LIMIT`` columns the Gram matrix is returned as a
+    :class:`_BlockGram` that stores that block sparse (a paper-scale network can have 10⁵ kink pairs).
     """
     with torch.no_grad():
         if isinstance(net, TwoLayerReLU):
@@ -410,11 +412,14 @@ def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torc
             ii, jj = kinks.nonzero(as_tuple=True)
             if len(ii):
                 AB = A[:, jj] * v[jj] * XX[:, ii]
+                rhs = torch.cat([rhs, v[jj] * Z[ii, jj]])
+                yk = torch.cat([y, y[ii]])
+                if len(yk) > _DENSE_GRAM_LIMIT:
+                    return _BlockGram.build(gram, AB, XX, ii, jj, v, y), (rhs * yk).cpu().numpy()
                 BB = (jj[:, None] == jj[None, :]).to(X.dtype) * (v[jj] ** 2)[:, None] * XX[ii][:, ii]
                 gram = torch.cat([torch.cat([gram, AB], 1), torch.cat([AB.T, BB], 1)], 0)
-                rhs = torch.cat([rhs, v[jj] * Z[ii, jj]])
-                y = torch.cat([y, y[ii]])
-            return gram * torch.outer(y, y), rhs * y
+                y = yk
+            return (gram * torch.outer(y, y)).cpu().numpy(), (rhs * y).cpu().numpy()
     names = [name for name, _ in net.named_parameters()]
     params = {name: p.detach() for name, p in net.named_parameters()}
     buffers = dict(net.named_buffers())
@@ -425,7 +430,56 @@ def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torc
     per_sample = torch.func.vmap(torch.func.grad(output), in_dims=(None, 0))(params, X)
     J = torch.cat([per_sample[name].reshape(X.shape[0], -1) for name in names], dim=1) * y.unsqueeze(1)
     theta = parameter_vector(net).detach()
-    return J @ J.T, J @ theta
+    return (J @ J.T).cpu().numpy(), (J @ theta).cpu().numpy()
+
+
+_DENSE_GRAM_LIMIT = 8000  # certificate columns (points + kink pairs) up to which the Gram matrix is dense
+
+
+class _BlockGram:
+    """The certificate's Gram matrix [[G, C], [Cᵀ, D]] with D (kink × kink) sparse, block diagonal by neuron.
+
+    Supports what :func:`_clarke_multipliers` needs: ``gram @ z``, ``gram[:n, :n]`` via ``top_left`` and the
+    largest eigenvalue. Used only above ``_DENSE_GRAM_LIMIT`` columns; below it the dense matrix is used.
+    """
+
+    def __init__(self, top_left: np.ndarray, cross: np.ndarray, kink_block):
+        self.top_left, self.cross, self.kink_block = top_left, cross, kink_block
+        self.n = top_left.shape[0]
+        self.shape = (self.n + cross.shape[1],) * 2
+
+    @classmethod
+    def build(cls, gram, AB, XX, ii, jj, v, y) -> "_BlockGram":
+        from scipy import sparse
+
+        yk = y[ii]
+        order = torch.argsort(jj, stable=True)
+        counts = torch.bincount(jj[order], minlength=len(v)).tolist()
+        rows, cols, vals, start = [], [], [], 0
+        for count in counts:
+            if count:
+                idx = order[start:start + count]
+                j = jj[idx[0]]
+                block = (v[j] ** 2) * XX[ii[idx]][:, ii[idx]] * torch.outer(yk[idx], yk[idx])
+                grid_r, grid_c = torch.meshgrid(idx, idx, indexing="ij")
+                rows.append(grid_r.reshape(-1))
+                cols.append(grid_c.reshape(-1))
+                vals.append(block.reshape(-1))
+                start += count
+        k = len(ii)
+        kink_block = sparse.csr_matrix((torch.cat(vals).cpu().numpy(), (torch.cat(rows).cpu().numpy(),
+                                        torch.cat(cols).cpu().numpy())), shape=(k, k))
+        return cls((gram * torch.outer(y, y)).cpu().numpy(), (AB * torch.outer(y, yk)).cpu().numpy(), kink_block)
+
+    def __matmul__(self, z: np.ndarray) -> np.ndarray:
+        a, b = z[:self.n], z[self.n:]
+        return np.concatenate([self.top_left @ a + self.cross @ b, self.cross.T @ a + self.kink_block @ b])
+
+    def largest_eigenvalue(self) -> float:
+        from scipy.sparse.linalg import LinearOperator, eigsh
+
+        operator = LinearOperator(self.shape, matvec=self.__matmul__, dtype=np.float64)
+        return float(eigsh(operator, k=1, which="LA", return_eigenvectors=False)[0])
 
 
 def _nnls_gram(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -466,7 +520,8 @@ def _clarke_multipliers(gram: np.ndarray, rhs: np.ndarray, n: int, owner: np.nda
     Returns the best iterate found (never worse than the NNLS start, which has all kink gates 0); any
     feasible z gives a valid certificate, so stopping early only makes ε larger, never wrong.
     """
-    lam0 = _nnls_gram(gram[:n, :n], rhs[:n])
+    dense = isinstance(gram, np.ndarray)
+    lam0 = _nnls_gram(gram[:n, :n] if dense else gram.top_left, rhs[:n])
     z = np.concatenate([lam0, np.zeros(len(owner))])
     if len(owner) == 0 or iters == 0:
         return z
@@ -474,10 +529,10 @@ def _clarke_multipliers(gram: np.ndarray, rhs: np.ndarray, n: int, owner: np.nda
     order = np.argsort(owner, kind="stable")
     slot = np.empty(len(owner), dtype=int)
     slot[order] = np.arange(len(owner)) - np.concatenate([[0], np.cumsum(counts)[:-1]])[owner[order]]
-    step = 1.0 / np.linalg.eigvalsh(gram)[-1]
+    step = 1.0 / (np.linalg.eigvalsh(gram)[-1] if dense else gram.largest_eigenvalue())
 
     def value(u):
-        return 0.5 * u @ gram @ u - rhs @ u
+        return (0.5 * u @ gram @ u if dense else 0.5 * u @ (gram @ u)) - rhs @ u
 
     x, yk, t = z.copy(), z.copy(), 1.0
     for _ in range(iters):
@@ -507,7 +562,8 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
     does converge with many points exactly on neurons' kinks (∣wⱼ·xᵢ∣ ~ 1e-6‖wⱼ‖‖xᵢ‖ after training); the
     hard gate then misses them and ε_rel stalls near 0.2 however long one trains. Pairs with
     ∣wⱼ·xᵢ∣ ≤ ``kink_tol``·‖wⱼ‖‖xᵢ‖ therefore get a free gate sᵢⱼ ∈ [0, 1], fitted jointly with λ (a convex
-    QP in (λ, μ = λs), solved from the NNLS start by ``max_iter`` projected accelerated-gradient steps;
+    QP in (λ, μ = λs), solved from the NNLS start by ``max_iter`` projected accelerated-gradient steps
+    (a paper-scale network can have 10⁵ kink pairs: their block of the QP is stored sparse, by neuron);
     any feasible point is a valid certificate, so fewer iterations can only overstate ε). The certificate
     then holds for the network with those pre-activations moved onto the kink (a relative change of at
     most ``kink_tol``). ``kink_tol=0`` gives the hard-gate certificate; ``kinks`` reports the pair count.
@@ -529,7 +585,7 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
     kinks = _kinks(hat, X, kink_tol)
     ii, jj = kinks.nonzero(as_tuple=True)
     gram, rhs = _jacobian_gram(hat, X, y, kinks)
-    z = _clarke_multipliers(gram.cpu().numpy(), rhs.cpu().numpy(), n, ii.cpu().numpy(), max_iter)
+    z = _clarke_multipliers(gram, rhs, n, ii.cpu().numpy(), max_iter)
     lam = z[:n]
     lam_t = torch.as_tensor(lam, dtype=torch.float64, device=X.device)
     with torch.no_grad():

@@ -136,6 +136,13 @@ def test_init_radius_trend_at_book_scale(tmp_path):
     assert near[-1] > 5 * near[true]
 
 
+def test_a_network_that_does_not_separate_its_data_is_refused_and_not_cached(tmp_path):
+    spec = experiments.NetSpec(n=8, d=8, subspace_dim=4, width=30, steps=1, seed=0)
+    with pytest.raises(ValueError, match=r"does not separate its data after 1 steps .*raise steps or lr"):
+        experiments.trained_network(spec, device="cpu", cache_root=tmp_path)
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
 def test_configs_reject_invalid_settings():
     with pytest.raises(ValueError, match="dataset"):
         experiments.NetSpec(dataset="mnist")

@@ -142,6 +142,20 @@ def test_dual_penalty_is_linear_hinge_below_lam_min():
     assert kkt.kkt_loss(net, X, y, lam, lam_min=1.0, penalty=1.0).item() == pytest.approx(base.item() + 0.5 + 1.25, abs=1e-12)
 
 
+def test_certificate_with_a_sparse_kink_block_equals_the_dense_one(monkeypatch):
+    """Above ``_DENSE_GRAM_LIMIT`` columns the kink block is stored sparse (block diagonal by neuron)."""
+    X, y = sphere(20, 50, subspace_dim=10, seed=0)
+    net = models.TwoLayerReLU(50, 100, init_scale=0.1, seed=0)
+    train.train_max_margin(net, X, y, steps=4000, progress=False)
+    dense = kkt.certificate(net, X, y)
+    assert dense.kinks > 100   # measured 321 kink pairs
+    monkeypatch.setattr(kkt, "_DENSE_GRAM_LIMIT", 0)
+    block = kkt.certificate(net, X, y)
+    assert block.kinks == dense.kinks
+    assert block.eps_rel == pytest.approx(dense.eps_rel, rel=1e-10)
+    assert abs(block.lam - dense.lam).max() <= 1e-10 * dense.lam.max()
+
+
 @pytest.mark.parametrize("n,d", [(2, 2), (5, 5), (7, 12)])
 def test_certificate_is_exact_on_simplex_kkt_point(n, d):
     net, X, y, lam = kkt.simplex_kkt_point(n, d)
