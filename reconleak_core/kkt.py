@@ -222,11 +222,16 @@ def _grad_sum(net, X, y, lam, gate, method):
     return _grad_sum_generic(net, X, c, gate), batch
 
 
-def _validated(net, X, y, lam, gate, method, batched):
+def _checked_method(net, gate, method) -> str:
+    """The network's structure (bias-free, homogeneous) and the gate checked; the method resolved."""
     _check_net(net)
     if not isinstance(net, (TwoLayerReLU, HomogeneousMLP)):
         _degree(net)  # structural check: rejects biases and non-homogeneous layers
-    method = _check_method(method, net, gate)
+    return _check_method(method, net, gate)
+
+
+def _validated(net, X, y, lam, gate, method, batched):
+    method = _checked_method(net, gate, method)
     X, y = _inputs(net, X, y, batched=batched)
     lam = check_multipliers(lam, X.shape[-2], dtype=X.dtype, device=X.device)
     return X, y, lam, (None if gate is None else float(gate)), method
@@ -317,10 +322,7 @@ class KKTLoss:
 
     def __init__(self, net: nn.Module, y, *, lam_min: float = 0.0, penalty: float = 1.0,
                  gate: float | None = None, method: str = "auto"):
-        _check_net(net)
-        if not isinstance(net, (TwoLayerReLU, HomogeneousMLP)):
-            _degree(net)  # structural check: rejects biases and non-homogeneous layers
-        self.method = _check_method(method, net, gate)
+        self.method = _checked_method(net, gate, method)
         self.gate = None if gate is None else float(gate)
         self.dtype, self.device = _dtype(net), _device(net)
         y = check_finite(as_tensor(y, "y", dtype=self.dtype, device=self.device), "y")
