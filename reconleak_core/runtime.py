@@ -7,6 +7,7 @@ Nothing here changes global state at import time.
 from __future__ import annotations
 
 import random
+import sys
 
 import numpy as np
 import torch
@@ -57,12 +58,39 @@ def versions() -> str:
     return f"reconleak_core {__version__} | torch {torch.__version__} | numpy {np.__version__}"
 
 
+# matplotlib ≥ 3.9 names the inline backend "inline"; older versions give its module path.
+_INLINE_BACKENDS = ("inline", "module://matplotlib_inline.backend_inline")
+
+
+def _inline_figures_in_kernel() -> None:
+    """In a Jupyter (IPython) kernel, make matplotlib draw figures into the cell outputs.
+
+    A kernel normally starts with the inline backend, but ``MPLBACKEND=Agg`` in the environment (common
+    on servers and CI) overrides it: ``plt.show()`` then leaves no figure in the outputs and the committed
+    notebooks no longer match a re-execution. Outside a kernel (scripts, tests, a terminal IPython)
+    nothing changes; a kernel already on the inline backend is left as it is.
+    """
+    if "IPython" not in sys.modules:  # not under IPython: importing it here would only cost time
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:  # a terminal IPython has no kernel
+        return
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in _INLINE_BACKENDS:
+        shell.run_line_magic("matplotlib", "inline")
+
+
 def setup(seed: int = 0, device: str = "auto", threads: int | None = 1) -> torch.device:
     """The book's standard setup: seed everything, choose the device, print versions and device.
 
     ``threads`` sets torch's CPU thread count (``None`` keeps torch's default). The book's problems are
     tiny: on CPU one thread is several times faster than two (no synchronisation per small matmul) and
     keeps reductions in one order, so printed numbers reproduce. Raise it for paper scale on a CPU.
+    In a Jupyter kernel it also selects matplotlib's inline backend, whatever ``MPLBACKEND`` says, so that
+    figures are saved in the chapter's outputs (see ``_inline_figures_in_kernel``).
     Returns the chosen ``torch.device`` (CUDA when available with ``device="auto"``).
     """
     set_seed(seed)
@@ -71,6 +99,7 @@ def setup(seed: int = 0, device: str = "auto", threads: int | None = 1) -> torch
             raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
         torch.set_num_threads(threads)
     chosen = get_device(device)
+    _inline_figures_in_kernel()
     print(versions())
     print(f"seed {seed} | device {chosen.type}")
     return chosen
