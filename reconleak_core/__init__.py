@@ -15,6 +15,7 @@ Modules, one concept each (import them explicitly; nothing heavy happens at impo
 - ``attack``   the KKT reconstruction attack, batched;
 - ``metrics``  reconstruction distances, matching and SSIM;
 - ``experiments`` the paper's experiments at book and paper scale.
+- ``claims``   claim cells: a chapter's measured statements checked with a tolerance, one stable line each.
 """
 
 __version__ = "0.1.0"
