@@ -9,7 +9,7 @@ variant as ONE batched call (``attack.reconstruct_batch``, the seeds as members)
 
 - ``haim``: ``AttackConfig.haim()`` — SGD momentum 0.9 on X′ and λ′, their smooth gate σ(300z), squared
   hinge 5·Σ relu(0.05 − λ′)² on their 1/m scale, init σ = 1e-9, plus their box term (``prior=Box()``);
-  step sizes (x and λ alike) swept over ``HAIM_LRS`` around their default 1e-4;
+  step sizes (x and λ alike) swept over ``HAIM_LRS`` from their default 1e-4 up (smaller ones only move slower);
 - ``ours``: ``AttackConfig()`` — Adam, straight-through gate α = 300, linear hinge, sum scale, no prior;
   step sizes swept over ``OUR_LRS`` around our default 0.01;
 - ``ours+smooth``: the same with ``gate_form="smooth"`` (the measurement behind the default gate form).
@@ -38,7 +38,7 @@ from reconleak_core.kkt import kkt_loss, normalize_margin
 from reconleak_core.metrics import nearest_distances
 from reconleak_core.models import parameter_vector
 
-HAIM_LRS = (3e-5, 1e-4, 3e-4, 1e-3)   # their default extraction_lr = extraction_lambda_lr = 1e-4
+HAIM_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)   # their default extraction_lr = extraction_lambda_lr = 1e-4
 OUR_LRS = (3e-3, 1e-2, 3e-2)          # our default lr = 0.01
 BUDGETS = (1_000, 5_000, 50_000)
 

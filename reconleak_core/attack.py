@@ -9,12 +9,14 @@ arbitrarily far from the training set; with the right prior the attack can recov
 
 Interface.
 
-- :class:`AttackConfig` — optimiser and loss settings (book defaults; :meth:`AttackConfig.paper`).
+- :class:`AttackConfig` — optimiser and loss settings (book defaults; :meth:`AttackConfig.paper`;
+  :meth:`AttackConfig.haim`, Haim et al.'s attack as their code runs it: SGD, smooth gate, squared hinge,
+  1/m scale).
 - Priors, small frozen dataclasses with ``penalty(X)``, ``project(X)`` and ``center()``:
   :class:`Box` (Haim's box, a squared-hinge penalty by default), :class:`Sphere` (known radius, a
   projection by default) and :class:`Shift` (a known offset: the inner prior holds in shifted coordinates).
 - :func:`reconstruct` — one attack; :func:`reconstruct_batch` — K independent attacks on the same
-  network (per-member seeds, initialisations, priors and learning rates) run as ONE batched tensor
+  network (per-member seeds, initialisations, priors, learning rates, gates and λ_min) run as ONE batched tensor
   computation sharing the step loop. Both return an :class:`AttackResult` on the CPU.
 
 Guarantees: the caller's network is never modified (a copy is moved to the device and dtype); inputs
@@ -58,11 +60,8 @@ class AttackConfig:
     """Optimiser and loss settings of the attack (book-scale defaults).
 
     - ``steps``: number of optimiser steps.
-    - ``optimizer``: ``"adam"`` (default) or ``"sgd"`` (Haim et al.'s SGD with ``momentum``). Measured on the
-      exact KKT point of the tests (4 points, m = 4, sphere prior, 2000 steps, 16 restarts):
-      Adam reached a loss < 1e-10 in 8/16 restarts for every lr in 0.01–0.1 and never
-      diverged; SGD-momentum needed its lr tuned (4, 6, 11/16 at lr 0.003, 0.01, 0.03) and
-      diverged at lr 0.1. Adam is the default for its robustness to the step size.
+    - ``optimizer``: ``"adam"`` (default) or ``"sgd"`` (Haim et al.'s SGD with ``momentum``). Adam is the
+      default for its robustness to the step size (measured in ``benchmarks/RESULTS.md``, section 3).
     - ``lr, lam_lr``: step sizes for the candidates and for the multipliers (``lam_lr=None``: same as ``lr``).
     - ``momentum``: SGD momentum (Haim et al. use 0.9). ``betas``, ``eps``: Adam's constants.
     - ``lam_min``: λ′ below ``lam_min`` is penalised (Haim et al.'s ``extraction_min_lambda``) by

@@ -6,7 +6,7 @@ in direction to a KKT point of (Lyu & Li 2020; Ji & Telgarsky 2020; the paper's 
     min ½‖θ‖²  s.t.  yᵢ Φ(θ; xᵢ) ≥ 1,
 
 i.e. θ = Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ), λᵢ ≥ 0, λᵢ (yᵢΦ(θ; xᵢ) − 1) = 0. This module measures how close a network
-is to such a point, and provides the reconstruction loss of Haim et al. (2022).
+is to such a point, and provides the reconstruction loss of Haim et al. (2022), in our form and in theirs.
 
 Interface.
 
@@ -15,7 +15,10 @@ Interface.
 - :func:`stationarity_sum` — Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ), flattened in ``net.parameters()`` order (as
   :func:`reconleak_core.models.parameter_vector`); batched over leading dimensions of ``X`` and ``lam``.
 - :func:`kkt_loss` — ‖θ − Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ)‖² + penalty · Σᵢ relu(lam_min − λᵢ), differentiable in ``X``
-  and ``lam``, batched: ``X`` of shape ``(..., m, d)`` gives a loss of shape ``(...)``.
+  and ``lam``, batched: ``X`` of shape ``(..., m, d)`` gives a loss of shape ``(...)``. Haim et al.'s form
+  is selectable piece by piece: the smooth gate (``gate_form``), the squared hinge (``penalty_form``,
+  :data:`PENALTY_FORMS`) and their 1/m scale of the multipliers (``lam_scale``, :data:`LAM_SCALES`);
+  ``tests/test_haim_port.py`` checks it against an independent port of their code to 1e-10.
 - :class:`KKTLoss` — the same loss with the network, labels and constants validated once (the attack's
   per-step objective).
 - :func:`certificate` — the (ε, δ)-KKT certificate of a trained network (:class:`Certificate`).

@@ -75,7 +75,7 @@ class Matching(NamedTuple):
 
 
 class BestReconstructions(NamedTuple):
-    """Haim et al.'s best k: training image ``train_index[j]``, its nearest candidate ``rec_index[j]``,
+    """The best k: training image ``train_index[j]``, its nearest candidate ``rec_index[j]``,
     and their ``score[j]`` (SSIM, higher is better, or L2 distance, lower is better), best first."""
 
     train_index: torch.Tensor
@@ -223,15 +223,16 @@ def ssim(img1, img2, data_range: float = 1.0, window_size: int = 3, sigma: float
 
 def best_reconstructions(X_train, X_rec, k: int, metric: str = "ssim", image_shape=None,
                          data_range: float = 1.0, progress: bool = False) -> BestReconstructions:
-    """Haim et al.'s "best k": each training image's nearest candidate, sorted by score, top k.
+    """A "best k" after Haim et al.: each training image's nearest candidate by the score, sorted, top k.
 
     For every training image i the candidate j maximising SSIM (``metric="ssim"``, :func:`ssim` with
     its defaults and ``data_range``; needs ``image_shape`` = (C, H, W)) or minimising the L2
     distance (``metric="l2"``) is found; the n pairs are sorted best first (highest SSIM, or
     smallest distance) and the first ``k`` returned. A candidate may be the nearest of several
-    training images. Haim et al. first choose neighbours by normalised cross-correlation and rescale
-    each candidate to [0, 1]; here the neighbour is chosen by the score itself, and candidates must
-    already be in the images' range (e.g. min–max rescaled) for SSIM to be meaningful.
+    training images. Where this differs from Haim et al.'s score (:func:`haim_score`): they choose
+    neighbours by normalised cross-correlation, add the data mean back and rescale each candidate to
+    [0, 1], and report DSSIM; here the neighbour is chosen by the score itself (which biases SSIM up), and
+    candidates must already be in the images' range for SSIM to be meaningful.
     """
     from tqdm.auto import tqdm
 
