@@ -261,3 +261,24 @@ def test_candidate_neighbours_keeps_at_most_max_per_nn_per_training_image():
     assert (dedup.distance[1:] >= dedup.distance[:-1]).all()
     l2 = metrics.candidate_neighbours(rec, T, metric="l2", max_per_nn=1)
     assert len(l2.rec_index) == 2 and not math.isnan(l2.distance.sum().item())
+
+
+def test_attack_runs_on_a_net_with_a_first_layer_bias_and_lowers_its_loss():
+    from reconleak_core import train
+    from reconleak_core.data import sphere
+
+    X, y = sphere(6, 4, seed=2)
+    net = models.TwoLayerReLU(4, 12, init_scale=0.5, bias=True, seed=2)
+    train.train_max_margin(net, X, y, steps=300, progress=False)
+    net = kkt.normalize_margin(net, X, y)
+    for config in (AttackConfig(steps=100), AttackConfig.haim(steps=100, lr=1e-3, lam_lr=1e-3)):
+        result = attack.reconstruct(net, 12, seed=0, config=config, device="cpu")
+        assert result.history[-1] < result.history[0]
+
+
+def test_per_member_gates_must_all_be_slopes():
+    net, _, _, _ = kkt.simplex_kkt_point(4, 4)
+    with pytest.raises(ValueError, match="per-member gate"):
+        attack.reconstruct_batch(net, 4, seeds=[0, 1], gate=[None, 300.0], steps=1, device="cpu")
+    with pytest.raises(ValueError, match="number of members"):
+        attack.reconstruct_batch(net, 4, seeds=[0, 1], lam_min=[0.1, 0.2, 0.3], steps=1, device="cpu")
