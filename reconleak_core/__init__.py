@@ -7,13 +7,13 @@ Modules, one concept each (import them explicitly; nothing heavy happens at impo
 
 - ``runtime``  seeds, device choice and the versions line of the book's setup cell;
 - ``checks``   input validation shared by every public function;
-- ``models``   bias-free homogeneous networks and their homogeneity degree;
+- ``models``   homogeneous networks (bias-free, or with a first-layer bias) and their homogeneity degree;
 - ``data``     sphere data, digits, CIFAR-10 and the secret shift;
 - ``train``    training toward the max-margin direction;
 - ``kkt``      margin normalisation, stationarity sum, KKT loss and certificate;
 - ``lemmas``   merging (Lemma 2), splitting (Lemma 3) and far KKT sets (Theorems 4, 5, 8, 9);
 - ``attack``   the KKT reconstruction attack, batched;
-- ``metrics``  reconstruction distances, matching and SSIM;
+- ``metrics``  reconstruction distances, matching, SSIM and Haim et al.'s DSSIM score;
 - ``experiments`` the paper's experiments at book and paper scale.
 - ``claims``   claim cells: a chapter's measured statements checked with a tolerance, one stable line each.
 """

@@ -9,12 +9,14 @@ arbitrarily far from the training set; with the right prior the attack can recov
 
 Interface.
 
-- :class:`AttackConfig` — optimiser and loss settings (book defaults; :meth:`AttackConfig.paper`).
+- :class:`AttackConfig` — optimiser and loss settings (book defaults; :meth:`AttackConfig.paper`;
+  :meth:`AttackConfig.haim`, Haim et al.'s attack as their code runs it: SGD, smooth gate, squared hinge,
+  1/m scale).
 - Priors, small frozen dataclasses with ``penalty(X)``, ``project(X)`` and ``center()``:
   :class:`Box` (Haim's box, a squared-hinge penalty by default), :class:`Sphere` (known radius, a
   projection by default) and :class:`Shift` (a known offset: the inner prior holds in shifted coordinates).
 - :func:`reconstruct` — one attack; :func:`reconstruct_batch` — K independent attacks on the same
-  network (per-member seeds, initialisations, priors and learning rates) run as ONE batched tensor
+  network (per-member seeds, initialisations, priors, learning rates, gates and λ_min) run as ONE batched tensor
   computation sharing the step loop. Both return an :class:`AttackResult` on the CPU.
 
 Guarantees: the caller's network is never modified (a copy is moved to the device and dtype); inputs
@@ -38,8 +40,8 @@ import torch
 from torch import nn
 
 from reconleak_core.checks import as_tensor, check_finite, check_labels, check_points, check_positive
-from reconleak_core.kkt import KKTLoss
-from reconleak_core.models import parameter_vector
+from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss
+from reconleak_core.models import GATE_FORMS, parameter_vector
 from reconleak_core.runtime import get_device
 
 __all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "reconstruct",
@@ -58,28 +60,34 @@ class AttackConfig:
     """Optimiser and loss settings of the attack (book-scale defaults).
 
     - ``steps``: number of optimiser steps.
-    - ``optimizer``: ``"adam"`` (default) or ``"sgd"`` (Haim et al.'s SGD with ``momentum``). Measured on the
-      exact KKT point of the tests (4 points, m = 4, sphere prior, 2000 steps, 16 restarts):
-      Adam reached a loss < 1e-10 in 8/16 restarts for every lr in 0.01–0.1 and never
-      diverged; SGD-momentum needed its lr tuned (4, 6, 11/16 at lr 0.003, 0.01, 0.03) and
-      diverged at lr 0.1. Adam is the default for its robustness to the step size.
+    - ``optimizer``: ``"adam"`` (default) or ``"sgd"`` (Haim et al.'s SGD with ``momentum``). Adam is the
+      default for its robustness to the step size (measured in ``benchmarks/RESULTS.md``, section 3).
     - ``lr, lam_lr``: step sizes for the candidates and for the multipliers (``lam_lr=None``: same as ``lr``).
     - ``momentum``: SGD momentum (Haim et al. use 0.9). ``betas``, ``eps``: Adam's constants.
     - ``lam_min``: λ′ below ``lam_min`` is penalised (Haim et al.'s ``extraction_min_lambda``) by
-      ``kkt_loss``'s hinge ``lam_penalty`` · Σ relu(lam_min − λ′).
+      ``kkt_loss``'s dual-feasibility term with weight ``lam_penalty`` (Haim et al.: 5) and form
+      ``lam_penalty_form``: ``"linear"`` (ours, Σ relu(lam_min − λ′), an exact penalty) or ``"squared"``
+      (Haim et al.'s Σ relu(lam_min − λ′)²). ``lam_min`` is on the scale ``lam_scale``.
+    - ``lam_scale``: ``"sum"`` (ours: θ ≈ Σ λ′ᵢyᵢ∇θΦ, the KKT conditions' multipliers) or ``"mean"``
+      (Haim et al.'s: θ ≈ (1/m) Σ ...; λ′, ``lam_min`` and ``lam_init`` are then m times larger for the
+      same residual, see ``kkt.kkt_loss``).
+    - ``lam_init``: initial λ′: a pair (lo, hi) draws U[lo, hi] from each member's generator (default
+      (0, 1), Haim et al.'s U[0, 1]), a number starts every λ′ there (the draw is still made, so the
+      candidates of a seed do not depend on ``lam_init``). On the scale ``lam_scale``.
     - ``prior_weight``: weight of a prior enforced as a penalty.
     - ``init_scale``: σ of the Gaussian initialisation N(0, σ²I) (Haim et al.'s ``extraction_init_scale``).
-    - ``gate``: α of Haim et al.'s soft ReLU gate (``kkt_loss(gate=α)``: the value keeps the exact ReLU
-      derivative, its gradient is that of sigmoid(αz)), or ``None`` for the exact derivative. Default
-      α = 300, Haim et al.'s value. Measured on the book's trained sphere network (n = 20, d = 10, width
-      100, m = 40, Adam lr 0.01, median of 3 seeds): the exact gate stalls at KKT loss 154 from the first
-      few hundred steps, because its gradient never sees the neurons a candidate could switch on or off;
-      α = 30, 100, 300, 1000 reach 0.32, 0.21, 0.77, 0.38 by step 5,000 (mean nearest distance to the
-      training set 0.52, 0.50, 0.49, 0.56). An earlier run of the same sweep, before a change of rounding
-      in the loss, gave 5.3, 1.5, 0.55, 3.1: single runs at this scale are noisy, but every α in 30–1000
-      beats the exact gate by two orders of magnitude or more. ``benchmarks/attack_convergence.py``
-      compares this default with Haim et al.'s optimiser.
-      Applies to TwoLayerReLU and HomogeneousMLP; pass ``gate=None`` for other networks.
+    - ``gate``, ``gate_form``: α of the soft ReLU gate and its form (``kkt_loss(gate=α, gate_form=...)``),
+      or ``gate=None`` for the exact derivative. ``"straight_through"``: the loss value keeps the exact
+      ReLU derivative, its gradient is that of σ(αz); ``"smooth"``: Haim et al.'s ``ModifiedRelu``, σ(αz)
+      in the value too. Default α = 300 (Haim et al.'s value); the default form was chosen by the
+      measurement recorded in ``benchmarks/RESULTS.md`` (``benchmarks/attack_convergence.py``): with the
+      exact gate the attack stalls early, because its gradient never sees the neurons a candidate could
+      switch on or off. Applies to TwoLayerReLU and HomogeneousMLP; pass ``gate=None`` for other networks.
+    - ``return_best``: return the iterate of lowest total loss (each member's own) instead of the last
+      one (Adam is not monotone); ``result.members[k]["step"]`` says which step was returned.
+
+    Presets: :meth:`paper` (Haim et al.'s budget, our loss) and :meth:`haim` (Haim et al.'s attack as
+    their code runs it by default).
     """
 
     steps: int = 2000
@@ -94,6 +102,11 @@ class AttackConfig:
     prior_weight: float = 1.0
     init_scale: float = 0.01
     gate: float | None = 300.0
+    gate_form: str = "straight_through"
+    lam_penalty_form: str = "linear"
+    lam_scale: str = "sum"
+    lam_init: float | tuple[float, float] = (0.0, 1.0)
+    return_best: bool = False
 
     def __post_init__(self):
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
@@ -115,11 +128,55 @@ class AttackConfig:
         check_positive(self.init_scale, "init_scale")
         if self.gate is not None:
             check_positive(self.gate, "gate")
+        if self.gate_form not in GATE_FORMS:
+            raise ValueError(f"gate_form must be one of {GATE_FORMS}, got {self.gate_form!r}")
+        if self.gate is None and self.gate_form == "smooth":
+            raise ValueError("gate_form='smooth' needs a gate slope (gate=α); gate=None is the exact derivative")
+        if self.lam_penalty_form not in PENALTY_FORMS:
+            raise ValueError(f"lam_penalty_form must be one of {PENALTY_FORMS}, got {self.lam_penalty_form!r}")
+        if self.lam_scale not in LAM_SCALES:
+            raise ValueError(f"lam_scale must be one of {LAM_SCALES}, got {self.lam_scale!r}")
+        init = self.lam_init
+        if isinstance(init, (int, float)) and not isinstance(init, bool):
+            ok = math.isfinite(init)
+        else:
+            ok = (isinstance(init, (tuple, list)) and len(init) == 2
+                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in init)
+                  and init[0] <= init[1])
+        if not ok:
+            raise ValueError(f"lam_init must be a finite number or a pair (lo, hi) with lo ≤ hi, got {init!r}")
+        if not isinstance(init, (int, float)):
+            object.__setattr__(self, "lam_init", (float(init[0]), float(init[1])))
+        if not isinstance(self.return_best, bool):
+            raise ValueError(f"return_best must be True or False, got {self.return_best!r}")
 
     @classmethod
     def paper(cls) -> "AttackConfig":
         """Paper scale (Haim et al.'s budget and optimiser): 50,000 steps of SGD with momentum 0.9."""
         return cls(steps=50_000, optimizer="sgd", lr=0.01)
+
+    @classmethod
+    def haim(cls, **overrides) -> "AttackConfig":
+        """Haim et al.'s attack as their code runs it by default (nivha/dataset_reconstruction).
+
+        From their ``GetParams.py`` defaults and ``extraction.py``: SGD with momentum 0.9 on X′ and on λ′,
+        ``extraction_lr`` = ``extraction_lambda_lr`` = 1e-4, ``extraction_init_scale`` = 1e-9, λ′ ~ U[0, 1]
+        and ``extraction_min_lambda`` = 0.05 on their 1/m scale (``lam_scale="mean"``), the squared hinge
+        5·Σ relu(λ_min − λ′)², the smooth gate σ(300 z) (``ModifiedRelu``, α = 300); 50,000 steps, the
+        budget of their published runs (their parser's default is 1,000). Keyword ``overrides`` replace
+        fields (``AttackConfig.haim(steps=2000)``).
+
+        Where a run of this preset still differs from theirs: their always-on box term
+        Σ relu(x − 1)² + relu(−1 − x)² is our ``Box()`` prior (pass ``prior=Box()``, weight
+        ``prior_weight`` = 1 as theirs); we initialise in float64 from a seeded private generator (they draw
+        from the global one); labels of the candidates are the caller's (they put −1 first, then +1);
+        and their data is centred by the training mean, which is the caller's (the network's) business.
+        Their ``extraction_stop_threshold`` early stop is not reproduced.
+        """
+        base = cls(steps=50_000, optimizer="sgd", lr=1e-4, lam_lr=1e-4, momentum=0.9, lam_min=0.05,
+                   lam_penalty=5.0, lam_penalty_form="squared", lam_scale="mean", lam_init=(0.0, 1.0),
+                   init_scale=1e-9, gate=300.0, gate_form="smooth", prior_weight=1.0)
+        return dataclasses.replace(base, **overrides) if overrides else base
 
 
 # ----------------------------------------------------------------------------------------------
@@ -334,7 +391,10 @@ class AttackResult:
       NumPy array of shape (steps + 1,) or (steps + 1, K).
     - ``kkt``: final ``kkt_loss`` alone (without the prior penalty), shape () or (K,).
     - ``config``: the :class:`AttackConfig` used.
-    - ``members``: per-member settings (seed, lr, lam_lr, init, init_scale, init_radius, prior), one dict each.
+    - ``members``: per-member settings (seed, lr, lam_lr, init, init_scale, init_radius, prior, gate, lam_min)
+      and ``step``, the step whose iterate is returned (the last, or the best with ``config.return_best``),
+      one dict each.
+    - ``candidates``, ``lam``, ``kkt`` are those of the returned iterate.
     """
 
     candidates: torch.Tensor
@@ -370,7 +430,8 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
                 **overrides) -> AttackResult:
     """Haim et al.'s KKT reconstruction attack on ``net`` with ``n_candidates`` candidates (paper §3).
 
-    Minimises ``kkt_loss(net, X′, y, λ′; lam_min, lam_penalty, gate)`` (+ ``prior_weight`` · prior
+    Minimises ``kkt_loss(net, X′, y, λ′; lam_min, lam_penalty, lam_penalty_form, lam_scale, gate, gate_form)``
+    (+ ``prior_weight`` · prior
     penalty) over X′ (m × d) and λ′ (m) with the labels ``y`` fixed. The usual choice is m = 2n
     (twice the training-set size).
 
@@ -382,7 +443,8 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
       are used as they are; a projection prior is applied to the initial points.
     - ``prior``: ``None`` (the unconstrained attack the paper analyses), :class:`Box`, :class:`Sphere` or
       :class:`Shift`.
-    - ``seed``: seeds a private ``torch.Generator`` for X′ and λ′ ~ U[0, 1] (global random state untouched).
+    - ``seed``: seeds a private ``torch.Generator`` for λ′ (``config.lam_init``, drawn first) and X′
+      (global random state untouched).
     - ``config``: an :class:`AttackConfig`; keyword ``overrides`` replace its fields (``steps=500, lr=0.1``).
     - ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``; same code path.
     - ``dtype``: default float64 on the CPU and float32 on CUDA.
@@ -401,7 +463,8 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
         init = check_points(init, "init", batched=False)
     config = _config(config, overrides)
     return _run(net, n_candidates, 1, labels, init, [init_scale], [init_radius], init_basis, [prior], [seed],
-                [config.lr], [config.lam_lr], config, device, dtype, progress, callback, callback_every, squeeze=True)
+                [config.lr], [config.lam_lr], [config.gate], [config.lam_min], config, device, dtype, progress,
+                callback, callback_every, squeeze=True)
 
 
 def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = None, labels=None, init="gaussian",
@@ -412,7 +475,10 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
     """K independent attacks of :func:`reconstruct` on the same network, as ONE batched computation.
 
     Per-member settings are given as sequences of length K (a single value is shared by all members):
-    ``seeds``, ``init_scale``, ``init_radius``, ``prior`` (same kind for all members), ``lr``, ``lam_lr``;
+    ``seeds``, ``init_scale``, ``init_radius``, ``prior`` (same kind for all members), ``lr``, ``lam_lr``,
+    and the :class:`AttackConfig` fields ``gate`` (positive slopes, one per member) and ``lam_min``
+    (a Haim-style hyperparameter sweep as one call: ``gate=[100, 300], lam_min=[0.05, 0.4]``; a single
+    value is the ordinary config override);
     ``init`` may be a name, shared points (m, d) or per-member points (K, m, d). K is ``batch`` or the
     common length of these sequences. A shared scalar seed gives every member the same random draws
     (a controlled sweep: members differ only by their other settings).
@@ -424,6 +490,8 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
 
     Returns an :class:`AttackResult` with batched shapes; ``result.member(k)`` extracts member k.
     """
+    member_gate = overrides.pop("gate") if _is_sequence(overrides.get("gate")) else None
+    member_lam_min = overrides.pop("lam_min") if _is_sequence(overrides.get("lam_min")) else None
     config = _config(config, overrides)
     init_is_points = isinstance(init, (torch.Tensor, np.ndarray, list, tuple))
     if init_is_points:
@@ -432,7 +500,8 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
             raise ValueError(f"init points must have shape (m, d) or (K, m, d), got shape {tuple(init.shape)}")
     sizes = {name: len(value) for name, value in (("seeds", seeds), ("init_scale", init_scale),
                                                   ("init_radius", init_radius), ("prior", prior), ("lr", lr),
-                                                  ("lam_lr", lam_lr)) if _is_sequence(value)}
+                                                  ("lam_lr", lam_lr), ("gate", member_gate),
+                                                  ("lam_min", member_lam_min)) if _is_sequence(value)}
     if init_is_points and init.dim() == 3:
         sizes["init"] = init.shape[0]
     if batch is not None:
@@ -450,7 +519,8 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
         return list(value) if _is_sequence(value) else [value] * K
 
     return _run(net, n_candidates, K, labels, init, expand(init_scale), expand(init_radius), init_basis,
-                expand(prior), expand(seeds), expand(lr, config.lr), expand(lam_lr, config.lam_lr), config,
+                expand(prior), expand(seeds), expand(lr, config.lr), expand(lam_lr, config.lam_lr),
+                expand(member_gate, config.gate), expand(member_lam_min, config.lam_min), config,
                 device, dtype, progress, callback, callback_every, squeeze=False)
 
 
@@ -517,8 +587,28 @@ def _objective(kkt_objective: KKTLoss, X, lam, prior, config):
     return kkt, kkt
 
 
+def _member_constant(values, check):
+    """Per-member values → one float (all equal: the unbatched fast path) or a list of checked floats."""
+    values = [check(v) for v in values]
+    return values[0] if len(set(values)) == 1 else values
+
+
+def _check_member_gate(value):
+    if value is None:
+        raise ValueError("per-member gate values must all be positive slopes (gate=None applies to all members "
+                         "only: pass it as a single value)")
+    return check_positive(value, "gate")
+
+
+def _check_member_lam_min(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value) \
+            or value < 0:
+        raise ValueError(f"lam_min must be a non-negative number, got {value!r}")
+    return float(value)
+
+
 def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis, priors, seeds, lrs, lam_lrs,
-         config, device, dtype, progress, callback, callback_every, squeeze):
+         gates, lam_mins, config, device, dtype, progress, callback, callback_every, squeeze):
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     if isinstance(n_candidates, bool) or not isinstance(n_candidates, int) or n_candidates < 1:
@@ -546,10 +636,17 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
     lrs = [check_positive(v, "lr") for v in lrs]
     lam_lrs = [lr if v is None else check_positive(v, "lam_lr") for v, lr in zip(lam_lrs, lrs)]
     prior = _stack_priors(priors, d, dtype, device)
+    gate = None if all(g is None for g in gates) else _member_constant(gates, _check_member_gate)
+    lam_min = _member_constant(lam_mins, _check_member_lam_min)
 
-    # Initial multipliers λ′ ~ U[0, 1], then candidates: float64 draws from each member's own generator.
+    # Initial multipliers λ′ (config.lam_init), then candidates: float64 draws from each member's own generator.
     gens = [torch.Generator().manual_seed(seed) for seed in seeds]
     lam0 = torch.stack([torch.rand(m, generator=gen, dtype=torch.float64) for gen in gens])
+    if isinstance(config.lam_init, tuple):
+        lo, hi = config.lam_init
+        lam0 = lo + (hi - lo) * lam0
+    else:
+        lam0 = torch.full_like(lam0, config.lam_init)
     if isinstance(init, torch.Tensor):
         if init.shape[-2:] != (m, d):
             raise ValueError(f"init points must have shape ({m}, {d}) (n_candidates × input dimension) "
@@ -585,12 +682,18 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
     lam = lam0.to(device=device, dtype=dtype).requires_grad_(True)
     y = y.to(device=device, dtype=dtype)
     net = copy.deepcopy(net).to(device=device, dtype=dtype)
-    kkt_objective = KKTLoss(net, y, lam_min=config.lam_min, penalty=config.lam_penalty, gate=config.gate)
+    as_member = lambda v: torch.tensor(v, dtype=dtype, device=device) if isinstance(v, list) else v  # noqa: E731
+    kkt_objective = KKTLoss(net, y, lam_min=as_member(lam_min), penalty=config.lam_penalty,
+                            penalty_form=config.lam_penalty_form, lam_scale=config.lam_scale, gate=as_member(gate),
+                            gate_form=config.gate_form)
 
     lr_x = torch.tensor(lrs, dtype=dtype, device=device).view(K, 1, 1)
     lr_l = torch.tensor(lam_lrs, dtype=dtype, device=device).view(K, 1)
     state = [(torch.zeros_like(X), torch.zeros_like(X)), (torch.zeros_like(lam), torch.zeros_like(lam))]
     history = torch.empty(config.steps + 1, K, dtype=dtype, device=device)
+    if config.return_best:
+        best = (torch.full((K,), math.inf, dtype=dtype, device=device), X.detach().clone(), lam.detach().clone(),
+                torch.zeros(K, dtype=dtype, device=device), torch.zeros(K, dtype=torch.long, device=device))
 
     def report(step, loss):
         view = (lambda t: t[0]) if squeeze else (lambda t: t)
@@ -604,6 +707,14 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
         kkt, loss = _objective(kkt_objective, X, lam, prior, config)
         history[t] = loss.detach()
         check_finite(history[t], "attack loss", step=t)
+        if config.return_best:
+            with torch.no_grad():
+                better = loss < best[0]
+                best[0].copy_(torch.where(better, loss, best[0]))
+                best[1].copy_(torch.where(better.view(K, 1, 1), X, best[1]))
+                best[2].copy_(torch.where(better.view(K, 1), lam, best[2]))
+                best[3].copy_(torch.where(better, kkt, best[3]))
+                best[4].masked_fill_(better, t)
         if callback is not None and (t % callback_every == 0 or t == config.steps):
             report(t, loss)
         if t == config.steps:
@@ -621,10 +732,14 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
             bar.set_postfix(loss=f"{loss.detach().sum().item():.3g}")
     bar.close()
 
+    steps = best[4].tolist() if config.return_best else [config.steps] * K
     members = tuple({"seed": seeds[k], "lr": lrs[k], "lam_lr": lam_lrs[k], "init": init_name,
                      "init_scale": init_scales[k] if init_name == "gaussian" else None,
                      "init_radius": init_radii[k] if init_name == "sphere" else None,
-                     "prior": priors[k]} for k in range(K))
+                     "prior": priors[k], "gate": gates[k], "lam_min": float(lam_mins[k]), "step": steps[k]}
+                    for k in range(K))
+    if config.return_best:
+        X, lam, kkt = best[1], best[2], best[3]
     candidates, lam_out = X.detach().cpu(), lam.detach().cpu()
     history, kkt = history.cpu().numpy(), kkt.detach().cpu()
     if squeeze:

@@ -6,7 +6,7 @@ in direction to a KKT point of (Lyu & Li 2020; Ji & Telgarsky 2020; the paper's 
     min ½‖θ‖²  s.t.  yᵢ Φ(θ; xᵢ) ≥ 1,
 
 i.e. θ = Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ), λᵢ ≥ 0, λᵢ (yᵢΦ(θ; xᵢ) − 1) = 0. This module measures how close a network
-is to such a point, and provides the reconstruction loss of Haim et al. (2022).
+is to such a point, and provides the reconstruction loss of Haim et al. (2022), in our form and in theirs.
 
 Interface.
 
@@ -15,7 +15,10 @@ Interface.
 - :func:`stationarity_sum` — Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ), flattened in ``net.parameters()`` order (as
   :func:`reconleak_core.models.parameter_vector`); batched over leading dimensions of ``X`` and ``lam``.
 - :func:`kkt_loss` — ‖θ − Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ)‖² + penalty · Σᵢ relu(lam_min − λᵢ), differentiable in ``X``
-  and ``lam``, batched: ``X`` of shape ``(..., m, d)`` gives a loss of shape ``(...)``.
+  and ``lam``, batched: ``X`` of shape ``(..., m, d)`` gives a loss of shape ``(...)``. Haim et al.'s form
+  is selectable piece by piece: the smooth gate (``gate_form``), the squared hinge (``penalty_form``,
+  :data:`PENALTY_FORMS`) and their 1/m scale of the multipliers (``lam_scale``, :data:`LAM_SCALES`);
+  ``tests/test_haim_port.py`` checks it against an independent port of their code to 1e-10.
 - :class:`KKTLoss` — the same loss with the network, labels and constants validated once (the attack's
   per-step objective).
 - :func:`certificate` — the (ε, δ)-KKT certificate of a trained network (:class:`Certificate`).
@@ -39,12 +42,17 @@ import torch
 from torch import nn
 
 from reconleak_core.checks import as_tensor, check_finite, check_labels, check_multipliers, check_points
-from reconleak_core.models import HomogeneousMLP, TwoLayerReLU, homogeneity_degree, parameter_vector
+from reconleak_core.models import (GATE_FORMS, HomogeneousMLP, TwoLayerReLU, homogeneity_degree, parameter_vector,
+                                   soft_gate_relu)
 
-__all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "Certificate", "certificate",
-           "simplex_kkt_point"]
+__all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "PENALTY_FORMS", "LAM_SCALES",
+           "Certificate", "certificate", "simplex_kkt_point"]
 
 _METHODS = ("auto", "closed", "generic")
+PENALTY_FORMS = ("linear", "squared")
+"""Dual-feasibility penalty of :func:`kkt_loss`: ours (linear hinge) or Haim et al.'s (squared hinge)."""
+LAM_SCALES = ("sum", "mean")
+"""Scale of the multipliers in :func:`kkt_loss`: the KKT conditions' (θ = Σ λᵢyᵢ∇Φ) or Haim et al.'s (θ = (1/m) Σ ...)."""
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -92,7 +100,7 @@ def _inputs(net: nn.Module, X, y, batched: bool):
     return X, y
 
 
-def _check_method(method: str, net: nn.Module, gate) -> str:
+def _check_method(method: str, net: nn.Module, gate, gate_form: str) -> str:
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     closed_ok = isinstance(net, TwoLayerReLU)
@@ -100,141 +108,208 @@ def _check_method(method: str, net: nn.Module, gate) -> str:
         raise ValueError(f"method='closed' needs a TwoLayerReLU network, got {type(net).__name__}; use method='generic'")
     if method == "auto":
         method = "closed" if closed_ok else "generic"
-    if gate is not None:
-        _check_gate(gate)
-        if method == "generic" and not isinstance(net, HomogeneousMLP):
-            raise ValueError(f"the soft gate (gate={gate!r}) needs a network whose ReLUs the library controls: "
-                             f"TwoLayerReLU or HomogeneousMLP, not {type(net).__name__}; pass gate=None")
+    if gate_form not in GATE_FORMS:
+        raise ValueError(f"gate_form must be one of {GATE_FORMS}, got {gate_form!r}")
+    if gate is None:
+        if gate_form == "smooth":
+            raise ValueError("gate_form='smooth' needs a gate slope α (gate=α); gate=None is the exact ReLU derivative")
+    elif method == "generic" and not isinstance(net, (TwoLayerReLU, HomogeneousMLP)):
+        raise ValueError(f"the soft gate (gate={gate!r}) needs a network whose ReLUs the library controls: "
+                         f"TwoLayerReLU or HomogeneousMLP, not {type(net).__name__}; pass gate=None")
     return method
 
 
-def _check_gate(gate) -> float:
+def _check_gate(gate, dtype=None, device=None):
+    """``None``, a positive finite slope α (a float) or a tensor of them (one per batch member)."""
+    if gate is None:
+        return None
+    if isinstance(gate, (torch.Tensor, np.ndarray, list, tuple)):
+        alpha = as_tensor(gate, "gate", dtype=dtype, device=device)
+        if not (torch.isfinite(alpha).all() and (alpha > 0).all()) or alpha.numel() == 0:
+            raise ValueError(f"gate must be None or positive finite slopes α, got {alpha.tolist()}")
+        return alpha
     if isinstance(gate, bool) or not isinstance(gate, (int, float)) or not math.isfinite(gate) or gate <= 0:
         raise ValueError(f"gate must be None (exact ReLU derivative) or a positive finite slope α, got {gate!r}")
     return float(gate)
 
 
-def _hard_gate(Z: torch.Tensor, alpha: float | None) -> torch.Tensor:
-    """1[z > 0]; with a slope α, straight-through: same value, gradient of sigmoid(αz) w.r.t. z."""
+def _check_lam_min(lam_min, dtype=None, device=None):
+    """A finite number, or a tensor of them (one per batch member)."""
+    if isinstance(lam_min, (torch.Tensor, np.ndarray, list, tuple)):
+        value = as_tensor(lam_min, "lam_min", dtype=dtype, device=device)
+        if not torch.isfinite(value).all():
+            raise ValueError(f"lam_min must be finite, got {value.tolist()}")
+        return value
+    if isinstance(lam_min, bool) or not (isinstance(lam_min, (int, float)) and math.isfinite(lam_min)):
+        raise ValueError(f"lam_min must be a finite number, got {lam_min!r}")
+    return float(lam_min)
+
+
+def _member_view(value, trailing: int):
+    """A per-member tensor with ``trailing`` singleton dimensions appended (numbers pass through)."""
+    return value.reshape(*value.shape, *([1] * trailing)) if isinstance(value, torch.Tensor) else value
+
+
+def _gate_value(Z: torch.Tensor, alpha, form: str) -> torch.Tensor:
+    """The gate ρ′(z) of the stationarity sum, with ρ″(z) = ασ′(αz) as its derivative (see ``GATE_FORMS``).
+
+    ``alpha=None``: 1[z > 0] (piecewise constant). ``"straight_through"``: value 1[z > 0], gradient of σ(αz).
+    ``"smooth"``: σ(αz) itself (Haim et al.'s).
+    """
     hard = (Z > 0).to(Z.dtype)
     if alpha is None:
         return hard
     soft = torch.sigmoid(alpha * Z)
+    if form == "smooth":
+        return soft
     return hard + (soft - soft.detach())
 
 
-def _grad_sum_closed(net: TwoLayerReLU, X: torch.Tensor, c: torch.Tensor, alpha: float | None):
-    """Closed form of Σᵢ cᵢ∇θΦ(θ; xᵢ) for TwoLayerReLU: [G_W] or [G_W, G_v], batched over leading dims.
+def _grad_sum_closed(net: TwoLayerReLU, X: torch.Tensor, c: torch.Tensor, alpha, form: str):
+    """Closed form of Σᵢ cᵢ∇θΦ(θ; xᵢ) for TwoLayerReLU: [G_W, (G_b), (G_v)] in parameter order, batched.
 
-    ∂Φ/∂wⱼ = vⱼ 1[wⱼ·x > 0] x and ∂Φ/∂vⱼ = relu(wⱼ·x), so G_W = (c ⊙ gate(XWᵀ) ⊙ v)ᵀ X and G_v = relu(XWᵀ)ᵀ c.
-    Differentiable by autograd (what :func:`stationarity_sum` returns); :class:`_ClosedFormResidual`
-    computes the same sums for the loss, with its own backward.
+    With zᵢⱼ = wⱼ·xᵢ (+ bⱼ): ∂Φ/∂wⱼ = vⱼ ρ′(zᵢⱼ) xᵢ, ∂Φ/∂bⱼ = vⱼ ρ′(zᵢⱼ) and ∂Φ/∂vⱼ = ρ(zᵢⱼ), so
+    G_W = (c ⊙ ρ′(Z) ⊙ v)ᵀ X, G_b = (c ⊙ ρ′(Z) ⊙ v)ᵀ 1 and G_v = ρ(Z)ᵀ c, with ρ the gated ReLU of
+    :func:`~reconleak_core.models.soft_gate_relu` (value relu, ρ′ its gate). Differentiable by autograd
+    (what :func:`stationarity_sum` returns); :class:`_ClosedFormResidual` computes the same sums for the
+    loss, with its own backward. ``alpha``: ``None``, a float or a tensor of the batch shape.
     """
     W, v = net.W.detach(), net.v.detach()
-    Z = X @ W.T                                                 # (..., m, width)
-    coeff = c.unsqueeze(-1) * _hard_gate(Z, alpha) * v          # (..., m, width)
-    G_W = coeff.transpose(-1, -2) @ X                           # (..., width, d)
-    if net.fixed_second_layer:
-        return [G_W]
-    G_v = (torch.relu(Z) * c.unsqueeze(-1)).sum(-2)             # (..., width)
-    return [G_W, G_v]
+    alpha = _member_view(alpha, 2)
+    Z = X @ W.T if net.b is None else X @ W.T + net.b.detach()  # (..., m, width)
+    coeff = c.unsqueeze(-1) * _gate_value(Z, alpha, form) * v  # (..., m, width)
+    grads = [coeff.transpose(-1, -2) @ X]                        # (..., width, d)
+    if net.b is not None:
+        grads.append(coeff.sum(-2))
+    if not net.fixed_second_layer:
+        grads.append((soft_gate_relu(Z, alpha, form) * c.unsqueeze(-1)).sum(-2))
+    return grads
 
 
 class _ClosedFormResidual(torch.autograd.Function):
-    """‖W − G_W‖² (+ ‖v − G_v‖²) for TwoLayerReLU, batched, with a hand-written backward.
+    """‖W − G_W‖² (+ ‖b − G_b‖²) (+ ‖v − G_v‖²) for TwoLayerReLU, batched, with a hand-written backward.
 
-    With H = 1[Z > 0], Z = X Wᵀ and U = (c ⊙ H)ᵀ X (row j: Σᵢ cᵢHᵢⱼxᵢ), the sums of :func:`_grad_sum_closed` are
-    G_W = v ⊙ U and G_v = relu(Z)ᵀ c = rowwise W · U (since relu(zᵢⱼ) = Hᵢⱼ wⱼ·xᵢ): two m×d×width products
-    and a single elementwise pass over the m × width gate. With R_W = W − G_W, R_v = v − G_v and
-    M = v ⊙ R_W + R_v ⊙ W (width × d; no R_v term for a fixed second layer), both gradients of the exact
-    gate come from ONE product P = −2 H · M: ∂/∂xᵢ = cᵢ Pᵢ and ∂/∂cᵢ = xᵢ · Pᵢ (the gate is piecewise
-    constant in x). Three products per loss and gradient instead of autograd's five.
+    With Z = X Wᵀ (+ b), P = ρ′(Z) the gate (1[Z > 0], or σ(αZ) for the smooth form), cP = c ⊙ P and
+    U = (cP)ᵀ X (row j: Σᵢ cᵢPᵢⱼxᵢ), the sums of :func:`_grad_sum_closed` are G_W = v ⊙ U, G_b = v ⊙ (cP)ᵀ1
+    and G_v = relu(Z)ᵀ c, which for the hard value of the gate is rowwise W · U (+ b ⊙ (cH)ᵀ1), since
+    relu(zᵢⱼ) = Hᵢⱼ zᵢⱼ: two m×d×width products and one elementwise pass over the m × width gate.
+    With R_W = W − G_W, R_b, R_v the residuals and M = v ⊙ R_W + R_v ⊙ W (width × d; no R_v term for a
+    fixed second layer), the gradients through the gate's value and ρ come from ONE product P·M:
+    ∂/∂xᵢ = −2cᵢ(P·M)ᵢ and ∂/∂cᵢ = −2[xᵢ · (P·M)ᵢ + Σⱼ Pᵢⱼ vⱼ R_b,ⱼ + Σⱼ (relu(zᵢⱼ) − Pᵢⱼ(zᵢⱼ − bⱼ)) R_v,ⱼ]
+    (the last sum vanishes for the hard gate without bias). Three products per loss and gradient with the
+    exact gate, instead of autograd's five.
 
-    With a soft gate α (straight-through: the value keeps H, the gradient of the gate is that of
-    sigmoid(αZ)) ∂/∂xᵢ gains Σⱼ Dᵢⱼ wⱼ with Dᵢⱼ = −2 α cᵢ vⱼ σ′(αzᵢⱼ) (xᵢ · R_W,j): two more products
-    ((c ⊙ X) R_Wᵀ and D W), five in all, as autograd, with three elementwise passes over the gate instead
-    of its nine (benchmarks/attack_step.py).
+    With a slope α both forms differentiate the gate as σ(αZ): ∂/∂xᵢ gains Σⱼ Dᵢⱼ wⱼ with
+    Dᵢⱼ = −2 α cᵢ vⱼ σ′(αzᵢⱼ) (xᵢ · R_W,j + R_b,j): two more products ((c ⊙ X) R_Wᵀ and D W), five in all,
+    as autograd, with three elementwise passes over the gate instead of its nine (benchmarks/attack_step.py).
+    ``alpha`` may be a tensor of shape (..., 1, 1) (one slope per member).
     """
 
     @staticmethod
-    def forward(ctx, X, c, net, alpha):
-        W, v = net.W.detach(), net.v.detach()
-        Z = X @ W.T
-        H = (Z > 0).to(X.dtype)
-        U = (H * c.unsqueeze(-1)).transpose(-1, -2) @ X
+    def forward(ctx, X, c, net, alpha, form):
+        W, v, b = net.W.detach(), net.v.detach(), None if net.b is None else net.b.detach()
+        Z0 = X @ W.T
+        Z = Z0 if b is None else Z0 + b
+        smooth = alpha is not None and form == "smooth"
+        P = torch.sigmoid(alpha * Z) if smooth else (Z > 0).to(X.dtype)
+        cP = P * c.unsqueeze(-1)
+        U = cP.transpose(-1, -2) @ X
         R_W = W - v.unsqueeze(-1) * U
         loss = R_W.pow(2).sum((-1, -2))
-        R_v = None
+        R_b = R_v = None
+        if b is not None:
+            R_b = b - v * cP.sum(-2)
+            loss = loss + R_b.pow(2).sum(-1)
         if not net.fixed_second_layer:
-            R_v = v - (W * U).sum(-1)
+            if smooth:
+                G_v = (torch.relu(Z) * c.unsqueeze(-1)).sum(-2)
+            else:
+                G_v = (W * U).sum(-1) + (0 if b is None else b * cP.sum(-2))
+            R_v = v - G_v
             loss = loss + R_v.pow(2).sum(-1)
-        ctx.alpha = alpha
-        ctx.save_for_backward(X, c, W, v, H, None if alpha is None else Z, R_W, R_v)
+        ctx.alpha, ctx.smooth = alpha, smooth
+        keep_z = alpha is not None or smooth or b is not None
+        ctx.save_for_backward(X, c, W, v, b, P, Z if keep_z else None, Z0 if keep_z else None, R_W, R_b, R_v)
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        X, c, W, v, H, Z, R_W, R_v = ctx.saved_tensors
-        g = (-2 * grad).reshape(*grad.shape, 1, 1)
+        X, c, W, v, b, P, Z, Z0, R_W, R_b, R_v = ctx.saved_tensors
+        g = -2 * grad
         M = v.unsqueeze(-1) * R_W
         if R_v is not None:
             M = M + R_v.unsqueeze(-1) * W
-        P = H @ (M * g)
-        dX = c.unsqueeze(-1) * P
+        PM = P @ M
+        dX = c.unsqueeze(-1) * PM
+        dc = (X * PM).sum(-1)
+        if R_b is not None:
+            dc = dc + (P * (v * R_b).unsqueeze(-2)).sum(-1)
+        if R_v is not None and (ctx.smooth or b is not None):
+            dc = dc + ((torch.relu(Z) - P * Z0) * R_v.unsqueeze(-2)).sum(-1)
         if ctx.alpha is not None:
-            scaled = (c.unsqueeze(-1) * X) @ (R_W * g * (ctx.alpha * v).unsqueeze(-1)).transpose(-1, -2)
+            alpha = ctx.alpha
+            scaled = (c.unsqueeze(-1) * X) @ R_W.transpose(-1, -2)
+            if R_b is not None:
+                scaled = scaled + c.unsqueeze(-1) * R_b.unsqueeze(-2)
+            scaled = scaled * (alpha * v)
+            S = P if ctx.smooth else torch.sigmoid(Z * alpha)
             # sigmoid_backward(a, s) = a · s(1 − s): Dᵢⱼ in one pass over the gate
-            D = torch.ops.aten.sigmoid_backward(scaled, torch.sigmoid(Z * ctx.alpha))
-            dX = dX + D @ W
-        return dX, (X * P).sum(-1), None, None
+            dX = dX + torch.ops.aten.sigmoid_backward(scaled, S) @ W
+        return dX * g.reshape(*g.shape, 1, 1), dc * g.unsqueeze(-1), None, None, None
 
 
-def _grad_sum_generic(net: nn.Module, X: torch.Tensor, c: torch.Tensor, alpha: float | None = None):
+def _grad_sum_generic(net: nn.Module, X: torch.Tensor, c: torch.Tensor, alpha=None,
+                      form: str = "straight_through"):
     """Σᵢ cᵢ∇θΦ(θ; xᵢ) = ∇θ[Σᵢ cᵢΦ(θ; xᵢ)] with ``torch.func``, vmapped over the batch dimensions.
 
     The result keeps the autograd graph to ``X`` and ``c`` (torch.func.grad composes with autograd).
-    ``alpha``: the soft gate, passed to ``HomogeneousMLP.forward(x, gate=alpha)``.
+    ``alpha``, ``form``: the soft gate, passed to ``net.forward(x, gate=alpha, gate_form=form)``
+    (TwoLayerReLU, HomogeneousMLP); ``alpha`` may be a tensor of the batch shape (vmapped with the batch).
     """
     names = [name for name, _ in net.named_parameters()]
     params = {name: p.detach() for name, p in net.named_parameters()}
     buffers = dict(net.named_buffers())
-    kwargs = {} if alpha is None else {"gate": alpha}
-
-    def weighted_output(theta, Xb, cb):
-        return (cb * torch.func.functional_call(net, {**theta, **buffers}, (Xb,), kwargs)).sum()
-
     batch = X.shape[:-2]
     m, d = X.shape[-2:]
     Xf, cf = X.reshape(-1, m, d), c.reshape(-1, m)
-    grads = torch.func.vmap(torch.func.grad(weighted_output), in_dims=(None, 0, 0))(params, Xf, cf)
+    af = alpha.expand(batch).reshape(-1) if isinstance(alpha, torch.Tensor) else None
+
+    def weighted_output(theta, Xb, cb, ab):
+        kwargs = {} if alpha is None else {"gate": alpha if ab is None else ab, "gate_form": form}
+        return (cb * torch.func.functional_call(net, {**theta, **buffers}, (Xb,), kwargs)).sum()
+
+    grads = torch.func.vmap(torch.func.grad(weighted_output), in_dims=(None, 0, 0, None if af is None else 0))(
+        params, Xf, cf, af)
     return [grads[name].reshape(*batch, *params[name].shape) for name in names]
 
 
-def _grad_sum(net, X, y, lam, gate, method):
+def _grad_sum(net, X, y, lam, gate, gate_form, method):
     """Shared core of :func:`stationarity_sum` and :func:`kkt_loss`: per-parameter sums, batched."""
-    batch = torch.broadcast_shapes(X.shape[:-2], lam.shape[:-1], y.shape[:-1])
+    batch = torch.broadcast_shapes(X.shape[:-2], lam.shape[:-1], y.shape[:-1],
+                                   gate.shape if isinstance(gate, torch.Tensor) else ())
     m, d = X.shape[-2:]
     X = X.expand(*batch, m, d)
     c = (lam * y).expand(*batch, m)
     if method == "closed":
-        return _grad_sum_closed(net, X, c, gate), batch
-    return _grad_sum_generic(net, X, c, gate), batch
+        gate = gate.expand(batch) if isinstance(gate, torch.Tensor) else gate
+        return _grad_sum_closed(net, X, c, gate, gate_form), batch
+    return _grad_sum_generic(net, X, c, gate, gate_form), batch
 
 
-def _checked_method(net, gate, method) -> str:
-    """The network's structure (bias-free, homogeneous) and the gate checked; the method resolved."""
+def _checked_method(net, gate, gate_form, method) -> str:
+    """The network's structure (homogeneous) and the gate checked; the method resolved."""
     _check_net(net)
     if not isinstance(net, (TwoLayerReLU, HomogeneousMLP)):
         _degree(net)  # structural check: rejects biases and non-homogeneous layers
-    return _check_method(method, net, gate)
+    return _check_method(method, net, gate, gate_form)
 
 
-def _validated(net, X, y, lam, gate, method, batched):
-    method = _checked_method(net, gate, method)
+def _validated(net, X, y, lam, gate, gate_form, method, batched):
+    method = _checked_method(net, gate, gate_form, method)
     X, y = _inputs(net, X, y, batched=batched)
     lam = check_multipliers(lam, X.shape[-2], dtype=X.dtype, device=X.device)
-    return X, y, lam, (None if gate is None else float(gate)), method
+    return X, y, lam, _check_gate(gate, X.dtype, X.device), method
 
 
 # ------------------------------------------------------------------------------------------- public API
@@ -249,7 +324,8 @@ def normalize_margin(net: nn.Module, X, y) -> nn.Module:
     """A deep copy of ``net`` rescaled so that minᵢ yᵢΦ(θ̂; xᵢ) = 1: θ̂ = θ / q_min^{1/L}.
 
     Homogeneity (Φ(cθ) = c^L Φ(θ)) makes this the unique positive rescaling onto the constraint set of the
-    max-margin problem; the (ε, δ)-KKT conditions of Lyu & Li (2020) are stated for θ̂.
+    max-margin problem; the (ε, δ)-KKT conditions of Lyu & Li (2020) are stated for θ̂. Every parameter is
+    scaled, a first-layer bias of :class:`~reconleak_core.models.TwoLayerReLU` included (θ = (W, b, v)).
     Raises ``ValueError`` when the network does not separate the data (q_min ≤ 0).
     """
     L = _degree(_check_net(net))
@@ -266,72 +342,99 @@ def normalize_margin(net: nn.Module, X, y) -> nn.Module:
     return scaled
 
 
-def stationarity_sum(net: nn.Module, X, y, lam, *, gate: float | None = None, method: str = "auto") -> torch.Tensor:
+def stationarity_sum(net: nn.Module, X, y, lam, *, gate=None, gate_form: str = "straight_through",
+                     method: str = "auto") -> torch.Tensor:
     """Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ), flattened in ``net.parameters()`` order (the order of ``parameter_vector``).
 
     ``X`` may be batched, ``(..., n, d)`` with ``lam`` of shape ``(..., n)`` (broadcast against each other);
     the result then has shape ``(..., P)``. θ is treated as a constant. ``method``: ``"closed"`` (TwoLayerReLU
     only), ``"generic"`` (``torch.func``, any homogeneous module) or ``"auto"`` (closed when possible).
-    ``gate``: see :func:`kkt_loss`. At a KKT point θ = stationarity_sum(θ, X, y, λ) (paper §2, Eq. KKT).
+    ``gate``, ``gate_form``: see :func:`kkt_loss` (the smooth form changes the sum's value: σ(αz) replaces
+    1[z > 0]). At a KKT point θ = stationarity_sum(θ, X, y, λ) (paper §2, Eq. KKT) with the exact gate.
+    A first-layer bias (``TwoLayerReLU(bias=True)``) contributes its block Σᵢ λᵢyᵢ vⱼ 1[zᵢⱼ > 0].
     """
-    X, y, lam, gate, method = _validated(net, X, y, lam, gate, method, batched=True)
-    grads, batch = _grad_sum(net, X, y, lam, gate, method)
+    X, y, lam, gate, method = _validated(net, X, y, lam, gate, gate_form, method, batched=True)
+    grads, batch = _grad_sum(net, X, y, lam, gate, gate_form, method)
     return torch.cat([g.reshape(*batch, -1) for g in grads], dim=-1)
 
 
-def kkt_loss(net: nn.Module, X, y, lam, *, lam_min: float = 0.0, penalty: float = 1.0, gate: float | None = None,
+def kkt_loss(net: nn.Module, X, y, lam, *, lam_min=0.0, penalty: float = 1.0, penalty_form: str = "linear",
+             lam_scale: str = "sum", gate=None, gate_form: str = "straight_through",
              method: str = "auto") -> torch.Tensor:
-    """The reconstruction loss of Haim et al. (2022): ‖θ − Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ)‖² + penalty · Σᵢ relu(lam_min − λᵢ).
+    """The KKT reconstruction loss of Haim et al. (2022): ‖θ − s Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ)‖² + dual-feasibility penalty.
 
-    The dual-feasibility term is Haim et al.'s *linear* hinge Σᵢ relu(lam_min − λᵢ) (an exact penalty: for a
-    large enough ``penalty`` its minimisers satisfy λᵢ ≥ lam_min; it is zero once they do).
+    Stationarity term: s = 1 (``lam_scale="sum"``, the KKT conditions' multipliers) or s = 1/m
+    (``lam_scale="mean"``, Haim et al.'s ``get_kkt_loss``, which divides the sum by the number of candidates
+    m). The mapping between the scales: λ on the mean scale is m times λ on the sum scale, and so is
+    ``lam_min`` (given on the same scale as ``lam``); the residual is then identical, the linear hinge's
+    ``penalty`` maps to ``penalty / m`` and the squared hinge's to ``penalty / m²`` (tested).
+
+    Dual-feasibility term, on λ's own scale: ``penalty_form="linear"`` (ours): penalty · Σᵢ relu(lam_min − λᵢ),
+    an exact penalty (for a large enough ``penalty`` its minimisers satisfy λᵢ ≥ lam_min; zero once they
+    do); ``penalty_form="squared"`` (Haim et al.'s ``get_verify_loss``, weight 5 there):
+    penalty · Σᵢ relu(lam_min − λᵢ)². Haim et al.'s box term Σ relu(x − 1)² + relu(−1 − x)² is not part
+    of this loss: it is the attack's :class:`~reconleak_core.attack.Box` prior.
 
     Batched: ``X`` of shape ``(..., m, d)``, ``lam`` of shape ``(..., m)``, ``y`` of shape ``(m,)`` or
     broadcastable to ``(..., m)``; the leading dimensions broadcast and the loss has that shape (0-dim when
-    unbatched). The K attacks on one network are one computation: a few batched matrix products in the
-    closed form (TwoLayerReLU), one ``vmap`` in the generic form. Differentiable in ``X`` and ``lam``; θ is
-    a constant (no gradient reaches the network).
+    unbatched). ``lam_min`` and ``gate`` may be tensors broadcasting against the leading dimensions (one
+    value per member of a batch). The K attacks on one network are one computation: a few batched matrix
+    products in the closed form (TwoLayerReLU), one ``vmap`` in the generic form. Differentiable in ``X``
+    and ``lam``; θ is a constant (no gradient reaches the network).
 
-    ``gate``: ``None`` uses the exact ReLU derivative 1[z > 0]. A slope α > 0 uses Haim et al.'s soft gate
-    as a straight-through estimator: the loss *value* still uses the hard gate exactly, but its gradient
-    with respect to the pre-activation z = wⱼ·x uses d/dz sigmoid(αz). Without it, the gradient w.r.t. x
+    ``gate``: ``None`` uses the exact ReLU derivative 1[z > 0]. Without a slope the gradient w.r.t. x
     ignores activation-pattern changes (the gate is piecewise constant in x), so a point never "sees" the
-    neurons it could switch on or off. TwoLayerReLU (closed form) and HomogeneousMLP (generic form, through
-    :func:`~reconleak_core.models.soft_gate_relu`) only.
+    neurons it could switch on or off. A slope α > 0 uses a soft gate of ``gate_form``
+    (:data:`~reconleak_core.models.GATE_FORMS`); both differentiate the gate as σ(αz):
+
+    - ``"straight_through"`` (ours): the loss *value* keeps the exact gate 1[z > 0] (at the true KKT
+      conditions' residual); only the gradient w.r.t. z = wⱼ·x uses d/dz σ(αz);
+    - ``"smooth"`` (Haim et al.'s, their ``ModifiedRelu`` under double backprop): σ(αz) replaces 1[z > 0]
+      in the value of the W- and b-blocks (and in ∂ρ/∂z inside the v-block), so the value is a smoothed
+      residual, not the KKT residual of the network.
+
+    TwoLayerReLU (closed form, or generic through its ``forward(x, gate, gate_form)``) and HomogeneousMLP
+    (generic form, through :func:`~reconleak_core.models.soft_gate_relu`) only. A first-layer bias
+    (``TwoLayerReLU(bias=True)``, as Haim et al.'s networks) adds its block ‖b − s Σᵢλᵢyᵢvⱼρ′(zᵢⱼ)‖².
     """
-    X, y, lam, gate, method = _validated(net, X, y, lam, gate, method, batched=True)
-    return KKTLoss(net, y, lam_min=lam_min, penalty=penalty, gate=gate, method=method)(X, lam)
+    X, y, lam, gate, method = _validated(net, X, y, lam, gate, gate_form, method, batched=True)
+    return KKTLoss(net, y, lam_min=lam_min, penalty=penalty, penalty_form=penalty_form, lam_scale=lam_scale,
+                   gate=gate, gate_form=gate_form, method=method)(X, lam)
 
 
 class KKTLoss:
     """:func:`kkt_loss` of one network and one label vector, validated once, then evaluated at every step.
 
-    ``objective = KKTLoss(net, y, lam_min=..., penalty=..., gate=..., method=...)`` checks the network
-    (bias-free, homogeneous), the method, the gate, the labels (±1, shape ``(m,)`` or ``(..., m)``) and the
-    constants. ``objective(X, lam)`` then equals ``kkt_loss(net, X, y, lam, ...)`` and checks only what
-    costs no pass over the data: that ``X`` (``(..., m, d)``) and ``lam`` (``(..., m)``) are tensors of the
-    network's dtype and device with those shapes. It does not scan their values for NaN (:func:`kkt_loss`
-    does; :func:`reconleak_core.attack.reconstruct`, which evaluates this object at every step, scans its
+    ``objective = KKTLoss(net, y, lam_min=..., penalty=..., penalty_form=..., lam_scale=..., gate=...,
+    gate_form=..., method=...)`` checks the network (homogeneous), the method, the gate, the labels (±1,
+    shape ``(m,)`` or ``(..., m)``) and the constants. ``objective(X, lam)`` then equals
+    ``kkt_loss(net, X, y, lam, ...)`` and checks only what costs no pass over the data: that ``X``
+    (``(..., m, d)``) and ``lam`` (``(..., m)``) are tensors of the network's dtype and device with those
+    shapes. It does not scan their values for NaN (:func:`kkt_loss` does;
+    :func:`reconleak_core.attack.reconstruct`, which evaluates this object at every step, scans its
     candidates after every update). Validating on every call cost about a third of a book-scale step
     (``benchmarks/attack_step.py``).
 
     For TwoLayerReLU (closed form) the loss and its gradient take three m×d×width matrix products with
-    the exact gate and five with a soft gate, with a hand-written backward; other homogeneous modules
-    use the generic ``torch.func`` form.
+    the exact gate and five with a soft gate (either form), with a hand-written backward; other
+    homogeneous modules use the generic ``torch.func`` form.
     """
 
-    def __init__(self, net: nn.Module, y, *, lam_min: float = 0.0, penalty: float = 1.0,
-                 gate: float | None = None, method: str = "auto"):
-        self.method = _checked_method(net, gate, method)
-        self.gate = None if gate is None else float(gate)
+    def __init__(self, net: nn.Module, y, *, lam_min=0.0, penalty: float = 1.0, penalty_form: str = "linear",
+                 lam_scale: str = "sum", gate=None, gate_form: str = "straight_through", method: str = "auto"):
+        self.method = _checked_method(net, gate, gate_form, method)
         self.dtype, self.device = _dtype(net), _device(net)
+        self.gate, self.gate_form = _check_gate(gate, self.dtype, self.device), gate_form
         y = check_finite(as_tensor(y, "y", dtype=self.dtype, device=self.device), "y")
         self.y = check_labels(y, dtype=self.dtype, device=self.device)
-        if not (isinstance(lam_min, (int, float)) and math.isfinite(lam_min)):
-            raise ValueError(f"lam_min must be a finite number, got {lam_min!r}")
+        self.lam_min = _check_lam_min(lam_min, self.dtype, self.device)
         if not (isinstance(penalty, (int, float)) and math.isfinite(penalty) and penalty >= 0):
             raise ValueError(f"penalty must be a non-negative finite number, got {penalty!r}")
-        self.lam_min, self.penalty = float(lam_min), float(penalty)
+        if penalty_form not in PENALTY_FORMS:
+            raise ValueError(f"penalty_form must be one of {PENALTY_FORMS}, got {penalty_form!r}")
+        if lam_scale not in LAM_SCALES:
+            raise ValueError(f"lam_scale must be one of {LAM_SCALES}, got {lam_scale!r}")
+        self.penalty, self.penalty_form, self.lam_scale = float(penalty), penalty_form, lam_scale
         self.net, self.d = net, _input_dim(net)
 
     def __call__(self, X: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
@@ -344,16 +447,27 @@ class KKTLoss:
             raise ValueError(f"X must have shape (..., {m}, {self.d}) (one point per label), got {tuple(X.shape)}")
         if lam.dim() < 1 or lam.shape[-1] != m:
             raise ValueError(f"lam must have shape (..., {m}) (one multiplier per point), got {tuple(lam.shape)}")
-        batch = torch.broadcast_shapes(X.shape[:-2], lam.shape[:-1], self.y.shape[:-1])
+        shapes = [X.shape[:-2], lam.shape[:-1], self.y.shape[:-1]]
+        shapes += [v.shape for v in (self.gate, self.lam_min) if isinstance(v, torch.Tensor)]
+        try:
+            batch = torch.broadcast_shapes(*shapes)
+        except RuntimeError as err:
+            raise ValueError(f"batch shapes of X, lam, y, gate and lam_min do not broadcast: {shapes}") from err
+        coeff = lam * self.y / m if self.lam_scale == "mean" else lam * self.y
         if self.method == "closed":
-            c = (lam * self.y).expand(*batch, m)
-            loss = _ClosedFormResidual.apply(X.expand(*batch, *X.shape[-2:]), c, self.net, self.gate)
+            gate = self.gate.expand(batch).reshape(*batch, 1, 1) if isinstance(self.gate, torch.Tensor) else self.gate
+            loss = _ClosedFormResidual.apply(X.expand(*batch, *X.shape[-2:]), coeff.expand(*batch, m), self.net,
+                                             gate, self.gate_form)
         else:
-            grads, _ = _grad_sum(self.net, X, self.y, lam, self.gate, "generic")
+            grads, _ = _grad_sum(self.net, X.expand(*batch, *X.shape[-2:]), torch.ones_like(self.y),
+                                 coeff.expand(*batch, m), self.gate, self.gate_form, "generic")
             loss = torch.zeros(batch, dtype=X.dtype, device=X.device)
             for p, g in zip(self.net.parameters(), grads):
                 loss = loss + (p.detach() - g).pow(2).reshape(*batch, -1).sum(-1)
-        return loss + self.penalty * torch.relu(self.lam_min - lam).sum(-1).expand(batch)
+        short = torch.relu(_member_view(self.lam_min, 1) - lam)
+        if self.penalty_form == "squared":
+            short = short.pow(2)
+        return loss + (self.penalty * short.sum(-1)).expand(batch)
 
 
 @dataclass(frozen=True)
@@ -580,6 +694,9 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
         raise ValueError(f"max_iter must be a non-negative integer, got {max_iter!r}")
     L = _degree(net)
+    if isinstance(net, TwoLayerReLU) and net.b is not None:
+        raise ValueError("certificate() does not support a first-layer bias (TwoLayerReLU(bias=True)) yet: its "
+                         "Clarke-gate fit has no bias block; use kkt_loss/stationarity_sum for such a network")
     net64 = copy.deepcopy(net).to(torch.float64)
     X, y = _inputs(net64, X, y, batched=False)
     hat = normalize_margin(net64, X, y)

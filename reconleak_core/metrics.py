@@ -16,7 +16,18 @@ The set distances the book uses, for finite sets A, B and d(a, b) = ‖a − b�
   point is farther than r from *every* training point, the strongest notion of "nothing leaked";
 - **one-to-one matching** (:func:`matching`): the Hungarian assignment of training points to
   distinct candidates minimising the total distance; its mean/median matched distance is the score;
-- **SSIM** (:func:`ssim`, Wang et al. 2004) and Haim et al.'s "best k" (:func:`best_reconstructions`).
+- **SSIM** (:func:`ssim`, Wang et al. 2004) and a "best k" ranked by the score itself
+  (:func:`best_reconstructions`).
+
+Haim et al.'s scoring (their ``evaluations.py``), for comparison with their figures:
+
+- **NCC distance** (:func:`ncc_distances`): the squared L2 distance between images standardised per image
+  and channel, divided by the dimension — a decreasing function of their normalised cross-correlation;
+- **DSSIM over the best k** (:func:`haim_score`): each training image's neighbour by NCC distance (on
+  half-resolution copies), the data mean added back, each candidate min–max rescaled to [0, 1],
+  DSSIM = (1 − SSIM)/2, the mean over the k best; optional voting among near-equal neighbours;
+- **deduplication** (:func:`candidate_neighbours`): each candidate's nearest training image, keeping at
+  most ``max_per_nn`` candidates per training image (their ``viz_nns``).
 """
 
 from __future__ import annotations
@@ -39,7 +50,8 @@ __all__ = [
     "min_set_distance",
     "matching",
     "ssim",
-    "best_reconstructions", "span_residuals"]
+    "best_reconstructions", "span_residuals",
+    "HaimScore", "CandidateNeighbours", "ncc_distances", "haim_score", "candidate_neighbours"]
 
 
 class NearestDistances(NamedTuple):
@@ -63,7 +75,7 @@ class Matching(NamedTuple):
 
 
 class BestReconstructions(NamedTuple):
-    """Haim et al.'s best k: training image ``train_index[j]``, its nearest candidate ``rec_index[j]``,
+    """The best k: training image ``train_index[j]``, its nearest candidate ``rec_index[j]``,
     and their ``score[j]`` (SSIM, higher is better, or L2 distance, lower is better), best first."""
 
     train_index: torch.Tensor
@@ -211,15 +223,16 @@ def ssim(img1, img2, data_range: float = 1.0, window_size: int = 3, sigma: float
 
 def best_reconstructions(X_train, X_rec, k: int, metric: str = "ssim", image_shape=None,
                          data_range: float = 1.0, progress: bool = False) -> BestReconstructions:
-    """Haim et al.'s "best k": each training image's nearest candidate, sorted by score, top k.
+    """A "best k" after Haim et al.: each training image's nearest candidate by the score, sorted, top k.
 
     For every training image i the candidate j maximising SSIM (``metric="ssim"``, :func:`ssim` with
     its defaults and ``data_range``; needs ``image_shape`` = (C, H, W)) or minimising the L2
     distance (``metric="l2"``) is found; the n pairs are sorted best first (highest SSIM, or
     smallest distance) and the first ``k`` returned. A candidate may be the nearest of several
-    training images. Haim et al. first choose neighbours by normalised cross-correlation and rescale
-    each candidate to [0, 1]; here the neighbour is chosen by the score itself, and candidates must
-    already be in the images' range (e.g. min–max rescaled) for SSIM to be meaningful.
+    training images. Where this differs from Haim et al.'s score (:func:`haim_score`): they choose
+    neighbours by normalised cross-correlation, add the data mean back and rescale each candidate to
+    [0, 1], and report DSSIM; here the neighbour is chosen by the score itself (which biases SSIM up), and
+    candidates must already be in the images' range for SSIM to be meaningful.
     """
     from tqdm.auto import tqdm
 
@@ -264,3 +277,159 @@ def span_residuals(X_train, X_rec) -> torch.Tensor:
     P = span_projector(X_train, X_train.shape[1], X_train.dtype)
     return (X_rec - X_rec @ P).norm(dim=1)
 
+
+
+# ----------------------------------------------------------------------------- Haim et al.'s scoring
+class HaimScore(NamedTuple):
+    """Haim et al.'s DSSIM score. ``score``: mean DSSIM of the best ``k`` pairs (lower is better).
+    Per training image, best first: ``train_index``, ``dssim`` (n,), ``rec_index`` (its NCC neighbour; with
+    voting the nearest of the voters), ``images`` (n, C, H, W): the scored candidate images (mean added
+    back, min–max rescaled, voted), in the same order."""
+
+    score: float
+    train_index: torch.Tensor
+    rec_index: torch.Tensor
+    dssim: torch.Tensor
+    images: torch.Tensor
+
+
+class CandidateNeighbours(NamedTuple):
+    """Candidates ``rec_index[k]`` with their nearest training image ``train_index[k]`` at ``distance[k]``,
+    best first, at most ``max_per_nn`` candidates per training image."""
+
+    rec_index: torch.Tensor
+    train_index: torch.Tensor
+    distance: torch.Tensor
+
+
+_VOTES = (None, "min", "mean", "median")
+
+
+def _image_shape(image_shape, dim: int) -> tuple:
+    shape = tuple(image_shape)
+    if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape):
+        raise ValueError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}")
+    if shape[0] * shape[1] * shape[2] != dim:
+        raise ValueError(f"image_shape {shape} has {shape[0] * shape[1] * shape[2]} pixels but the points have "
+                         f"dimension {dim}")
+    return shape
+
+
+def _standardise(X: torch.Tensor, channels: int) -> torch.Tensor:
+    """Each image and channel to mean 0, sample standard deviation 1 (a constant channel raises)."""
+    Z = X.reshape(X.shape[0], channels, -1)
+    std = Z.std(dim=-1, keepdim=True)
+    if (std == 0).any():
+        raise ValueError("an image has a constant channel: its normalised cross-correlation is undefined")
+    return ((Z - Z.mean(dim=-1, keepdim=True)) / std).reshape(X.shape[0], -1)
+
+
+def ncc_distances(A, B, *, image_shape=None) -> torch.Tensor:
+    """Haim et al.'s NCC distance (``ncc_dist(..., div_dim=True)``), an (n, m) matrix.
+
+    Every row of ``A`` (n, D) and ``B`` (m, D) — every channel of every image when ``image_shape`` = (C, H, W)
+    is given — is standardised to mean 0 and sample standard deviation 1; the distance is the squared L2
+    distance of the standardised vectors divided by D. For one channel it equals 2(D − 1)/D · (1 − NCC),
+    NCC the Pearson correlation of the two images, so it ranks neighbours by correlation, ignoring
+    brightness and contrast. Computed without the ‖a‖² + ‖b‖² − 2a·b shortcut Haim et al. use.
+    """
+    A, B = _point_pair(A, B, "A", "B")
+    channels = 1 if image_shape is None else _image_shape(image_shape, A.shape[1])[0]
+    Za, Zb = _standardise(A, channels), _standardise(B, channels)
+    return torch.cdist(Za, Zb, compute_mode="donot_use_mm_for_euclid_dist").pow(2) / A.shape[1]
+
+
+def _search_copies(X: torch.Tensor, shape: tuple, search_scale: float) -> tuple[torch.Tensor, tuple]:
+    """Images resized by ``search_scale`` (bicubic, as Haim et al.), flattened, with their new (C, H, W)."""
+    if search_scale == 1.0:
+        return X, shape
+    images = F.interpolate(X.reshape(-1, *shape), scale_factor=search_scale, mode="bicubic")
+    return images.reshape(X.shape[0], -1), tuple(images.shape[1:])
+
+
+def haim_score(X_train, X_rec, *, image_shape, mean=None, k: int = 10, search_scale: float = 0.5, vote=None,
+               data_range: float = 1.0) -> HaimScore:
+    """Haim et al.'s reconstruction score (their ``get_evaluation_score_dssim``): mean DSSIM of the best k.
+
+    ``X_train`` (n, D) and ``X_rec`` (m, D) are in the network's coordinates (centred, when the network was
+    trained on centred data); ``mean`` (a number or D values; default 0) is the training mean to add back.
+
+    1. Neighbours: for each training image, the candidate of smallest :func:`ncc_distances`, both searched
+       on copies resized by ``search_scale`` (bicubic; Haim et al.: 0.5; 1.0 searches at full resolution).
+    2. ``vote`` (their option): ``None`` or ``"min"`` keep that neighbour; ``"mean"`` / ``"median"`` combine
+       (pixelwise) every candidate whose distance is below 1.1 times the nearest one's.
+    3. The mean is added back to both; each candidate (not the training image) is min–max rescaled to
+       [0, 1] (a constant candidate raises).
+    4. DSSIM = (1 − SSIM)/2 with :func:`ssim` at ``window_size=3`` (kornia's, as theirs) and ``data_range``;
+       the n pairs sorted, lowest DSSIM first; ``score`` is the mean of the first ``k``.
+
+    Where we differ from :func:`best_reconstructions`: the neighbour is chosen by NCC, not by the score
+    itself (choosing by SSIM biases the score up), and candidates are rescaled (the attack's candidates
+    have no fixed range). Lower is better: 0 for exact copies, 0.5 for SSIM 0.
+    """
+    X_train, X_rec = _point_pair(X_train, X_rec, "X_train", "X_rec")
+    n, dim = X_train.shape
+    shape = _image_shape(image_shape, dim)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+        raise ValueError(f"k must be an integer between 1 and the number of training points {n}, got {k!r}")
+    if vote not in _VOTES:
+        raise ValueError(f"vote must be one of {_VOTES}, got {vote!r}")
+    search_scale = check_positive(search_scale, "search_scale")
+    if search_scale > 1:
+        raise ValueError(f"search_scale must be in (0, 1] (a downsampling factor), got {search_scale}")
+    offset = torch.zeros(dim, dtype=X_train.dtype, device=X_train.device) if mean is None else \
+        check_finite(as_tensor(mean, "mean", dtype=X_train.dtype, device=X_train.device), "mean").expand(dim)
+    (train_s, small), (rec_s, _) = (_search_copies(Z, shape, search_scale) for Z in (X_train, X_rec))
+    if min(small[1:]) < 1:
+        raise ValueError(f"search_scale={search_scale} shrinks {shape[1]}×{shape[2]} images to nothing")
+    D = ncc_distances(train_s, rec_s, image_shape=small)
+    dists, order = D.sort(dim=1, stable=True)
+    rec_index = order[:, 0]
+    if vote in (None, "min"):
+        chosen = X_rec[rec_index]
+    else:
+        combine = (lambda Z: Z.mean(0)) if vote == "mean" else (lambda Z: Z.median(0).values)
+        chosen = []
+        for i in range(n):
+            close = (dists[i] < 1.1 * dists[i, 0]) | (torch.arange(len(dists[i]), device=D.device) == 0)
+            chosen.append(combine(X_rec[order[i][close]]))
+        chosen = torch.stack(chosen)
+    cand = chosen + offset
+    lo, hi = cand.min(dim=1, keepdim=True).values, cand.max(dim=1, keepdim=True).values
+    if (hi == lo).any():
+        raise ValueError("a chosen candidate is constant: it cannot be min-max rescaled")
+    cand = ((cand - lo) / (hi - lo)).reshape(n, *shape)
+    train = (X_train + offset).reshape(n, *shape)
+    dssim = (1 - ssim(cand, train, data_range=data_range, window_size=3)) / 2
+    dssim_sorted, best = dssim.sort(stable=True)
+    return HaimScore(dssim_sorted[:k].mean().item(), best, rec_index[best], dssim_sorted, cand[best])
+
+
+def candidate_neighbours(X_rec, X_train, *, metric: str = "ncc", max_per_nn=None, image_shape=None) -> CandidateNeighbours:
+    """Each candidate's nearest training image, deduplicated as Haim et al.'s ``viz_nns(..., max_per_nn)``.
+
+    ``metric``: ``"ncc"`` (:func:`ncc_distances`, per channel with ``image_shape``) or ``"l2"`` (squared
+    Euclidean distance, as theirs). With ``max_per_nn`` = q only the q nearest candidates of every training
+    image are kept (so one well-reconstructed image cannot fill a grid of "best" reconstructions); the
+    result is sorted by distance, best first.
+    """
+    X_rec, X_train = _point_pair(X_rec, X_train, "X_rec", "X_train")
+    if metric == "ncc":
+        D = ncc_distances(X_rec, X_train, image_shape=image_shape)
+    elif metric == "l2":
+        D = pairwise_distances(X_rec, X_train).pow(2)
+    else:
+        raise ValueError(f"metric must be 'ncc' or 'l2', got {metric!r}")
+    if max_per_nn is not None and (isinstance(max_per_nn, bool) or not isinstance(max_per_nn, int) or max_per_nn < 1):
+        raise ValueError(f"max_per_nn must be None or a positive integer, got {max_per_nn!r}")
+    distance, train_index = D.min(dim=1)
+    order = torch.argsort(distance, stable=True)
+    if max_per_nn is not None:
+        counts, keep = {}, []
+        for j in order.tolist():
+            i = int(train_index[j])
+            if counts.get(i, 0) < max_per_nn:
+                counts[i] = counts.get(i, 0) + 1
+                keep.append(j)
+        order = torch.as_tensor(keep, dtype=torch.long, device=D.device)
+    return CandidateNeighbours(order, train_index[order], distance[order])

@@ -1,11 +1,13 @@
-"""Bias-free positively homogeneous networks (the setting of Haim et al. 2022 and of the paper, §2).
+"""Positively homogeneous networks (the setting of Haim et al. 2022 and of the paper, §2).
 
 Interface
 ---------
-- :class:`TwoLayerReLU` — Φ(θ; x) = Σⱼ vⱼ relu(wⱼ·x), parameters ``W`` (width×d) and ``v`` (width),
-  homogeneous of degree 2 in θ = (W, v), or of degree 1 in θ = W when the second layer is fixed.
+- :class:`TwoLayerReLU` — Φ(θ; x) = Σⱼ vⱼ relu(wⱼ·x [+ bⱼ]), parameters ``W`` (width×d), optionally a
+  first-layer bias ``b`` (width; ``bias=True``, as Haim et al.'s networks) and ``v`` (width), homogeneous of
+  degree 2 in θ = (W, b, v), or of degree 1 in θ = (W, b) when the second layer is fixed.
 - :class:`HomogeneousMLP` — a bias-free deep ReLU network with scalar output, degree = number of layers.
-- :func:`soft_gate_relu` — relu with Haim et al.'s soft gate in its derivative (straight-through).
+- :func:`soft_gate_relu` — relu whose derivative carries Haim et al.'s soft gate σ(αz), in one of two
+  forms (``"straight_through"`` or ``"smooth"``, see :data:`GATE_FORMS`).
 - :func:`homogeneity_degree` — the degree L of a network, verified numerically (Φ(cθ) = c^L Φ(θ)).
 - :func:`parameter_vector` — θ flattened in ``net.parameters()`` order (the order used by ``kkt``).
 - :func:`span_projector` — the orthogonal projector onto the span of given points.
@@ -23,8 +25,19 @@ from torch import nn
 
 from reconleak_core.checks import check_points
 
-__all__ = ["TwoLayerReLU", "HomogeneousMLP", "soft_gate_relu", "homogeneity_degree", "parameter_vector",
-           "span_projector"]
+__all__ = ["TwoLayerReLU", "HomogeneousMLP", "soft_gate_relu", "GATE_FORMS", "homogeneity_degree",
+           "parameter_vector", "span_projector"]
+
+GATE_FORMS = ("straight_through", "smooth")
+"""The two forms of the soft gate, for a ReLU ρ inside a loss built from ∇θΦ (the KKT loss).
+
+Both keep the value ρ(z) = relu(z) and take ρ''(z) = ασ′(αz) (σ the logistic sigmoid); they differ in the
+*value* of the first derivative ρ′, which is the gate of the stationarity sum:
+
+- ``"straight_through"``: ρ′(z) = 1[z > 0] exactly, differentiated as if it were σ(αz);
+- ``"smooth"`` (Haim et al.'s ``ModifiedRelu``, whose backward is grad·σ(αz), under ``create_graph=True``):
+  ρ′(z) = σ(αz), so the loss itself (not only its gradient) uses the sigmoid gate wherever ρ′ appears.
+"""
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -54,7 +67,7 @@ def span_projector(span, d: int, dtype: torch.dtype = torch.float64) -> torch.Te
 
 
 class TwoLayerReLU(nn.Module):
-    """Two-layer bias-free ReLU network Φ(x) = Σⱼ vⱼ relu(wⱼ·x) (the paper's §2 architecture).
+    """Two-layer ReLU network Φ(x) = Σⱼ vⱼ relu(wⱼ·x) (the paper's §2 architecture), optionally with a first-layer bias.
 
     Parameters
     ----------
@@ -69,13 +82,19 @@ class TwoLayerReLU(nn.Module):
     span:
         Optional data (k×d): the rows of W are projected onto span(span rows). Gradient descent keeps
         them there (∂Φ/∂wⱼ = vⱼ 1[wⱼ·x > 0] x), the exact setting of Theorem 4.
+    bias:
+        If true, a first-layer bias b (width), bⱼ ~ init_scale·N(0, 1/d), drawn after W and v (so the
+        bias-free net of the same seed has the same W and v): Φ(x) = Σⱼ vⱼ relu(wⱼ·x + bⱼ). Haim et al.'s
+        networks have one. It keeps the net homogeneous of the same degree in θ = (W, b, v) (scaling θ by
+        c scales every pre-activation by c); a bias after the first layer would not. Parameter order:
+        W, b, v. Default off (the paper's bias-free setting).
     dtype, seed:
         Parameter dtype (float64 by default, for checked claims) and the seed of the initialisation
         (a private generator: global random state is untouched).
     """
 
     def __init__(self, d: int, width: int, init_scale: float = 1.0, fixed_second_layer: bool = False,
-                 span=None, dtype: torch.dtype = torch.float64, seed: int = 0):
+                 span=None, bias: bool = False, dtype: torch.dtype = torch.float64, seed: int = 0):
         super().__init__()
         self.d = _check_size(d, "d")
         self.width = _check_size(width, "width")
@@ -87,13 +106,24 @@ class TwoLayerReLU(nn.Module):
         W = torch.randn(width, d, generator=gen, dtype=torch.float64) * (init_scale / math.sqrt(d))
         if span is not None:
             W = W @ span_projector(span, d, torch.float64)
-        self.W = nn.Parameter(W.to(dtype))
+        if not isinstance(bias, bool):
+            raise ValueError(f"bias must be True or False, got {bias!r}")
         self.fixed_second_layer = bool(fixed_second_layer)
+        self.bias = bias
         if self.fixed_second_layer:
             signs = torch.where(torch.arange(width) % 2 == 0, 1.0, -1.0).to(torch.float64)
-            self.register_buffer("v", (signs / math.sqrt(width)).to(dtype))
+            v = signs / math.sqrt(width)
         else:
             v = torch.randn(width, generator=gen, dtype=torch.float64) * (init_scale / math.sqrt(width))
+        self.W = nn.Parameter(W.to(dtype))
+        if bias:
+            b = torch.randn(width, generator=gen, dtype=torch.float64) * (init_scale / math.sqrt(d))
+            self.b = nn.Parameter(b.to(dtype))
+        else:
+            self.b = None
+        if self.fixed_second_layer:
+            self.register_buffer("v", v.to(dtype))
+        else:
             self.v = nn.Parameter(v.to(dtype))
 
     @property
@@ -102,18 +132,20 @@ class TwoLayerReLU(nn.Module):
         return 1 if self.fixed_second_layer else 2
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        """wⱼ·x for every neuron: shape ``(..., width)``."""
-        return x @ self.W.T
+        """wⱼ·x (+ bⱼ with a bias) for every neuron: shape ``(..., width)``."""
+        z = x @ self.W.T
+        return z if self.b is None else z + self.b
 
     def activation_pattern(self, x: torch.Tensor) -> torch.Tensor:
         """Boolean pattern 1[wⱼ·x > 0]: shape ``(..., width)`` (the patterns of Lemmas 2 and 3)."""
         return self.pre_activations(x) > 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.pre_activations(x)) @ self.v
+    def forward(self, x: torch.Tensor, gate=None, gate_form: str = "straight_through") -> torch.Tensor:
+        """Φ(θ; x); ``gate=α`` uses :func:`soft_gate_relu` of ``gate_form`` (same value, for the KKT loss)."""
+        return soft_gate_relu(self.pre_activations(x), gate, gate_form) @ self.v
 
     def extra_repr(self) -> str:
-        return f"d={self.d}, width={self.width}, fixed_second_layer={self.fixed_second_layer}"
+        return f"d={self.d}, width={self.width}, fixed_second_layer={self.fixed_second_layer}, bias={self.bias}"
 
 
 class HomogeneousMLP(nn.Module):
@@ -150,24 +182,37 @@ class HomogeneousMLP(nn.Module):
         """Homogeneity degree, the number of linear layers."""
         return len(self.layers)
 
-    def forward(self, x: torch.Tensor, gate: float | None = None) -> torch.Tensor:
-        """Φ(θ; x); ``gate=α`` uses :func:`soft_gate_relu` (same value, for the attack's KKT loss)."""
+    def forward(self, x: torch.Tensor, gate=None, gate_form: str = "straight_through") -> torch.Tensor:
+        """Φ(θ; x); ``gate=α`` uses :func:`soft_gate_relu` of ``gate_form`` (same value, for the KKT loss)."""
         for layer in self.layers[:-1]:
-            x = soft_gate_relu(layer(x), gate)
+            x = soft_gate_relu(layer(x), gate, gate_form)
         return self.layers[-1](x).squeeze(-1)
 
 
-def soft_gate_relu(z: torch.Tensor, alpha: float | None) -> torch.Tensor:
-    """relu(z) whose derivative has the value 1[z > 0] but is differentiated as sigmoid(αz) (``alpha=None``: relu).
+def soft_gate_relu(z: torch.Tensor, alpha, form: str = "straight_through") -> torch.Tensor:
+    """relu(z) whose derivatives carry the soft gate σ(αz) (``alpha=None``: plain relu), for losses built from ∇θΦ.
 
-    Haim et al.'s soft ReLU gate as a straight-through estimator, for losses built from ∇θΦ (the KKT loss):
-    relu(z) + ½(z − sg z)(σ(αz) − sg σ(αz)), sg = stop-gradient, has value relu(z), first derivative of value
-    1[z > 0] and second derivative of value ασ′(αz), at every order of autograd or ``torch.func``.
+    With sg the stop-gradient and s = σ(αz), every form has value relu(z) at every order of autograd or
+    ``torch.func`` (the added terms are exactly zero in value); see :data:`GATE_FORMS`:
+
+    - ``"straight_through"``: relu(z) + ½(z − sg z)(s − sg s): first derivative of value 1[z > 0], second
+      derivative of value ασ′(αz);
+    - ``"smooth"``: the same plus (z − sg z)·sg(s − 1[z > 0]): first derivative of value σ(αz) (Haim et al.'s
+      ``ModifiedRelu``: forward relu, backward grad·σ(αz)), second derivative ασ′(αz) (their backward,
+      differentiated under ``create_graph=True``).
+
+    ``alpha`` may be a tensor broadcasting against ``z`` (one slope per batch member).
     """
+    if form not in GATE_FORMS:
+        raise ValueError(f"gate form must be one of {GATE_FORMS}, got {form!r}")
     if alpha is None:
         return torch.relu(z)
     s = torch.sigmoid(alpha * z)
-    return torch.relu(z) + 0.5 * (z - z.detach()) * (s - s.detach())
+    e = z - z.detach()
+    out = torch.relu(z) + 0.5 * e * (s - s.detach())
+    if form == "smooth":
+        out = out + e * (s - (z > 0).to(z.dtype)).detach()
+    return out
 
 
 _HOMOGENEOUS = (TwoLayerReLU, HomogeneousMLP, nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ReLU, nn.LeakyReLU,
@@ -186,17 +231,29 @@ def parameter_vector(net: nn.Module) -> torch.Tensor:
 def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
     """The degree L with Φ(cθ; x) = c^L Φ(θ; x) for all c > 0 (paper §2: L-homogeneous networks).
 
-    Structural check first: any module with a bias, or a layer that is not positively homogeneous
-    (Tanh, Sigmoid, BatchNorm, Softplus, ...), raises ``ValueError`` naming the module. Then the degree is
-    measured in float64 on random inputs for c = 2 and verified for c = 3 (relative tolerance ``tol``).
+    Structural check first: a module with a bias, or a layer that is not positively homogeneous (Tanh,
+    Sigmoid, BatchNorm, Softplus, ...), raises ``ValueError`` naming the module, with two messages for a
+    bias: after the first layer it breaks homogeneity (it adds a term of lower degree); on the first layer
+    it does not (scaling θ by c scales Wx + b by c), but the library's KKT computations support it only as
+    :class:`TwoLayerReLU` with ``bias=True`` (whose ``b`` is a parameter, not a module bias; its degree is
+    ``net.degree``). Then the degree is measured in float64 on random inputs for c = 2 and verified for
+    c = 3 (relative tolerance ``tol``).
     """
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    first = True  # no layer with weights seen yet
     for name, module in net.named_modules():
         label = name or type(module).__name__
         bias = getattr(module, "bias", None)
         if isinstance(bias, torch.Tensor):
-            raise ValueError(f"the network is not homogeneous: module '{label}' ({type(module).__name__}) has a bias")
+            if not first:
+                raise ValueError(f"the network is not homogeneous: module '{label}' ({type(module).__name__}) has "
+                                 "a bias after the first layer (a bias after the first layer breaks homogeneity)")
+            raise ValueError(f"module '{label}' ({type(module).__name__}) has a bias on the first layer: that keeps "
+                             "the network homogeneous, but the library supports a first-layer bias only as "
+                             "TwoLayerReLU(..., bias=True)")
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            first = False
         if not isinstance(module, _HOMOGENEOUS):
             raise ValueError(f"the network is not known to be homogeneous: module '{label}' of type "
                              f"{type(module).__name__} is not a bias-free linear layer or positively homogeneous activation")
