@@ -70,7 +70,8 @@ LAYOUT_REPORT_JS = """
   const describe = (el) => {
     const cell = el.closest("div.cell");
     const cells = Array.from(document.querySelectorAll("div.cell"));
-    const where = cell ? `cell ${cells.indexOf(cell) + 1}` : "page";
+    const part = el.closest(".cell_input") ? " code" : el.closest(".cell_output") ? " output" : "";
+    const where = cell ? `cell ${cells.indexOf(cell) + 1}${part}` : "page";
     return `${where}, <${el.tagName.toLowerCase()}> "${el.textContent.trim().replace(/\\s+/g, " ").slice(0, 60)}"`;
   };
   const boxes = new Set(article.querySelectorAll(

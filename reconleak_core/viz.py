@@ -495,6 +495,17 @@ def static_slider(draw_frame, sliders, *, initial=None, value_format="{:.3g}", f
         initial frame even with JavaScript off), one ``<input type="range">`` and ``<output>`` per slider, and
         a short script. Element ids are random, so two sliders never clash on one page; tag the cell
         ``nbval-ignore-output`` (the frames also differ between CPUs).
+
+    Example
+    -------
+    A chapter's cell, after the batched experiment that made its figure (chapter "Shifted images")::
+
+        def draw(fig, k):
+            draw_image_rows(fig, [list(result.recon[k]), list(result.nearest[k])],
+                            image_shape=data.DIGITS_IMAGE_SHAPE, row_titles=["reconstruction", "training"])
+
+        static_slider(draw, {"secret offset s": range(len(result.offsets))},
+                      value_format=lambda k: f"{result.offsets[k]:.3g}", figsize=(COLUMN_INCHES, 2.4))
     """
     import base64
     import html as html_lib

@@ -28,7 +28,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # On Colab it installs the library from the repository named in _config.yml (tools/set_repo_url.py writes
 # REPO here and in every chapter) and stops with pip's message if that fails.
 SETUP_CELL = """\
-# Standard setup: on Colab install the library; then seed, device and versions.
+# Standard setup: on Colab install the library; then seed, device, versions.
 import sys
 if "google.colab" in sys.modules:
     import subprocess
@@ -37,7 +37,7 @@ if "google.colab" in sys.modules:
                           f"reconleak_core @ git+{REPO}"],
                          capture_output=True, text=True)
     if pip.returncode != 0:
-        raise RuntimeError(f"could not install reconleak_core from {REPO}:\\n"
+        raise RuntimeError(f"pip could not install {REPO}:\\n"
                            + pip.stderr[-2000:])
 from reconleak_core import runtime
 DEVICE = runtime.setup(seed=0)"""
@@ -205,3 +205,8 @@ def test_saved_widget_state_matches_the_vendored_widget_manager(path):
     state = _read(path).metadata.get("widgets", {}).get(WIDGET_STATE)
     if state is not None:
         assert (state.get("version_major"), state.get("version_minor")) == (2, 0), state.get("version_major")
+
+
+def test_setup_cell_lines_fit_the_book_column():
+    # the ~690 px content column shows about 78 characters of code (.ci/check_book.py measures overflow)
+    assert max(len(line) for line in SETUP_CELL.splitlines()) <= 78

@@ -1,13 +1,14 @@
 """Sphinx extension of the reconleak book (loaded by _config.yml's ``sphinx.local_extensions``).
 
-- ``bibtex_default_style: authoryear``: the bibliography labels its entries the way the text cites them
-  — "[Haim et al., 2022]", "[Lyu and Li, 2020]" — instead of pybtex's alpha labels ("[HVY+22]"), sorted
-  by author, year and title; ``bibtex_reference_style: author_year_round``: the roles of book/*.md pages
-  write "Haim et al. (2022)" and "(Haim et al., 2022)" with round brackets, like the chapters' plain text. Chapters cite in plain text
-  ("Haim et al. (2022)"); :func:`author_year_label` is the one definition of that text (tests use it).
+- ``bibtex_default_style: authoryear``: the bibliography labels its entries the way the text cites them,
+  "[Haim et al., 2022]", "[Lyu and Li, 2020]", instead of pybtex's alpha labels ("[HVY+22]"), sorted by
+  author, year and title. ``bibtex_reference_style: author_year_round``: the roles of book/*.md pages
+  write "Haim et al. (2022)" and "(Haim et al., 2022)", round brackets like the chapters' plain text.
+  :func:`author_year_label` is the one definition of that text (tests/test_citations.py uses it).
 - sphinx-thebe's configuration ``<script>`` (``const THEBE_JS_URL = ...``) ends up twice in every page
-  (Jupyter Book 1.0.4, Sphinx 7.4), and the second ``const`` declaration is a JavaScript error
-  ("Identifier 'THEBE_JS_URL' has already been declared"). Duplicate scripts are dropped from every page.
+  (Jupyter Book 1.0.4, Sphinx 7.4: once with ``filename=None``, once with ``""``, which Sphinx does not
+  see as equal), and the second ``const`` is a JavaScript error ("Identifier 'THEBE_JS_URL' has already
+  been declared"). Duplicate scripts are dropped from every page.
 """
 
 from __future__ import annotations
@@ -72,13 +73,19 @@ sphinxcontrib.bibtex.plugin.register_plugin("sphinxcontrib.bibtex.style.referenc
 
 
 def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
+    """Keep one of each script (same file and attributes, e.g. the same inline body), the earliest by priority.
+
+    Sphinx's own de-duplication compares the file names as given, and the two thebe scripts differ only there
+    (``None`` and ``""`` for an inline script)."""
     scripts = context.get("script_files")
-    if scripts:
-        unique = []
-        for script in scripts:
-            if not any(script == other for other in unique):
-                unique.append(script)
-        context["script_files"] = unique
+    if not scripts:
+        return
+    kept = {}
+    for script in sorted(scripts, key=lambda js: getattr(js, "priority", 500)):
+        attributes = getattr(script, "attributes", {})
+        filename = getattr(script, "filename", script) or ""  # an inline script's is None or ""
+        kept.setdefault((str(filename), tuple(sorted(attributes.items()))), script)
+    context["script_files"] = list(kept.values())
 
 
 def setup(app):
