@@ -12,6 +12,8 @@ A page fails when
 - a saved widget view (script[type="application/vnd.jupyter.widget-view+json"]) did not render into a
   visible widget (the widget manager inserts a div.widget-subarea before the script; it must hold a
   widget of non-zero size and no "Error displaying widget");
+- a saved widget is hidden (visibility: hidden) but still takes room: a blank gap in the page (tqdm
+  progress bars with leave=False, saved while they were being hidden);
 - a formula (.math) was not typeset by MathJax;
 - output overflows its container horizontally: a code line, a printed line or a table in a notebook cell
   (or a table of a page) wider than the box it sits in, so it is clipped or needs a sideways scroll;
@@ -147,7 +149,8 @@ PAGE_REPORT_JS = """
     const widget = rendered ? area.firstElementChild : null;
     const [w, h] = widget ? size(widget) : [0, 0];
     const text = rendered ? area.textContent : "";
-    return {model: JSON.parse(script.textContent).model_id, rendered, width: w, height: h,
+    const hidden = widget !== null && getComputedStyle(widget).visibility === "hidden";
+    return {model: JSON.parse(script.textContent).model_id, rendered, width: w, height: h, hidden,
             error: /Error (displaying|creating) widget/.test(text)};
   });
   const formulas = Array.from(document.querySelectorAll(".math")).map(
@@ -218,6 +221,9 @@ def check_page(context, base: str, page: str, screenshots: Path | None) -> list[
             problems.append(f"widget {view['model']} was not rendered (blank where the widget was)")
         elif view["error"]:
             problems.append(f"widget {view['model']} rendered an error")
+        elif view["hidden"] and view["height"] > 4:
+            problems.append(f"widget {view['model']} is hidden but leaves a {round(view['height'])} px blank gap "
+                            "(a progress bar saved while it was being hidden: tqdm's leave=False)")
         elif view["width"] <= 0 or view["height"] <= 0:
             problems.append(f"widget {view['model']} rendered with size {view['width']}x{view['height']}")
     missing_math = report["formulas"].count(False)

@@ -3,7 +3,7 @@
 Runs headless Debian chromium through playwright on two tiny handmade pages (skipped where either is
 missing): the sound one holds a working viz.static_slider and a figure at its natural size; the broken
 one a code line wider than its box, a figure shrunk to a third of its width, a slider that never
-changes its picture, and a console error.
+changes its picture, a hidden progress bar that leaves a blank gap, and a console error.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def _site(tmp_path: Path) -> Path:
     bad = ('<div class="cell"><div class="cell_output"><pre style="overflow:auto">' + "x" * 300 + "</pre></div></div>"
            f'<img src="{_png(1800, 300)}" style="max-width:100%">'
            f'<div><img src="{_png(300, 100)}"><input type="range" min="0" max="3" value="0"></div>'
+           '<div class="widget-subarea"><div style="visibility:hidden;height:32px">bar</div></div>'
+           '<script type="application/vnd.jupyter.widget-view+json">{"model_id": "hiddenbar"}</script>'
            '<script>console.error("something broke")</script>')
     (tmp_path / "index.html").write_text(PAGE.format(body=good))
     (tmp_path / "bad.html").write_text(PAGE.format(body=bad))
@@ -72,3 +74,4 @@ def test_browser_check_passes_a_sound_page_and_names_every_fault_of_a_broken_one
     assert "figure shown at 0.33 of its natural width" in bad
     assert "never changed the picture" in bad
     assert "console error: something broke" in bad
+    assert "widget hiddenbar is hidden but leaves a 32 px blank gap" in bad
