@@ -12,7 +12,19 @@ A page fails when
 - a saved widget view (script[type="application/vnd.jupyter.widget-view+json"]) did not render into a
   visible widget (the widget manager inserts a div.widget-subarea before the script; it must hold a
   widget of non-zero size and no "Error displaying widget");
-- a formula (.math) was not typeset by MathJax.
+- a saved widget is hidden (visibility: hidden) but still takes room: a blank gap in the page (tqdm
+  progress bars with leave=False, saved while they were being hidden);
+- a formula (.math) was not typeset by MathJax;
+- output overflows its container horizontally: a code line, a printed line or a table in a notebook cell
+  (or a table of a page) wider than the box it sits in, so it is clipped or needs a sideways scroll;
+- a figure in the article is shown at less than MIN_IMAGE_SCALE of its natural width (CSS px per
+  image px, times the image's data-natural-scale, 1 unless it was rendered at another dpi than 100):
+  a 100-dpi matplotlib figure wider than the ~690 px column (or than a full-width cell, ~935 px) is
+  shrunk, and its legend text (8.3 pt, 11.6 px natural) falls under 9 px below scale 0.8;
+- a precomputed slider does not work: every <input type="range"> outside a saved (dead) widget, e.g.
+  viz.static_slider's and FuncAnimation.to_jshtml's, is moved to each of its positions; the picture
+  beside it must change at least once, and every frame shown must be a decodable image.
+Console errors named in KNOWN_HARMLESS (each with its reason) are ignored; any other one fails.
 Exit status 0 when every page passes, 1 otherwise, 2 on a usage error.
 """
 
@@ -30,10 +42,10 @@ from pathlib import Path
 
 import yaml
 
-# Console errors that are known to be harmless (regular expressions, searched in the message).
+# Console errors that are known to be harmless (regular expressions, searched in the message). sphinx-thebe's
+# "THEBE_JS_URL has already been declared" is not here: book/_ext/reconleak_book.py removes the duplicate
+# <script> that caused it.
 KNOWN_HARMLESS = [
-    # sphinx-thebe's script is included twice by sphinx-book-theme; the second `const` declaration fails.
-    r"THEBE_JS_URL.*has already been declared",
     # pydata-sphinx-theme on a browser's first visit (no colour mode saved yet); it falls back to "auto".
     r"Got invalid theme mode: \. Resetting to auto\.",
 ]
@@ -44,6 +56,85 @@ CHROMIUM_ARGS = [
 ]
 
 WIDGET_TIMEOUT_S = 30.0
+
+# Smallest allowed ratio of an image's displayed width to its natural width (see the module docstring).
+MIN_IMAGE_SCALE = 0.8
+# Images narrower than this (natural CSS px) are icons or logos, not figures with labels.
+MIN_FIGURE_WIDTH = 120
+# Horizontal overflow tolerated (px): sub-pixel rounding.
+OVERFLOW_SLACK = 2
+
+# Evaluated in the page: every box of notebook output (and every table of a page) whose content is wider
+# than the box, and every article image shown below its natural size.
+LAYOUT_REPORT_JS = """
+([slack, minWidth]) => {
+  const article = document.querySelector("article") || document.body;
+  const describe = (el) => {
+    const cell = el.closest("div.cell");
+    const cells = Array.from(document.querySelectorAll("div.cell"));
+    const part = el.closest(".cell_input") ? " code" : el.closest(".cell_output") ? " output" : "";
+    const where = cell ? `cell ${cells.indexOf(cell) + 1}${part}` : "page";
+    return `${where}, <${el.tagName.toLowerCase()}> "${el.textContent.trim().replace(/\\s+/g, " ").slice(0, 60)}"`;
+  };
+  const boxes = new Set(article.querySelectorAll(
+      "div.cell pre, div.cell table, div.cell_output > *, div.cell_output .output > *, table"));
+  const overflow = [];
+  for (const el of boxes) {
+    if (el.closest("mjx-container, .widget-subarea")) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;            // not displayed
+    const inner = el.scrollWidth - el.clientWidth;
+    const outer = r.right - article.getBoundingClientRect().right;
+    if (inner > slack || (outer > slack && !el.closest(".tag_full-width, .full-width"))) {
+      overflow.push({what: describe(el), by: Math.round(Math.max(inner, outer))});
+    }
+  }
+  const small = [];
+  for (const img of article.querySelectorAll("img")) {
+    const r = img.getBoundingClientRect();
+    if (!img.naturalWidth || r.width === 0) continue;          // not loaded (reported elsewhere) or hidden
+    const natural = img.naturalWidth / Number(img.dataset.naturalScale || 1);
+    if (natural < minWidth) continue;
+    small.push({src: img.currentSrc.slice(0, 60), natural: Math.round(natural), shown: Math.round(r.width),
+                scale: r.width / natural, where: describe(img)});
+  }
+  return {overflow, small};
+}
+"""
+
+# Evaluated in the page: move every precomputed slider to each of its positions and watch the picture.
+SLIDER_REPORT_JS = """
+async () => {
+  const sliders = Array.from(document.querySelectorAll('input[type="range"]')).filter(
+      (input) => !input.closest(".widget-subarea"));
+  const reports = [];
+  for (const [n, input] of sliders.entries()) {
+    let box = input.closest(".reconleak-slider, .animation") || input.parentElement;
+    while (box && box.querySelectorAll("img").length === 0) box = box.parentElement;
+    const pictures = () => box ? Array.from(box.querySelectorAll("img")) : [];
+    const seen = () => pictures().map((img) => img.getAttribute("src")).join("|");
+    const start = input.value, first = seen();
+    let changed = 0, broken = 0;
+    const lo = Number(input.min || 0), hi = Number(input.max || 100), step = Number(input.step || 1);
+    for (let v = lo; v <= hi; v += step) {
+      input.value = String(v);
+      input.dispatchEvent(new Event("input", {bubbles: true}));
+      input.dispatchEvent(new Event("change", {bubbles: true}));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      for (const img of pictures()) {
+        try { await img.decode(); } catch (e) { broken += 1; }
+      }
+      if (seen() !== first) changed += 1;
+    }
+    input.value = start;
+    input.dispatchEvent(new Event("input", {bubbles: true}));
+    const label = (input.labels && input.labels[0] && input.labels[0].textContent) || input.id || `#${n + 1}`;
+    reports.push({label: label.trim(), positions: Math.floor((hi - lo) / step) + 1, changed, broken,
+                  picture: box !== null});
+  }
+  return reports;
+}
+"""
 
 # Evaluated in the page once it has loaded: a report of its images, widget views and formulas.
 PAGE_REPORT_JS = """
@@ -58,7 +149,8 @@ PAGE_REPORT_JS = """
     const widget = rendered ? area.firstElementChild : null;
     const [w, h] = widget ? size(widget) : [0, 0];
     const text = rendered ? area.textContent : "";
-    return {model: JSON.parse(script.textContent).model_id, rendered, width: w, height: h,
+    const hidden = widget !== null && getComputedStyle(widget).visibility === "hidden";
+    return {model: JSON.parse(script.textContent).model_id, rendered, width: w, height: h, hidden,
             error: /Error (displaying|creating) widget/.test(text)};
   });
   const formulas = Array.from(document.querySelectorAll(".math")).map(
@@ -129,16 +221,37 @@ def check_page(context, base: str, page: str, screenshots: Path | None) -> list[
             problems.append(f"widget {view['model']} was not rendered (blank where the widget was)")
         elif view["error"]:
             problems.append(f"widget {view['model']} rendered an error")
+        elif view["hidden"] and view["height"] > 4:
+            problems.append(f"widget {view['model']} is hidden but leaves a {round(view['height'])} px blank gap "
+                            "(a progress bar saved while it was being hidden: tqdm's leave=False)")
         elif view["width"] <= 0 or view["height"] <= 0:
             problems.append(f"widget {view['model']} rendered with size {view['width']}x{view['height']}")
     missing_math = report["formulas"].count(False)
     if missing_math:
         problems.append(f"{missing_math} of {len(report['formulas'])} formulas were not typeset by MathJax")
+    layout = tab.evaluate(LAYOUT_REPORT_JS, [OVERFLOW_SLACK, MIN_FIGURE_WIDTH])
+    for box in layout["overflow"]:
+        problems.append(f"output overflows its container by {box['by']} px: {box['what']}")
+    for img in layout["small"]:
+        if img["scale"] < MIN_IMAGE_SCALE:
+            problems.append(
+                f"figure shown at {img['scale']:.2f} of its natural width ({img['natural']} px shown in "
+                f"{img['shown']} px; minimum {MIN_IMAGE_SCALE}): its labels come out too small to read "
+                f"({img['where']}); make it at most 6.8 inches wide, or 9.3 inches in a cell tagged full-width")
+    sliders = tab.evaluate(SLIDER_REPORT_JS)
+    for slider in sliders:
+        if not slider["picture"]:
+            problems.append(f"slider {slider['label']!r} has no picture beside it")
+        elif slider["positions"] > 1 and slider["changed"] == 0:
+            problems.append(f"slider {slider['label']!r}: moving it through {slider['positions']} positions "
+                            "never changed the picture")
+        if slider["broken"]:
+            problems.append(f"slider {slider['label']!r}: {slider['broken']} frames shown were not decodable images")
     if screenshots is not None:
         target = screenshots / f"{page.replace('/', '__')}.png"
         tab.screenshot(path=str(target), full_page=True)
     print(f"  {page}: {len(report['images'])} images, {len(report['views'])} widget views, "
-          f"{len(report['formulas'])} formulas, {len(problems)} problems")
+          f"{len(report['formulas'])} formulas, {len(sliders)} sliders driven, {len(problems)} problems")
     tab.close()
     return problems
 

@@ -14,8 +14,16 @@ Interface.
 - :func:`image_grid` — rows of images (e.g. reconstructions beside their nearest training images).
 - :func:`scrub_animation` — a precomputed, scrubbable slider (``FuncAnimation.to_jshtml``) that works in
   static HTML with no kernel; returns an ``IPython.display.HTML`` object.
+- :func:`static_slider` — one or two real range sliders over precomputed frames (every grid point drawn
+  once, stored as compact PNG, switched by a few lines of plain JavaScript): the static-page counterpart
+  of a live ``interact`` slider, e.g. secret offset × attacker's guess.
 - :func:`plot_experiment` — the headline figure of any result of :mod:`reconleak_core.experiments` (the CLI's
   ``<experiment>.png``).
+
+Sizes: the book's content column is about 690 px wide and a notebook figure is rendered at 100 dpi, so a
+figure :data:`COLUMN_INCHES` wide shows at its natural size and its 10-pt labels come out about 14 px; a
+wider figure is shrunk (a 13-inch one to about half, its labels below 8 px) unless its cell is tagged
+``full-width``. The defaults below fit the column.
 
 Every function returns the matplotlib ``Figure`` it drew on (or the ``HTML``) and never calls
 ``plt.show()``: a notebook cell ends with ``plt.show()`` (or ``;``), a script saves the figure. Functions
@@ -25,14 +33,18 @@ changed.
 
 from __future__ import annotations
 
+import numbers
 import re
 
 import torch
 
-from reconleak_core.checks import as_tensor, check_labels, check_points
+from reconleak_core.checks import as_tensor, check_labels, check_points, check_positive
 
 __all__ = ["plane_basis", "side_basis", "plot_points_2d", "plot_activation_regions", "plot_curves", "image_grid",
-           "scrub_animation", "plot_experiment"]
+           "scrub_animation", "static_slider", "plot_experiment", "COLUMN_INCHES"]
+
+COLUMN_INCHES = 6.8
+"""Width (inches) of a figure that fills the book's ~690 px content column at the inline backend's 100 dpi."""
 
 _LABEL_COLOURS = {1.0: "tab:blue", -1.0: "tab:red"}
 
@@ -327,17 +339,20 @@ def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normaliz
     Images are tensors or arrays of shape (H, W), (H, W, 3), (3, H, W), or flat vectors with
     ``image_shape``. With ``normalize`` each image is rescaled to [0, 1] for display only (min–max), so
     reconstructions of any range can be compared by shape. ``titles`` is a matching nested sequence of
-    strings (or None), ``row_titles`` labels each row on the left. Returns the ``Figure``.
+    strings (or None), ``row_titles`` labels each row on the left. Each image is ``scale`` inches square, less
+    when the row would be wider than the book's column (:data:`COLUMN_INCHES`). Returns the ``Figure``.
     """
     rows = _check_rows(rows, titles, row_titles)
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    scale = check_positive(scale, "scale")
+    scale = min(scale, COLUMN_INCHES / (n_cols + (0.4 if row_titles is not None else 0.0)))
     fig = _pyplot().figure(figsize=(scale * n_cols, scale * n_rows))
     _draw_rows(fig, rows, titles, row_titles, image_shape, normalize, cmap)
     fig.tight_layout()
     return fig
 
 
-def scrub_animation(draw_frame, values, *, figsize=(8.0, 3.5), interval: int = 500, default_mode: str = "once"):
+def scrub_animation(draw_frame, values, *, figsize=(COLUMN_INCHES, 3.5), interval: int = 500, default_mode: str = "once"):
     """A precomputed scrubbable slider over ``values`` that works in static HTML (no kernel).
 
     ``draw_frame(fig, value)`` draws one frame on an empty ``fig`` (it is cleared before each call);
@@ -382,6 +397,203 @@ def scrub_animation(draw_frame, values, *, figsize=(8.0, 3.5), interval: int = 5
     return HTML(html)
 
 
+# Plain JavaScript of static_slider: no library, no network. ``root`` is the widget's own <div>; the grid
+# cell of the sliders' positions (row-major) picks a frame; duplicate frames are stored once.
+_SLIDER_JS = """(function () {
+  var root = document.getElementById("%(uid)s");
+  var frames = %(frames)s, index = %(index)s, values = %(values)s;
+  var img = root.querySelector("img"), inputs = root.querySelectorAll("input[type=range]"),
+      outputs = root.querySelectorAll("output");
+  function show() {
+    var cell = 0;
+    for (var s = 0; s < inputs.length; s++) {
+      var k = Number(inputs[s].value);
+      cell = cell * values[s].length + k;
+      outputs[s].textContent = values[s][k];
+      inputs[s].setAttribute("aria-valuetext", values[s][k]);
+    }
+    img.src = "data:image/png;base64," + frames[index[cell]];
+    root.setAttribute("data-frame", String(cell));
+  }
+  for (var s = 0; s < inputs.length; s++) { inputs[s].addEventListener("input", show); }
+  show();
+})();"""
+
+
+def _format_values(values, spec, label: str) -> list[str]:
+    if callable(spec):
+        return [str(spec(v)) for v in values]
+    if not isinstance(spec, str):
+        raise TypeError(f"value_format for slider {label!r} must be a format string or a callable, got "
+                        f"{type(spec).__name__}")
+    out = []
+    for v in values:
+        if isinstance(v, numbers.Real) and not isinstance(v, bool):
+            out.append(spec.format(v))
+        else:
+            out.append(str(v))
+    return out
+
+
+def _png(fig, colors: int | None) -> bytes:
+    """The figure as PNG bytes; with ``colors`` an adaptive palette of that many colours (no dithering), which
+    keeps line plots and grey images sharp at a third of the size."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    fig.canvas.draw()
+    image = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
+    if colors is not None:
+        image = image.quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    buffer = io.BytesIO()
+    image.save(buffer, format="png", optimize=True)
+    return buffer.getvalue()
+
+
+def static_slider(draw_frame, sliders, *, initial=None, value_format="{:.3g}", figsize=(COLUMN_INCHES, 3.6),
+                  dpi: int = 100, colors: int | None = 256, max_bytes: int = 1_500_000, alt: str = ""):
+    """One or two range sliders over precomputed frames, as self-contained HTML that works on a static page.
+
+    The static-page counterpart of a live ``interact`` slider: every combination of slider values is drawn
+    once, here, and the page only switches between the stored pictures, so the sliders move in the built
+    book (no kernel, no network, no CDN) as well as in Jupyter and Colab.
+
+    Parameters
+    ----------
+    draw_frame:
+        ``draw_frame(fig, value)`` (one slider) or ``draw_frame(fig, value_1, value_2)`` (two) draws one frame
+        on an empty matplotlib ``Figure`` (a fresh one for every frame, never shown by pyplot). Compute the
+        expensive part for the whole grid beforehand (one batched experiment) and only draw here.
+    sliders:
+        A mapping ``{label: values}`` with one or two entries, in slider order (e.g.
+        ``{"secret offset s": offsets, "attacker's guess g": guesses}``); each ``values`` a non-empty sequence.
+        The values are passed to ``draw_frame`` as given (indices, numbers, strings).
+    initial:
+        The values shown first, one per slider (default: the first value of each); each must be one of
+        that slider's values.
+    value_format:
+        How a slider's current value is printed beside it: a format string applied to numbers (others are
+        printed with ``str``), a callable ``value → text``, or a tuple of either, one per slider.
+    figsize, dpi:
+        Size of every frame. The default fills the ~690 px content column at its natural size (labels of
+        10 pt render at about 14 px); keep ``figsize[0] * dpi`` near 690 for legible labels.
+    colors:
+        Frames are stored as PNG with an adaptive palette of ``colors`` colours (2–256), about three times
+        smaller than full colour; ``None`` stores full-colour PNG. Identical frames are stored once.
+    max_bytes:
+        Refuse (``ValueError``) to emit more than this many bytes of HTML, so a chapter page stays small
+        (the book aims at under 3 MB a page): lower ``dpi``, ``figsize`` or the number of values instead.
+    alt:
+        Text alternative of the picture (for screen readers).
+
+    Returns
+    -------
+    IPython.display.HTML
+        Its ``.data`` is the HTML text: a ``<div class="reconleak-slider">`` holding the ``<img>`` (showing the
+        initial frame even with JavaScript off), one ``<input type="range">`` and ``<output>`` per slider, and
+        a short script. Element ids are random, so two sliders never clash on one page; tag the cell
+        ``nbval-ignore-output`` (the frames also differ between CPUs).
+
+    Example
+    -------
+    A chapter's cell, after the batched experiment that made its figure (chapter "Shifted images")::
+
+        def draw(fig, k):
+            draw_image_rows(fig, [list(result.recon[k]), list(result.nearest[k])],
+                            image_shape=data.DIGITS_IMAGE_SHAPE, row_titles=["reconstruction", "training"])
+
+        static_slider(draw, {"secret offset s": range(len(result.offsets))},
+                      value_format=lambda k: f"{result.offsets[k]:.3g}", figsize=(COLUMN_INCHES, 2.4))
+    """
+    import base64
+    import html as html_lib
+    import json
+    import uuid
+
+    from IPython.display import HTML
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not callable(draw_frame):
+        raise TypeError(f"draw_frame must be callable as draw_frame(fig, *values), got {type(draw_frame).__name__}")
+    if not hasattr(sliders, "items") or not 1 <= len(sliders) <= 2:
+        raise ValueError(f"sliders must be a mapping {{label: values}} with one or two entries, got {sliders!r}")
+    labels = [str(label) for label in sliders]
+    grids = [list(values) for values in sliders.values()]
+    for label, values in zip(labels, grids):
+        if not values:
+            raise ValueError(f"slider {label!r} has no values")
+    specs = tuple(value_format) if isinstance(value_format, (tuple, list)) else (value_format,) * len(grids)
+    if len(specs) != len(grids):
+        raise ValueError(f"value_format gives {len(specs)} formats for {len(grids)} sliders")
+    texts = [_format_values(values, spec, label) for values, spec, label in zip(grids, specs, labels)]
+    if initial is None:
+        start = [0] * len(grids)
+    else:
+        initial = tuple(initial) if isinstance(initial, (tuple, list)) else (initial,)
+        if len(initial) != len(grids):
+            raise ValueError(f"initial gives {len(initial)} values for {len(grids)} sliders")
+        start = []
+        for label, values, value in zip(labels, grids, initial):
+            matches = [k for k, v in enumerate(values) if v is value or v == value]
+            if not matches:
+                raise ValueError(f"initial value {value!r} is not one of slider {label!r}'s values")
+            start.append(matches[0])
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 20 <= dpi <= 400:
+        raise ValueError(f"dpi must be an integer in 20..400, got {dpi!r}")
+    if colors is not None and (isinstance(colors, bool) or not isinstance(colors, int) or not 2 <= colors <= 256):
+        raise ValueError(f"colors must be an integer in 2..256 or None, got {colors!r}")
+    if len(figsize) != 2 or not all(isinstance(v, numbers.Real) and v > 0 for v in figsize):
+        raise ValueError(f"figsize must be two positive sizes in inches, got {figsize!r}")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
+
+    cells = [(a,) for a in grids[0]] if len(grids) == 1 else [(a, b) for a in grids[0] for b in grids[1]]
+    frames, index, seen = [], [], {}
+    for cell in cells:
+        fig = Figure(figsize=tuple(float(v) for v in figsize), dpi=dpi, facecolor="white")
+        FigureCanvasAgg(fig)
+        draw_frame(fig, *cell)
+        data = base64.b64encode(_png(fig, colors)).decode("ascii")
+        if data not in seen:
+            seen[data] = len(frames)
+            frames.append(data)
+        index.append(seen[data])
+    first = 0
+    for k, size in zip(start, [len(v) for v in grids]):
+        first = first * size + k
+
+    uid = f"reconleak-slider-{uuid.uuid4().hex[:12]}"
+    width, height = round(figsize[0] * dpi), round(figsize[1] * dpi)
+    css_width = round(figsize[0] * 100)  # 100 CSS px per inch, like the inline backend's figures
+    controls = []
+    for s, (label, values) in enumerate(zip(labels, texts)):
+        control_id = f"{uid}-{s}"
+        controls.append(
+            f'<div style="display:flex;align-items:center;gap:0.6em;margin:0.2em 0">'
+            f'<label for="{control_id}" style="min-width:9em">{html_lib.escape(label)}</label>'
+            f'<input type="range" id="{control_id}" min="0" max="{len(values) - 1}" step="1" value="{start[s]}" '
+            f'style="flex:1;max-width:24em">'
+            f'<output for="{control_id}" style="min-width:4em">{html_lib.escape(values[start[s]])}</output></div>')
+    script = _SLIDER_JS % {"uid": uid, "frames": json.dumps(frames), "index": json.dumps(index),
+                           "values": json.dumps(texts, ensure_ascii=False)}
+    text = (f'<div class="reconleak-slider" id="{uid}" data-frame="{first}" style="max-width:100%">'
+            f'<img src="data:image/png;base64,{frames[index[first]]}" width="{css_width}" '
+            f'height="{round(css_width * height / width)}" data-natural-scale="{dpi / 100:g}" '
+            f'alt="{html_lib.escape(alt)}" style="max-width:100%;height:auto;display:block">'
+            + "".join(controls) + f"<script>{script}</script></div>")
+    if len(text) > max_bytes:
+        raise ValueError(f"the slider's HTML would take {len(text) / 1e6:.2f} MB ({len(frames)} distinct frames of "
+                         f"{len(cells)}), more than max_bytes = {max_bytes / 1e6:.2f} MB: lower dpi or figsize, use "
+                         "fewer slider values, or raise max_bytes")
+    return HTML(text)
+
+
+_FULL_WIDTH_THREE_PANELS = (9.3, 3.3)
+
+
 def _per_x(values, n: int):
     """Mean over everything but the first axis (e.g. over attack seeds), as a 1-D tensor of length n."""
     values = as_tensor(values, "values", dtype=torch.float64)
@@ -396,14 +608,16 @@ def plot_experiment(result):
     - ``training_length``: certificate ε against steps, split distance and attack distances against ε;
     - ``infer_shift``: the estimated against the true offset, and the KKT loss against the trial shift.
 
-    Values over attack seeds are averaged. Returns the ``Figure``; raises ``ValueError`` for a result of
-    another kind.
+    Values over attack seeds are averaged. Two panels fill the book's column (:data:`COLUMN_INCHES` wide); three
+    panels are 9.3 inches wide, for a notebook cell tagged ``full-width`` (about 935 px in a 1280 px window).
+    Returns the ``Figure``; raises ``ValueError`` for a result of another kind.
     """
     name = getattr(result, "name", None)
     plt = _pyplot()
+    two, three = (COLUMN_INCHES, 3.2), _FULL_WIDTH_THREE_PANELS
     if name == "init_radius":
         r = result.radii
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        fig, axes = plt.subplots(1, 2, figsize=two)
         plot_curves(r, {"KKT loss": _per_x(result.kkt, len(r))}, xlabel="attack init radius", ylabel="final KKT loss",
                     title="the attack's objective", logx=True, logy=True, ax=axes[0])
         plot_curves(r, {"nearest": _per_x(result.nearest, len(r)), "matched": _per_x(result.matched, len(r))},
@@ -411,13 +625,13 @@ def plot_experiment(result):
                     title="reconstruction quality", logx=True, logy=True, ax=axes[1])
     elif name == "secret_shift":
         o = result.offsets
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        fig, axes = plt.subplots(1, 2, figsize=two)
         plot_curves(o, {"top reconstructions": result.ssim_top, "all training images": result.ssim_all},
                     xlabel="secret offset", ylabel="SSIM", title="reconstruction quality", ax=axes[0])
         plot_curves(o, {"KKT loss": result.kkt}, xlabel="secret offset", ylabel="final KKT loss",
                     title="the attack's objective", logy=True, ax=axes[1])
     elif name == "training_length":
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+        fig, axes = plt.subplots(1, 3, figsize=three)
         plot_curves(result.steps, {"ε / ‖θ̂‖": result.eps_rel}, xlabel="training steps", ylabel="relative ε",
                     title="certificate", logx=True, logy=True, ax=axes[0])
         plot_curves(result.eps_rel, {"split distance": result.split_distance}, xlabel="relative ε",
@@ -428,7 +642,7 @@ def plot_experiment(result):
             ax.invert_xaxis()
     elif name == "infer_shift":
         o = result.offsets
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        fig, axes = plt.subplots(1, 2, figsize=two)
         plot_curves(o, {"estimate": result.estimate, "true offset": o}, xlabel="true offset",
                     ylabel="offset", title="inferring the secret shift", ax=axes[0])
         loss = as_tensor(result.loss, "loss", dtype=torch.float64)
@@ -444,14 +658,16 @@ def plot_experiment(result):
 def plot_shift_reconstructions(result, show: int = 4, figsize=None):
     """Paper Fig. 2b's images from an ``experiments.SecretShiftResult``: one row per secret offset with its
     ``show`` best reconstructions, each beside its nearest training image (every image min–max scaled for
-    display, as they are scored). Returns the ``Figure``."""
+    display, as they are scored). The default size fills the book's column (:data:`COLUMN_INCHES`).
+    Returns the ``Figure``."""
     offsets = [float(o) for o in result.offsets]
     show = min(int(show), result.recon.shape[1])
     if show < 1:
         raise ValueError(f"show must be a positive integer, got {show!r}")
     plt = _pyplot()
+    cell = COLUMN_INCHES / (2 * show + 0.4)
     fig, axes = plt.subplots(len(offsets), 2 * show, squeeze=False,
-                             figsize=figsize or (max(6.0, 1.0 * 2 * show), 0.4 + 1.0 * len(offsets)))
+                             figsize=figsize or (COLUMN_INCHES, 0.45 + 1.1 * cell * len(offsets)))
     for r, offset in enumerate(offsets):
         for c in range(show):
             for k, (images, what) in enumerate(((result.recon, "rec."), (result.nearest, "nearest"))):
@@ -462,7 +678,7 @@ def plot_shift_reconstructions(result, show: int = 4, figsize=None):
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if r == 0:
-                    ax.set_title(what, fontsize="x-small")
+                    ax.set_title(what, fontsize="small")
         axes[r][0].set_ylabel(f"s = {offset:g}", fontsize="small")
     fig.tight_layout()
     return fig

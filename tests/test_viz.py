@@ -114,3 +114,66 @@ def test_plot_experiment_draws_one_panel_per_question_and_rejects_unknown_result
     assert len(viz.plot_experiment(radius).axes) == 2
     with pytest.raises(ValueError, match="no figure"):
         viz.plot_experiment(SimpleNamespace(name="mystery"))
+
+
+def _slider_parts(html):
+    """(frames, index, values, ids) of a static_slider's HTML, read back from its script and elements."""
+    import json
+    import re
+
+    script = re.search(r"var frames = (\[.*?\]), index = (\[.*?\]), values = (\[.*?\]);", html)
+    frames, index, values = (json.loads(script.group(k)) for k in (1, 2, 3))
+    return frames, index, values, re.findall(r'id="([^"]+)"', html)
+
+
+def test_static_slider_draws_every_grid_point_once_in_row_major_order():
+    drawn = []
+
+    def draw(fig, offset, guess):
+        drawn.append((offset, guess))
+        fig.add_subplot().plot([0, offset, guess])
+
+    html = viz.static_slider(draw, {"secret offset": [0.0, 0.5, 1.0], "guess": [0.0, 1.0]}, figsize=(3, 2),
+                             dpi=50, initial=(0.5, 1.0)).data
+    assert drawn == [(a, b) for a in (0.0, 0.5, 1.0) for b in (0.0, 1.0)]
+    frames, index, values, _ = _slider_parts(html)
+    assert len(index) == 6 and len(frames) == 6
+    assert values == [["0", "0.5", "1"], ["0", "1"]]
+    assert html.count('type="range"') == 2 and 'max="2"' in html and 'max="1"' in html
+    assert 'data-frame="3"' in html                     # (0.5, 1.0): row 1, column 1 of a 3 × 2 grid
+    assert f'src="data:image/png;base64,{frames[index[3]]}"' in html  # the initial frame shows without JS
+    assert "http" not in html                           # self-contained: no CDN, no external file
+    assert plt.get_fignums() == []                      # frames are never pyplot figures
+
+
+def test_static_slider_stores_identical_frames_once_and_ids_never_clash():
+    def draw(fig, k):
+        fig.add_subplot().plot([0, k % 2])
+
+    first = viz.static_slider(draw, {"k": range(4)}, figsize=(2, 2), dpi=40).data
+    second = viz.static_slider(draw, {"k": range(4)}, figsize=(2, 2), dpi=40).data
+    frames, index, _, ids = _slider_parts(first)
+    assert len(frames) == 2 and index == [0, 1, 0, 1]
+    assert not set(ids) & set(_slider_parts(second)[3])
+
+
+def test_static_slider_formats_values_and_rejects_bad_input():
+    def draw(fig, *values):
+        fig.add_subplot()
+
+    radii = [0.1, 1.0, 10.0]
+    html = viz.static_slider(draw, {"radius": range(3)}, value_format=lambda k: f"r = {radii[k]:g}",
+                             figsize=(2, 2), dpi=40).data
+    assert _slider_parts(html)[2] == [["r = 0.1", "r = 1", "r = 10"]]
+    with pytest.raises(ValueError, match="one or two entries"):
+        viz.static_slider(draw, {"a": [1], "b": [1], "c": [1]})
+    with pytest.raises(ValueError, match="has no values"):
+        viz.static_slider(draw, {"a": []})
+    with pytest.raises(ValueError, match="not one of slider 'a'"):
+        viz.static_slider(draw, {"a": [1, 2]}, initial=3)
+    with pytest.raises(ValueError, match="dpi"):
+        viz.static_slider(draw, {"a": [1]}, dpi=1000)
+    with pytest.raises(ValueError, match="max_bytes"):
+        viz.static_slider(draw, {"a": [1, 2]}, figsize=(2, 2), dpi=40, max_bytes=100)
+    with pytest.raises(TypeError, match="callable"):
+        viz.static_slider("draw", {"a": [1]})
