@@ -38,7 +38,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import as_tensor, check_finite, check_labels, check_multipliers, check_points
+from reconleak_core.checks import (as_tensor, check_finite, check_fraction, check_int, check_labels, check_multipliers,
+                                   check_network, check_nonnegative, check_points, check_real, scalar_output)
 from reconleak_core.models import HomogeneousMLP, TwoLayerReLU, homogeneity_degree, parameter_vector
 
 __all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "Certificate", "certificate",
@@ -49,11 +50,7 @@ _METHODS = ("auto", "closed", "generic")
 
 # ----------------------------------------------------------------------------------------------- helpers
 def _check_net(net) -> nn.Module:
-    if not isinstance(net, nn.Module):
-        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-    if not any(True for _ in net.parameters()):
-        raise ValueError("the network has no trainable parameters")
-    return net
+    return check_network(net)
 
 
 def _degree(net: nn.Module) -> int:
@@ -83,9 +80,7 @@ def _inputs(net: nn.Module, X, y, batched: bool):
     """Validate ``X`` (``(n, d)``, or ``(..., n, d)`` when batched) and ``y`` (length n) in the net's dtype."""
     dtype, device = _dtype(net), _device(net)
     X = check_points(X, "X", d=_input_dim(net), dtype=dtype, device=device, batched=batched)
-    y = as_tensor(y, "y", dtype=dtype, device=device)
-    check_finite(y, "y")
-    y = check_labels(y, dtype=dtype, device=device)
+    y = check_labels(y, dtype=dtype, device=device, batched=batched)
     n = X.shape[-2]
     if y.shape[-1] != n:
         raise ValueError(f"labels y have length {y.shape[-1]} but there are {n} points")
@@ -202,7 +197,7 @@ def _grad_sum_generic(net: nn.Module, X: torch.Tensor, c: torch.Tensor, alpha: f
     kwargs = {} if alpha is None else {"gate": alpha}
 
     def weighted_output(theta, Xb, cb):
-        return (cb * torch.func.functional_call(net, {**theta, **buffers}, (Xb,), kwargs)).sum()
+        return (cb * scalar_output(torch.func.functional_call(net, {**theta, **buffers}, (Xb,), kwargs), Xb)).sum()
 
     batch = X.shape[:-2]
     m, d = X.shape[-2:]
@@ -234,6 +229,11 @@ def _validated(net, X, y, lam, gate, method, batched):
     method = _checked_method(net, gate, method)
     X, y = _inputs(net, X, y, batched=batched)
     lam = check_multipliers(lam, X.shape[-2], dtype=X.dtype, device=X.device)
+    try:
+        torch.broadcast_shapes(X.shape[:-2], lam.shape[:-1], y.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"the batch dimensions of X {tuple(X.shape[:-2])}, lam {tuple(lam.shape[:-1])} and "
+                         f"y {tuple(y.shape[:-1])} do not broadcast against each other") from None
     return X, y, lam, (None if gate is None else float(gate)), method
 
 
@@ -242,7 +242,7 @@ def margins(net: nn.Module, X, y) -> torch.Tensor:
     """Margins qᵢ = yᵢ Φ(θ; xᵢ), shape ``(n,)`` (differentiable; in the network's dtype)."""
     _check_net(net)
     X, y = _inputs(net, X, y, batched=False)
-    return y * net(X)
+    return y * scalar_output(net(X), X)
 
 
 def normalize_margin(net: nn.Module, X, y) -> nn.Module:
@@ -325,13 +325,8 @@ class KKTLoss:
         self.method = _checked_method(net, gate, method)
         self.gate = None if gate is None else float(gate)
         self.dtype, self.device = _dtype(net), _device(net)
-        y = check_finite(as_tensor(y, "y", dtype=self.dtype, device=self.device), "y")
-        self.y = check_labels(y, dtype=self.dtype, device=self.device)
-        if not (isinstance(lam_min, (int, float)) and math.isfinite(lam_min)):
-            raise ValueError(f"lam_min must be a finite number, got {lam_min!r}")
-        if not (isinstance(penalty, (int, float)) and math.isfinite(penalty) and penalty >= 0):
-            raise ValueError(f"penalty must be a non-negative finite number, got {penalty!r}")
-        self.lam_min, self.penalty = float(lam_min), float(penalty)
+        self.y = check_labels(y, dtype=self.dtype, device=self.device, batched=True)
+        self.lam_min, self.penalty = check_real(lam_min, "lam_min"), check_nonnegative(penalty, "penalty")
         self.net, self.d = net, _input_dim(net)
 
     def __call__(self, X: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
@@ -427,7 +422,8 @@ def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torc
     buffers = dict(net.named_buffers())
 
     def output(theta, x):
-        return torch.func.functional_call(net, {**theta, **buffers}, (x.unsqueeze(0),)).squeeze(0)
+        x = x.unsqueeze(0)
+        return scalar_output(torch.func.functional_call(net, {**theta, **buffers}, (x,)), x).squeeze(0)
 
     per_sample = torch.func.vmap(torch.func.grad(output), in_dims=(None, 0))(params, X)
     J = torch.cat([per_sample[name].reshape(X.shape[0], -1) for name in names], dim=1) * y.unsqueeze(1)
@@ -573,12 +569,9 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
     Raises ``ValueError`` on a network that does not separate the data.
     """
     _check_net(net)
-    if not (isinstance(support_tol, (int, float)) and 0 <= support_tol < 1):
-        raise ValueError(f"support_tol must be a number in [0, 1), got {support_tol!r}")
-    if not (isinstance(kink_tol, (int, float)) and 0 <= kink_tol < 1):
-        raise ValueError(f"kink_tol must be a number in [0, 1), got {kink_tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
-        raise ValueError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+    check_fraction(support_tol, "support_tol")
+    kink_tol = check_fraction(kink_tol, "kink_tol")
+    max_iter = check_int(max_iter, "max_iter", minimum=0)
     L = _degree(net)
     net64 = copy.deepcopy(net).to(torch.float64)
     X, y = _inputs(net64, X, y, batched=False)

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import torch
 
-from reconleak_core.checks import as_tensor, check_finite, check_labels, check_multipliers, check_points, check_positive
+from reconleak_core.checks import (as_tensor, check_finite, check_labels, check_multipliers, check_network, check_points,
+                                   check_positive)
 from reconleak_core.models import TwoLayerReLU, parameter_vector
 
 __all__ = ["mergeable_pairs", "merge", "split", "split_budget", "splitting_directions", "KKTSet", "far_kkt_set", "SplitReach",
@@ -49,7 +50,7 @@ def _check_net(net) -> TwoLayerReLU:
     if not isinstance(net, TwoLayerReLU):
         raise TypeError("the merging/splitting lemmas are implemented for reconleak_core.models.TwoLayerReLU "
                         f"(the paper's two-layer setting), got {type(net).__name__}")
-    return net
+    return check_network(net)
 
 
 def _weights(net: TwoLayerReLU):
