@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 __all__ = ["as_tensor", "check_finite", "check_points", "check_labels", "check_multipliers", "check_positive",
-           "check_real", "check_nonnegative", "check_fraction", "check_int", "check_seed", "check_bool",
+           "check_real", "check_reals", "check_nonnegative", "check_fraction", "check_int", "check_seed", "check_bool",
            "check_float_dtype", "check_network", "scalar_output", "SEED_MAX"]
 
 SEED_MAX = 2**63 - 1
@@ -49,6 +49,20 @@ def check_positive(value, name: str, allow_inf: bool = False) -> float:
     if value <= 0 or (math.isinf(value) and not allow_inf):
         raise ValueError(f"{name} must be a positive{'' if allow_inf else ' finite'} number, got {value}")
     return value
+
+
+def check_reals(values, name: str, positive: bool = False) -> tuple:
+    """A non-empty sequence of finite real numbers (positive ones with ``positive``) as a tuple of floats."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of numbers, got a string")
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}") from None
+    if not values:
+        raise ValueError(f"{name} must hold at least one value")
+    check = check_positive if positive else check_real
+    return tuple(check(v, f"{name}[{k}]") for k, v in enumerate(values))
 
 
 def check_nonnegative(value, name: str) -> float:

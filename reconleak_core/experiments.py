@@ -52,13 +52,16 @@ The ``paper`` presets (the paper's sizes, for a GPU) have not been run by the au
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from reconleak_core.attack import AttackConfig, Box, Shift
+from reconleak_core.checks import check_int as _int
+from reconleak_core.checks import check_positive as _positive
+from reconleak_core.checks import check_real as _finite
+from reconleak_core.checks import check_reals
 
 __all__ = ["SCALES", "NetSpec", "TrainedNet", "trained_network", "InitRadiusConfig", "InitRadiusResult",
            "init_radius", "SecretShiftConfig", "SecretShiftResult", "secret_shift", "TrainingLengthConfig",
@@ -72,33 +75,8 @@ _VERSION = 3  # bump when a computation changes: it is part of every cache key
 
 
 # ----------------------------------------------------------------------------------------- validation
-def _int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
-
-
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def _finite(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _floats(values, name: str, positive: bool = False) -> tuple:
-    try:
-        values = tuple(values)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}") from None
-    if not values:
-        raise ValueError(f"{name} must hold at least one value")
-    check = _positive if positive else _finite
-    return tuple(check(v, f"{name}[{k}]") for k, v in enumerate(values))
+# (_int, _positive, _finite: reconleak_core.checks' check_int, check_positive, check_real)
+_floats = check_reals
 
 
 def _scale(scale: str) -> str:
@@ -507,6 +485,9 @@ class SecretShiftConfig:
 
     def __post_init__(self):
         _check_common(self)
+        if self.net.dataset != "digits":
+            raise ValueError(f"net must be a digits NetSpec (this experiment shifts images), got dataset "
+                             f"{self.net.dataset!r}")
         if self.net.offset != 0:
             raise ValueError(f"net is the unshifted template: its offset must be 0, got {self.net.offset}")
         _set(self, offsets=_floats(self.offsets, "offsets"), box=_floats(self.box, "box"))
@@ -733,6 +714,9 @@ class InferShiftConfig:
 
     def __post_init__(self):
         _check_common(self)
+        if self.net.dataset != "digits":
+            raise ValueError(f"net must be a digits NetSpec (this experiment shifts images), got dataset "
+                             f"{self.net.dataset!r}")
         if self.net.offset != 0:
             raise ValueError(f"net is the unshifted template: its offset must be 0, got {self.net.offset}")
         _set(self, offsets=_floats(self.offsets, "offsets"), trials=_floats(self.trials, "trials"),

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import (as_tensor, check_finite, check_fraction, check_int, check_labels, check_multipliers,
+from reconleak_core.checks import (check_fraction, check_int, check_labels, check_multipliers,
                                    check_network, check_nonnegative, check_points, check_real, scalar_output)
 from reconleak_core.models import HomogeneousMLP, TwoLayerReLU, homogeneity_degree, parameter_vector
 
