@@ -61,7 +61,7 @@ from reconleak_core.attack import AttackConfig, Box, Shift
 from reconleak_core.checks import check_int as _int
 from reconleak_core.checks import check_positive as _positive
 from reconleak_core.checks import check_real as _finite
-from reconleak_core.checks import check_reals
+from reconleak_core.checks import check_reals, check_seed
 
 __all__ = ["SCALES", "NetSpec", "TrainedNet", "trained_network", "InitRadiusConfig", "InitRadiusResult",
            "init_radius", "SecretShiftConfig", "SecretShiftResult", "secret_shift", "TrainingLengthConfig",
@@ -147,7 +147,7 @@ class NetSpec:
         if list(checkpoints) != sorted(set(checkpoints)) or (checkpoints and checkpoints[-1] >= self.steps):
             raise ValueError(f"checkpoints must be increasing steps below steps={self.steps}, got {self.checkpoints!r}")
         _set(self, checkpoints=checkpoints)
-        _int(self.seed, "seed", 0)
+        check_seed(self.seed)
 
     @property
     def input_dim(self) -> int:
@@ -340,7 +340,7 @@ def _check_common(config) -> None:
         raise TypeError(f"attack must be an AttackConfig, got {type(config.attack).__name__}")
     _int(config.seeds, "seeds")
     _int(config.candidates_per_point, "candidates_per_point")
-    _int(config.seed, "seed", 0)
+    check_seed(config.seed)
 
 
 # ---------------------------------------------------------------------------------- 1. init radius
@@ -806,5 +806,5 @@ def run(name: str, scale: str = "book", *, seed: int = 0, device="auto", progres
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
     function, preset = EXPERIMENTS[name]
-    return function(preset(_scale(scale), _int(seed, "seed", 0)), device=device, progress=progress, cache=cache,
+    return function(preset(_scale(scale), check_seed(seed)), device=device, progress=progress, cache=cache,
                     cache_root=cache_root, refresh=refresh)
