@@ -179,6 +179,8 @@ def check_labels(y, n: int | None = None, dtype=None, device=None, batched: bool
                          f"got shape {tuple(y.shape)}")
     if n is not None and y.shape[-1] != n:
         raise ValueError(f"labels y have length {y.shape[-1]} but there are {n} points")
+    if y.shape[-1] == 0:
+        raise ValueError("labels y are empty: there must be at least one label")
     check_finite(y, "y")
     bad = ~((y == 1) | (y == -1))
     if bad.any():

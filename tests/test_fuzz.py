@@ -85,9 +85,11 @@ def bad_points(draw, n=N, d=D, fixed_dimension=True):
 
 
 @st.composite
-def bad_labels(draw, n=N, batched=False):
-    """Labels wrong in one way; a (2, n) matrix is wrong unless the function is batched (kkt_loss)."""
-    kind = draw(st.sampled_from(["value", "complex", "length", "nan", "string"] + ["matrix"] * (not batched)))
+def bad_labels(draw, n=N, batched=False, any_length=False):
+    """Labels wrong in one way; a (2, n) matrix is wrong unless the function is batched (kkt_loss), another
+    length unless the function sees no points (KKTLoss)."""
+    kind = draw(st.sampled_from(["value", "complex", "nan", "string"] + ["matrix"] * (not batched)
+                                + ["length"] * (not any_length)))
     y = Y.clone()
     if kind == "value":
         y[draw(st.integers(0, n - 1))] = draw(st.floats(allow_nan=False).filter(lambda v: abs(v) != 1))
@@ -306,7 +308,7 @@ def test_kkt_loss_fuzz(which, fn, data_):
     elif which == "X":
         X_, pattern = data_.draw(bad_points()), POINTS_MESSAGE + r"|lam"
     elif which == "y":
-        y_, pattern = data_.draw(bad_labels(batched=True)), r"\by\b|labels"
+        y_, pattern = data_.draw(bad_labels(batched=True, any_length=fn == "KKTLoss")), r"\by\b|labels"
     elif which == "lam":
         lam, pattern = data_.draw(bad_multipliers()), r"\blam\b"
     elif which == "batch":
