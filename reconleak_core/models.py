@@ -10,7 +10,9 @@ Interface
 - :func:`parameter_vector` — θ flattened in ``net.parameters()`` order (the order used by ``kkt``).
 - :func:`span_projector` — the orthogonal projector onto the span of given points.
 
-Every network maps inputs of shape ``(..., d)`` to outputs of shape ``(...,)``.
+Every network maps inputs of shape ``(..., d)`` to outputs of shape ``(...,)``; a user's network ending in
+``nn.Linear(k, 1)`` (outputs ``(..., 1)``) is accepted everywhere, squeezed by
+:func:`reconleak_core.checks.scalar_output`, and one with several outputs per point is refused.
 Introduced in the book's chapter "Homogeneous networks and the max-margin implicit bias".
 """
 
