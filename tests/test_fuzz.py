@@ -192,9 +192,8 @@ def test_two_layer_relu_fuzz(arg, data_):
     kwargs = {"d": 3, "width": 4, arg: bad}
     raises_ours(lambda: models.TwoLayerReLU(**kwargs), arg)
     if arg != "width":
-        raises_ours(lambda: models.HomogeneousMLP(**{"widths": [3], **kwargs, "width": None} and
-                                                  {k: v for k, v in {"widths": [3], **kwargs}.items() if k != "width"}),
-                    arg)
+        mlp_kwargs = {"widths": [3], **{k: v for k, v in kwargs.items() if k != "width"}}
+        raises_ours(lambda: models.HomogeneousMLP(**mlp_kwargs), arg)
 
 
 @FUZZ
