@@ -5,14 +5,19 @@
 ``<experiment>.png`` (the figure, drawn by :func:`reconleak_core.viz.plot_experiment` with the Agg
 backend; for the shift experiments also ``<experiment>_images.png``, the best reconstructions beside their
 nearest training images) into ``--out`` (default ``./reconleak_results/<experiment>``). :func:`main` returns the exit
-code: 0 on success, 2 on a usage error (unknown experiment, CUDA asked for but absent, ...).
+code: 0 on success, 2 on a usage error, reported as one line ``error: ...`` on stderr (unknown experiment, CUDA
+asked for but absent, a seed outside [0, 2⁶³ − 1], an ``--out`` or ``--cache-dir`` that is a file or cannot be
+created or written). The arguments, the output folder and the cache folder are all checked before any
+computation starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from reconleak_core.experiments import EXPERIMENTS, SCALES
@@ -73,14 +78,32 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in cells)
 
 
+def _check_writable_folder(folder: Path, option: str) -> None:
+    """Raise ``ValueError`` unless ``folder`` is (or can be created as) a folder this process can write into."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise ValueError(f"{option} {folder}: {part} exists and is not a folder")
+            try:  # a real probe (os.access says yes to root everywhere, even on /proc)
+                os.rmdir(tempfile.mkdtemp(dir=part, prefix=".reconleak-probe-"))
+            except OSError as exc:
+                raise ValueError(f"{option} {folder}: cannot write into {part} ({exc.strerror or exc})") from None
+            return
+    raise ValueError(f"{option} {folder}: no existing parent folder")
+
+
 def _reproduce(args) -> int:
+    from reconleak_core.cache import cache_root
+    from reconleak_core.checks import check_seed
     from reconleak_core.experiments import run
     from reconleak_core.runtime import get_device
 
-    if args.seed < 0:
-        raise ValueError(f"--seed must be non-negative, got {args.seed}")
+    check_seed(args.seed, "--seed")
     device = get_device(args.device)  # raises a clear error for cuda without CUDA
     out = args.out if args.out is not None else Path("reconleak_results") / args.experiment
+    _check_writable_folder(out.absolute(), "--out")
+    if not args.no_cache:
+        _check_writable_folder(cache_root(args.cache_dir).absolute(), "--cache-dir")
     result = run(args.experiment, args.scale, seed=args.seed, device=device.type, progress=args.progress,
                  cache=not args.no_cache, cache_root=args.cache_dir)
     print(f"{args.experiment} (scale {args.scale}, seed {args.seed}, device {device.type})")

@@ -22,7 +22,10 @@ Interface.
 Guarantees: the caller's network is never modified (a copy is moved to the device and dtype); inputs
 are validated and never clipped silently (a prior with ``enforce="project"`` *is* projected gradient
 descent onto the prior's set — that projection is the algorithm, applied to the candidates only); a
-non-finite candidate or multiplier raises "NaN found in candidates at step k". Member k of a batched
+non-finite loss, candidate or multiplier raises "NaN found in candidates at step k" (either optimiser),
+and so does a diverging run: a loss above :data:`DIVERGENCE_FACTOR` times the larger of its initial value
+and the KKT loss of the trivial multipliers λ′ = 0 (‖θ‖² plus the whole λ′ penalty) raises
+"the attack diverged ... at step k" (e.g. Adam with lr = 1e6, whose loss would otherwise end near 1e12). Member k of a batched
 attack performs exactly the computation of the same attack run alone (the summed loss has no cross
 terms, the optimiser updates are elementwise), so results agree to rounding (tested to 1e-10 in float64).
 """
@@ -31,7 +34,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -39,15 +41,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import as_tensor, check_finite, check_labels, check_points, check_positive
+from reconleak_core.checks import (as_tensor, check_bool, check_finite, check_fraction, check_int, check_labels,
+                                   check_network, check_nonnegative, check_points, check_positive, check_real,
+                                   check_seed)
 from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss
 from reconleak_core.models import GATE_FORMS, parameter_vector
 from reconleak_core.runtime import get_device
 
-__all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "reconstruct",
+__all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "DIVERGENCE_FACTOR", "reconstruct",
            "reconstruct_batch"]
 
 _OPTIMIZERS = ("adam", "sgd")
+DIVERGENCE_FACTOR = 1e6
+"""A member whose loss exceeds this factor times max(initial loss, loss at λ′ = 0) has diverged: doing
+nothing (λ′ = 0) costs ‖θ‖² + lam_penalty · m · lam_min, and no converging run climbs a million times above
+both that and its own start."""
 _ENFORCE = ("penalty", "project")
 
 
@@ -109,20 +117,19 @@ class AttackConfig:
     return_best: bool = False
 
     def __post_init__(self):
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
-            raise ValueError(f"steps must be a non-negative integer, got {self.steps!r}")
+        check_int(self.steps, "steps", minimum=0)
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {self.optimizer!r}")
         check_positive(self.lr, "lr")
         if self.lam_lr is not None:
             check_positive(self.lam_lr, "lam_lr")
-        if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas):
+        check_fraction(self.momentum, "momentum")
+        if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        for k, b in enumerate(self.betas):
+            check_fraction(b, f"betas[{k}]")
         check_positive(self.eps, "eps")
-        if not (isinstance(self.lam_min, (int, float)) and math.isfinite(self.lam_min) and self.lam_min >= 0):
-            raise ValueError(f"lam_min must be a non-negative number, got {self.lam_min!r}")
+        check_nonnegative(self.lam_min, "lam_min")
         check_positive(self.lam_penalty, "lam_penalty")
         check_positive(self.prior_weight, "prior_weight")
         check_positive(self.init_scale, "init_scale")
@@ -137,18 +144,16 @@ class AttackConfig:
         if self.lam_scale not in LAM_SCALES:
             raise ValueError(f"lam_scale must be one of {LAM_SCALES}, got {self.lam_scale!r}")
         init = self.lam_init
-        if isinstance(init, (int, float)) and not isinstance(init, bool):
-            ok = math.isfinite(init)
+        if isinstance(init, (tuple, list)):
+            if len(init) != 2:
+                raise ValueError(f"lam_init must be a finite number or a pair (lo, hi) with lo ≤ hi, got {init!r}")
+            init = (check_real(init[0], "lam_init[0]"), check_real(init[1], "lam_init[1]"))
+            if init[0] > init[1]:
+                raise ValueError(f"lam_init must be a pair (lo, hi) with lo ≤ hi, got {init!r}")
         else:
-            ok = (isinstance(init, (tuple, list)) and len(init) == 2
-                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in init)
-                  and init[0] <= init[1])
-        if not ok:
-            raise ValueError(f"lam_init must be a finite number or a pair (lo, hi) with lo ≤ hi, got {init!r}")
-        if not isinstance(init, (int, float)):
-            object.__setattr__(self, "lam_init", (float(init[0]), float(init[1])))
-        if not isinstance(self.return_best, bool):
-            raise ValueError(f"return_best must be True or False, got {self.return_best!r}")
+            init = check_real(init, "lam_init")
+        object.__setattr__(self, "lam_init", init)
+        check_bool(self.return_best, "return_best")
 
     @classmethod
     def paper(cls) -> "AttackConfig":
@@ -223,6 +228,11 @@ class Box:
 
     def __post_init__(self):
         lo, hi = _param(self.lo, "Box.lo"), _param(self.hi, "Box.hi")
+        try:
+            torch.broadcast_shapes(lo.shape, hi.shape)
+        except RuntimeError:
+            raise ValueError(f"Box.lo and Box.hi must be numbers or vectors of one length, got shapes "
+                             f"{tuple(lo.shape)} and {tuple(hi.shape)}") from None
         if (torch.broadcast_tensors(lo, hi)[0] > torch.broadcast_tensors(lo, hi)[1]).any():
             raise ValueError("Box.lo must be ≤ Box.hi in every coordinate")
         object.__setattr__(self, "lo", lo)
@@ -505,9 +515,7 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
     if init_is_points and init.dim() == 3:
         sizes["init"] = init.shape[0]
     if batch is not None:
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ValueError(f"batch must be a positive integer, got {batch!r}")
-        sizes["batch"] = batch
+        sizes["batch"] = check_int(batch, "batch")
     if len(set(sizes.values())) > 1:
         raise ValueError(f"per-member settings disagree on the number of members K: {sizes}")
     K = next(iter(sizes.values())) if sizes else 1
@@ -573,12 +581,6 @@ def _draw(kind: str, m: int, d: int, scale, radius, Q, gen: torch.Generator) -> 
     return Z if Q is None else Z @ Q.T
 
 
-def _seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 def _objective(kkt_objective: KKTLoss, X, lam, prior, config):
     """Per-member loss (K,): KKT loss, and the total with the prior's penalty."""
     kkt = kkt_objective(X, lam)
@@ -601,20 +603,15 @@ def _check_member_gate(value):
 
 
 def _check_member_lam_min(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value) \
-            or value < 0:
-        raise ValueError(f"lam_min must be a non-negative number, got {value!r}")
-    return float(value)
+    return check_nonnegative(value, "lam_min")
 
 
 def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis, priors, seeds, lrs, lam_lrs,
          gates, lam_mins, config, device, dtype, progress, callback, callback_every, squeeze):
-    if not isinstance(net, nn.Module):
-        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-    if isinstance(n_candidates, bool) or not isinstance(n_candidates, int) or n_candidates < 1:
-        raise ValueError(f"n_candidates must be a positive integer, got {n_candidates!r}")
-    if isinstance(callback_every, bool) or not isinstance(callback_every, int) or callback_every < 1:
-        raise ValueError(f"callback_every must be a positive integer, got {callback_every!r}")
+    check_network(net)
+    n_candidates = check_int(n_candidates, "n_candidates")
+    callback_every = check_int(callback_every, "callback_every")
+    progress = check_bool(progress, "progress")
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable as callback(step, state)")
     device = get_device(device)
@@ -622,7 +619,6 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
         dtype = torch.float32 if device.type == "cuda" else torch.float64
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    check_finite(parameter_vector(net).detach(), "network parameters")
     d, m = _input_dim(net), n_candidates
 
     if labels is None:
@@ -632,7 +628,7 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
         if y.dim() != 1:
             raise ValueError(f"labels must have shape ({m},), got shape {tuple(y.shape)}")
 
-    seeds = [_seed(s) for s in seeds]
+    seeds = [check_seed(s) for s in seeds]
     lrs = [check_positive(v, "lr") for v in lrs]
     lam_lrs = [lr if v is None else check_positive(v, "lam_lr") for v, lr in zip(lam_lrs, lrs)]
     prior = _stack_priors(priors, d, dtype, device)
@@ -692,8 +688,10 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
     state = [(torch.zeros_like(X), torch.zeros_like(X)), (torch.zeros_like(lam), torch.zeros_like(lam))]
     history = torch.empty(config.steps + 1, K, dtype=dtype, device=device)
     if config.return_best:
-        best = (torch.full((K,), math.inf, dtype=dtype, device=device), X.detach().clone(), lam.detach().clone(),
+        best = (torch.full((K,), torch.inf, dtype=dtype, device=device), X.detach().clone(), lam.detach().clone(),
                 torch.zeros(K, dtype=dtype, device=device), torch.zeros(K, dtype=torch.long, device=device))
+    with torch.no_grad():  # the KKT loss of the trivial multipliers λ′ = 0: ‖θ‖² plus the full penalty
+        trivial = kkt_objective(X, torch.zeros_like(lam))
 
     def report(step, loss):
         view = (lambda t: t[0]) if squeeze else (lambda t: t)
@@ -715,6 +713,13 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
                 best[2].copy_(torch.where(better.view(K, 1), lam, best[2]))
                 best[3].copy_(torch.where(better, kkt, best[3]))
                 best[4].masked_fill_(better, t)
+        if t == 0:
+            bound = DIVERGENCE_FACTOR * torch.maximum(history[0], trivial)
+        elif (history[t] > bound).any():
+            k = int((history[t] > bound).nonzero()[0])
+            raise ValueError(f"the attack diverged: loss {history[t, k].item():.3g} (member {k}) at step {t} exceeds "
+                             f"{DIVERGENCE_FACTOR:g} × max(initial loss, loss at λ′ = 0) = {bound[k].item():.3g}; "
+                             "lower lr")
         if callback is not None and (t % callback_every == 0 or t == config.steps):
             report(t, loss)
         if t == config.steps:

@@ -9,10 +9,15 @@ and dicts/lists/tuples of them (a ``state_dict`` qualifies); they are stored det
 and come back on the CPU.
 
 Guarantees. Entries are written atomically (temporary file in the same folder, fsync,
-``os.replace``), so an interrupted write never leaves a partial entry under an entry's name. Entries
-are read with ``torch.load(..., weights_only=True)``, which never executes pickled code; an entry
-that cannot be read, or that was stored for another configuration, is a miss: a warning is issued
-and the value is recomputed and replaced. The root folder is ``root`` if given, else the environment
+``os.replace``), so an interrupted write never leaves a partial entry under an entry's name; temporary
+``.part`` files older than :data:`STALE_PART_SECONDS` (left by a killed writer) are deleted whenever an
+entry is written into their folder. An entry is a one-line header (``reconleak-cache 1 <sha256>``)
+followed by the ``torch.save`` bytes of ``{"config", "value"}``; the SHA-256 of those bytes is checked
+before they are read, so any flipped byte is detected. Entries are read with
+``torch.load(..., weights_only=True)``, which never executes pickled code; an entry that cannot be
+read, fails its digest, or was stored for another configuration, is a miss: a warning is issued and the
+value is recomputed and replaced. A folder (or anything but a regular file) at an entry's path, or a
+root that is not a folder, raises ``ValueError`` naming the path. The root folder is ``root`` if given, else the environment
 variable ``RECONLEAK_CACHE``, else ``$XDG_CACHE_HOME/reconleak``, else ``~/.cache/reconleak``; it is
 looked up at call time and created only when an entry is written (nothing happens at import).
 Include a code version in the configuration when the computation itself may change.
@@ -22,21 +27,27 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import numbers
 import os
 import re
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
 
-__all__ = ["cache_root", "cache_key", "cache_path", "cached"]
+__all__ = ["cache_root", "cache_key", "cache_path", "cached", "STALE_PART_SECONDS"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_MAGIC = b"reconleak-cache 1 "
+STALE_PART_SECONDS = 3600.0
+"""A temporary ``.part`` file not modified for this long is an orphan of a killed write (a live writer
+writes its whole payload at once, right before renaming it) and is deleted by the next write."""
 
 
 def cache_root(root=None) -> Path:
@@ -118,12 +129,48 @@ def _portable(value, where: str = "value"):
                     "dicts/lists/tuples of them can be cached")
 
 
+def _check_folder(folder: Path) -> None:
+    """Raise ``ValueError`` when ``folder`` or one of its parents exists but is not a folder."""
+    for part in (folder, *folder.parents):
+        if part.exists() or part.is_symlink():
+            if not part.is_dir():
+                raise ValueError(f"cache folder {folder} cannot be created: {part} exists and is not a folder")
+            return
+
+
+def _clean_stale_parts(folder: Path) -> None:
+    """Delete ``.part`` files of killed writes (untouched for ``STALE_PART_SECONDS``) in ``folder``."""
+    now = time.time()
+    for part in folder.glob(".*.part"):
+        try:
+            if part.is_file() and now - part.stat().st_mtime > STALE_PART_SECONDS:
+                part.unlink()
+        except OSError:  # removed meanwhile by another process, or not ours to remove
+            pass
+
+
+def _encode(payload) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    body = buffer.getvalue()
+    return _MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
 def _write_atomic(path: Path, payload) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".part")
+    data = _encode(payload)  # serialised before any file exists: a failure here leaves nothing behind
+    _check_folder(path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cache folder {path.parent} cannot be created: {exc.strerror or exc}") from exc
+    _clean_stale_parts(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".part")
+    except OSError as exc:
+        raise ValueError(f"cache folder {path.parent} is not writable: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -139,8 +186,14 @@ def _write_atomic(path: Path, payload) -> None:
 
 
 def _read(path: Path, config_json: str):
-    """The stored value, or raise if the entry is unreadable or belongs to another configuration."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    """The stored value, or raise if the entry is unreadable, fails its digest or belongs to another configuration."""
+    data = path.read_bytes()
+    header, _, body = data.partition(b"\n")
+    if not header.startswith(_MAGIC) or len(header) != len(_MAGIC) + 64:
+        raise ValueError("not a reconleak cache entry (no digest header)")
+    if hashlib.sha256(body).hexdigest().encode() != header[len(_MAGIC):]:
+        raise ValueError("SHA-256 mismatch: the entry's bytes were changed after it was written")
+    payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
     if not (isinstance(payload, dict) and set(payload) == {"config", "value"}):
         raise ValueError("not a reconleak cache entry")
     if payload["config"] != config_json:
@@ -152,7 +205,9 @@ def cached(config, compute: Callable[[], object], root=None, name: str = "result
     """Load the value stored for ``config`` under ``name``, or compute, store and return it.
 
     ``compute`` takes no argument (close over what it needs). ``refresh=True`` recomputes and
-    replaces an existing entry. A corrupt or foreign entry is recomputed with a ``UserWarning``.
+    replaces an existing entry. A corrupt (digest mismatch, unreadable) or foreign entry is recomputed
+    with a ``UserWarning``. Something other than a file at the entry's path, or a cache folder that
+    cannot be created or written, raises ``ValueError`` (checked before ``compute`` runs where possible).
     The returned value is detached and on the CPU in both cases (hit or miss), so a chapter behaves
     the same whether or not the cache was warm.
     """
@@ -160,6 +215,10 @@ def cached(config, compute: Callable[[], object], root=None, name: str = "result
         raise TypeError(f"compute must be a callable taking no argument, got {type(compute).__name__}")
     config_json = _config_json(config)
     path = cache_path(config, root, name)
+    if (path.exists() or path.is_symlink()) and not path.is_file():
+        raise ValueError(f"cache entry path {path} exists but is not a regular file (a folder or a broken link?); "
+                         "remove it or choose another cache folder")
+    _check_folder(path.parent)
     if path.is_file() and not refresh:
         try:
             return _read(path, config_json)

@@ -1,24 +1,141 @@
 """Input validation shared by every public function of the library.
 
-Each helper either returns a clean tensor or raises an error whose message names the problem
-(wrong shape, labels not ±1, NaN, ...). Nothing is silently clipped or coerced beyond dtype.
+Each helper either returns a clean value or raises an error whose message names the argument and the
+problem (wrong shape, labels not ±1, NaN, ...): ``TypeError`` for a value of the wrong kind (a string, a
+boolean or a complex number where a real is meant, an integer dtype where a floating one is meant),
+``ValueError`` for a value of the right kind out of range. Nothing is silently clipped or coerced beyond
+dtype. Scalars: Python and NumPy numbers are accepted alike (``np.int64(3)`` is an integer, ``np.float32``
+a real), booleans never count as numbers. Networks: :func:`check_network` (NaN weights named as such) and
+:func:`scalar_output` (the one place where an ``(n, 1)`` network output becomes the scalar output ``(n,)``).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
+import numpy as np
 import torch
+from torch import nn
 
-__all__ = ["as_tensor", "check_finite", "check_points", "check_labels", "check_multipliers", "check_positive"]
+__all__ = ["as_tensor", "check_finite", "check_points", "check_labels", "check_multipliers", "check_positive",
+           "check_real", "check_reals", "check_nonnegative", "check_fraction", "check_int", "check_seed", "check_bool",
+           "check_float_dtype", "check_network", "scalar_output", "SEED_MAX"]
+
+SEED_MAX = 2**63 - 1
+"""Largest seed: torch generators take a signed 64-bit integer."""
+
+
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def check_real(value, name: str, allow_inf: bool = False) -> float:
+    """``value`` as a float: a real number (Python or NumPy; not a bool, string or complex), not NaN,
+    finite unless ``allow_inf``. A 0-dim real tensor counts as a number."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not (value.is_complex() or value.dtype == torch.bool):
+        value = value.item()
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise ValueError(f"{name} must be a {'' if allow_inf else 'finite '}number, got {value}")
+    return value
+
+
+def check_positive(value, name: str, allow_inf: bool = False) -> float:
+    """Return ``value`` as a float after checking it is a positive (finite unless ``allow_inf``) real number."""
+    value = check_real(value, name, allow_inf=True)
+    if value <= 0 or (math.isinf(value) and not allow_inf):
+        raise ValueError(f"{name} must be a positive{'' if allow_inf else ' finite'} number, got {value}")
+    return value
+
+
+def check_reals(values, name: str, positive: bool = False) -> tuple:
+    """A non-empty sequence of finite real numbers (positive ones with ``positive``) as a tuple of floats."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of numbers, got a string")
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}") from None
+    if not values:
+        raise ValueError(f"{name} must hold at least one value")
+    check = check_positive if positive else check_real
+    return tuple(check(v, f"{name}[{k}]") for k, v in enumerate(values))
+
+
+def check_nonnegative(value, name: str) -> float:
+    """Return ``value`` as a float after checking it is a finite real number ≥ 0."""
+    value = check_real(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value}")
+    return value
+
+
+def check_fraction(value, name: str) -> float:
+    """Return ``value`` as a float after checking it is a real number in [0, 1)."""
+    value = check_real(value, name)
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value}")
+    return value
+
+
+def check_int(value, name: str, minimum: int | None = 1, maximum: int | None = None,
+              allow_none: bool = False) -> int | None:
+    """``value`` as an ``int``: a Python or NumPy integer (not a bool, float or string) in
+    [``minimum``, ``maximum``]; ``None`` passes through when ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    if _is_bool(value) or not isinstance(value, numbers.Integral):
+        kind = "None or an integer" if allow_none else "an integer"
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        if maximum is None:
+            wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer ≥ {minimum}")
+        else:
+            wanted = f"an integer in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be {'None or ' if allow_none else ''}{wanted}, got {value}")
+    return value
+
+
+def check_seed(value, name: str = "seed") -> int:
+    """A seed: an integer in [0, :data:`SEED_MAX`]."""
+    return check_int(value, name, minimum=0, maximum=SEED_MAX)
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` as a ``bool``: only ``True``/``False`` (or a NumPy bool), never 0/1 or a string."""
+    if not _is_bool(value):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> torch.dtype:
+    """A floating torch dtype (``torch.float64``...); integer, bool and complex dtypes are refused."""
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"{name} must be a floating torch.dtype such as torch.float64, got {dtype!r}")
+    return dtype
 
 
 def as_tensor(value, name: str, dtype: torch.dtype | None = None, device=None) -> torch.Tensor:
-    """Convert ``value`` (tensor, array or nested list) to a floating tensor, naming it in errors."""
+    """Convert ``value`` (tensor, array or nested list of real numbers) to a floating tensor, naming it in errors.
+
+    Complex and boolean values are refused (``TypeError``), as is a non-floating ``dtype``.
+    """
+    if dtype is not None:
+        check_float_dtype(dtype)
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a tensor or array of numbers, got a string")
     try:
         tensor = torch.as_tensor(value, device=device)
     except Exception as exc:  # noqa: BLE001 - re-raised with the argument's name
         raise TypeError(f"{name} must be a tensor or array of numbers, got {type(value).__name__}") from exc
+    if tensor.is_complex():
+        raise TypeError(f"{name} must be real, got complex values ({tensor.dtype})")
+    if tensor.dtype == torch.bool:
+        raise TypeError(f"{name} must hold numbers, got booleans")
     if dtype is not None:
         tensor = tensor.to(dtype)
     elif not tensor.is_floating_point():
@@ -53,13 +170,18 @@ def check_points(X, name: str = "X", d: int | None = None, dtype=None, device=No
     return check_finite(X, name)
 
 
-def check_labels(y, n: int | None = None, dtype=None, device=None) -> torch.Tensor:
-    """Validate labels: a 1-D tensor of values in {-1, +1} (length ``n`` when given)."""
+def check_labels(y, n: int | None = None, dtype=None, device=None, batched: bool = False) -> torch.Tensor:
+    """Validate labels: a 1-D tensor of values in {-1, +1} (length ``n`` when given); with ``batched``
+    any shape ``(..., n)``."""
     y = as_tensor(y, "y", dtype=dtype, device=device)
-    if y.dim() < 1:
-        raise ValueError(f"labels y must be a 1-D tensor, got shape {tuple(y.shape)}")
+    if y.dim() < 1 or (y.dim() > 1 and not batched):
+        raise ValueError(f"labels y must be a 1-D tensor{' (or batched (..., n))' if batched else ''}, "
+                         f"got shape {tuple(y.shape)}")
     if n is not None and y.shape[-1] != n:
         raise ValueError(f"labels y have length {y.shape[-1]} but there are {n} points")
+    if y.shape[-1] == 0:
+        raise ValueError("labels y are empty: there must be at least one label")
+    check_finite(y, "y")
     bad = ~((y == 1) | (y == -1))
     if bad.any():
         found = sorted({float(v) for v in y[bad].flatten()[:5].tolist()})
@@ -78,12 +200,35 @@ def check_multipliers(lam, n: int, dtype=None, device=None, nonnegative: bool = 
     return lam
 
 
-def check_positive(value, name: str, allow_inf: bool = False) -> float:
-    """Return ``value`` as a float after checking it is a positive (finite unless ``allow_inf``) number."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}") from exc
-    if math.isnan(value) or value <= 0 or (math.isinf(value) and not allow_inf):
-        raise ValueError(f"{name} must be a positive{'' if allow_inf else ' finite'} number, got {value}")
-    return value
+def check_network(net, name: str = "net") -> nn.Module:
+    """A ``torch.nn.Module`` with trainable parameters, all finite ("network parameters contain NaN")."""
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(net).__name__}")
+    params = list(net.parameters())
+    if not params:
+        raise ValueError("the network has no trainable parameters")
+    for p in params:
+        if p.is_complex():
+            raise TypeError(f"network parameters must be real, got {p.dtype}")
+        if not torch.isfinite(p.detach()).all():
+            kind = "NaN" if torch.isnan(p.detach()).any() else "infinite values"
+            raise ValueError(f"network parameters contain {kind}: the network is unusable (did its training diverge?)")
+    return net
+
+
+def scalar_output(output: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """The network's scalar output Φ(θ; x) for the points ``X`` (shape ``(..., d)``): shape ``X.shape[:-1]``.
+
+    The library's networks return ``(...,)``; an ``nn.Sequential`` ending in ``Linear(k, 1)`` returns
+    ``(..., 1)``, squeezed here (without it ``y * net(X)`` would broadcast to an (n, n) matrix). Any other
+    shape (several outputs per point) raises ``ValueError``. Every function that evaluates a network calls this.
+    """
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"the network must return a tensor, got {type(output).__name__}")
+    batch = X.shape[:-1]
+    if output.shape == batch:
+        return output
+    if output.shape == (*batch, 1):
+        return output.squeeze(-1)
+    raise ValueError(f"the network must output one number per point: for inputs of shape {tuple(X.shape)} "
+                     f"it returned shape {tuple(output.shape)}, expected {tuple(batch)} or {(*batch, 1)}")

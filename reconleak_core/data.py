@@ -18,7 +18,6 @@ Nothing here downloads at import or test time; :func:`load_cifar10` downloads on
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import pickle
 import tarfile
@@ -28,7 +27,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from reconleak_core.checks import as_tensor, check_finite, check_points
+from reconleak_core.checks import (as_tensor, check_bool, check_finite, check_float_dtype, check_int, check_points,
+                                   check_positive, check_seed)
 
 __all__ = [
     "sphere",
@@ -63,12 +63,6 @@ _CIFAR10_DIR = "cifar-10-batches-py"
 _CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 
 
-def _int_arg(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return value
-
-
 def sphere(n: int, d: int, subspace_dim: int | None = None, radius: float = 1.0, seed: int = 0,
            dtype: torch.dtype = torch.float64):
     """``n`` points uniform on the sphere of ``radius`` in ℝᵈ, or inside a random subspace of it.
@@ -80,14 +74,14 @@ def sphere(n: int, d: int, subspace_dim: int | None = None, radius: float = 1.0,
 
     Returns ``(X, y)``: ``X`` of shape (n, d), ``y`` of shape (n,), both of ``dtype``.
     """
-    n = _int_arg(n, "n")
-    d = _int_arg(d, "d")
-    k = d if subspace_dim is None else _int_arg(subspace_dim, "subspace_dim")
+    n = check_int(n, "n")
+    d = check_int(d, "d")
+    k = d if subspace_dim is None else check_int(subspace_dim, "subspace_dim")
     if k > d:
         raise ValueError(f"subspace_dim must be at most d={d}, got {k}")
-    if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
-        raise ValueError(f"radius must be a positive finite number, got {radius!r}")
-    gen = torch.Generator().manual_seed(_int_arg(seed, "seed", 0))
+    radius = check_positive(radius, "radius")
+    dtype = check_float_dtype(dtype)
+    gen = torch.Generator().manual_seed(check_seed(seed))
     Z = torch.randn(n, k, generator=gen, dtype=torch.float64)
     Z = Z / Z.norm(dim=1, keepdim=True) * radius
     if k < d:
@@ -97,16 +91,6 @@ def sphere(n: int, d: int, subspace_dim: int | None = None, radius: float = 1.0,
         X = Z
     y = torch.where(torch.arange(n) % 2 == 0, 1.0, -1.0).to(torch.float64)
     return X.to(dtype), y.to(dtype)
-
-
-def _int_or_none(value, name: str, minimum: int = 1) -> int | None:
-    return None if value is None else _int_arg(value, name, minimum)
-
-
-def _check_dtype(dtype) -> torch.dtype:
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise TypeError(f"dtype must be a floating torch.dtype such as torch.float64, got {dtype!r}")
-    return dtype
 
 
 def _balanced_indices(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
@@ -175,9 +159,10 @@ def digits(n: int | None = None, classes="odd_vs_even", seed: int = 0, flatten: 
     ``n=None`` returns every image of the selected classes in scikit-learn's order (not balanced);
     an even ``n`` draws n/2 images per label with a generator seeded by ``seed``.
     """
-    n = _int_or_none(n, "n")
-    seed = _int_arg(seed, "seed", 0)
-    dtype = _check_dtype(dtype)
+    n = check_int(n, "n", allow_none=True)
+    seed = check_seed(seed)
+    flatten = check_bool(flatten, "flatten")
+    dtype = check_float_dtype(dtype)
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -322,9 +307,10 @@ def load_cifar10(root, download: bool = False, n: int | None = None, seed: int =
     per label with a generator seeded by ``seed``.
     """
     root = Path(root)
-    n = _int_or_none(n, "n")
-    seed = _int_arg(seed, "seed", 0)
-    dtype = _check_dtype(dtype)
+    n = check_int(n, "n", allow_none=True)
+    seed = check_seed(seed)
+    flatten = check_bool(flatten, "flatten")
+    dtype = check_float_dtype(dtype)
     expected_sha256 = _check_sha256(expected_sha256)
     archive = root / _CIFAR10_ARCHIVE
     if not archive.is_file():

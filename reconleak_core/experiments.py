@@ -52,13 +52,16 @@ The ``paper`` presets (the paper's sizes, for a GPU) have not been run by the au
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from reconleak_core.attack import AttackConfig, Box, Shift
+from reconleak_core.checks import check_int as _int
+from reconleak_core.checks import check_positive as _positive
+from reconleak_core.checks import check_real as _finite
+from reconleak_core.checks import check_reals, check_seed
 
 __all__ = ["SCALES", "NetSpec", "TrainedNet", "trained_network", "InitRadiusConfig", "InitRadiusResult",
            "init_radius", "SecretShiftConfig", "SecretShiftResult", "secret_shift", "TrainingLengthConfig",
@@ -72,33 +75,8 @@ _VERSION = 3  # bump when a computation changes: it is part of every cache key
 
 
 # ----------------------------------------------------------------------------------------- validation
-def _int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
-
-
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def _finite(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _floats(values, name: str, positive: bool = False) -> tuple:
-    try:
-        values = tuple(values)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of numbers, got {type(values).__name__}") from None
-    if not values:
-        raise ValueError(f"{name} must hold at least one value")
-    check = _positive if positive else _finite
-    return tuple(check(v, f"{name}[{k}]") for k, v in enumerate(values))
+# (_int, _positive, _finite: reconleak_core.checks' check_int, check_positive, check_real)
+_floats = check_reals
 
 
 def _scale(scale: str) -> str:
@@ -169,7 +147,7 @@ class NetSpec:
         if list(checkpoints) != sorted(set(checkpoints)) or (checkpoints and checkpoints[-1] >= self.steps):
             raise ValueError(f"checkpoints must be increasing steps below steps={self.steps}, got {self.checkpoints!r}")
         _set(self, checkpoints=checkpoints)
-        _int(self.seed, "seed", 0)
+        check_seed(self.seed)
 
     @property
     def input_dim(self) -> int:
@@ -362,7 +340,7 @@ def _check_common(config) -> None:
         raise TypeError(f"attack must be an AttackConfig, got {type(config.attack).__name__}")
     _int(config.seeds, "seeds")
     _int(config.candidates_per_point, "candidates_per_point")
-    _int(config.seed, "seed", 0)
+    check_seed(config.seed)
 
 
 # ---------------------------------------------------------------------------------- 1. init radius
@@ -507,6 +485,9 @@ class SecretShiftConfig:
 
     def __post_init__(self):
         _check_common(self)
+        if self.net.dataset != "digits":
+            raise ValueError(f"net must be a digits NetSpec (this experiment shifts images), got dataset "
+                             f"{self.net.dataset!r}")
         if self.net.offset != 0:
             raise ValueError(f"net is the unshifted template: its offset must be 0, got {self.net.offset}")
         _set(self, offsets=_floats(self.offsets, "offsets"), box=_floats(self.box, "box"))
@@ -733,6 +714,9 @@ class InferShiftConfig:
 
     def __post_init__(self):
         _check_common(self)
+        if self.net.dataset != "digits":
+            raise ValueError(f"net must be a digits NetSpec (this experiment shifts images), got dataset "
+                             f"{self.net.dataset!r}")
         if self.net.offset != 0:
             raise ValueError(f"net is the unshifted template: its offset must be 0, got {self.net.offset}")
         _set(self, offsets=_floats(self.offsets, "offsets"), trials=_floats(self.trials, "trials"),
@@ -822,5 +806,5 @@ def run(name: str, scale: str = "book", *, seed: int = 0, device="auto", progres
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
     function, preset = EXPERIMENTS[name]
-    return function(preset(_scale(scale), _int(seed, "seed", 0)), device=device, progress=progress, cache=cache,
+    return function(preset(_scale(scale), check_seed(seed)), device=device, progress=progress, cache=cache,
                     cache_root=cache_root, refresh=refresh)

@@ -41,7 +41,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import as_tensor, check_finite, check_labels, check_multipliers, check_points
+from reconleak_core.checks import (as_tensor, check_finite, check_fraction, check_int, check_labels,
+                                   check_multipliers, check_network, check_nonnegative, check_points, check_positive,
+                                   check_real,
+                                   scalar_output)
 from reconleak_core.models import (GATE_FORMS, HomogeneousMLP, TwoLayerReLU, homogeneity_degree, parameter_vector,
                                    soft_gate_relu)
 
@@ -57,11 +60,7 @@ LAM_SCALES = ("sum", "mean")
 
 # ----------------------------------------------------------------------------------------------- helpers
 def _check_net(net) -> nn.Module:
-    if not isinstance(net, nn.Module):
-        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-    if not any(True for _ in net.parameters()):
-        raise ValueError("the network has no trainable parameters")
-    return net
+    return check_network(net)
 
 
 def _degree(net: nn.Module) -> int:
@@ -91,9 +90,7 @@ def _inputs(net: nn.Module, X, y, batched: bool):
     """Validate ``X`` (``(n, d)``, or ``(..., n, d)`` when batched) and ``y`` (length n) in the net's dtype."""
     dtype, device = _dtype(net), _device(net)
     X = check_points(X, "X", d=_input_dim(net), dtype=dtype, device=device, batched=batched)
-    y = as_tensor(y, "y", dtype=dtype, device=device)
-    check_finite(y, "y")
-    y = check_labels(y, dtype=dtype, device=device)
+    y = check_labels(y, dtype=dtype, device=device, batched=batched)
     n = X.shape[-2]
     if y.shape[-1] != n:
         raise ValueError(f"labels y have length {y.shape[-1]} but there are {n} points")
@@ -123,26 +120,22 @@ def _check_gate(gate, dtype=None, device=None):
     """``None``, a positive finite slope α (a float) or a tensor of them (one per batch member)."""
     if gate is None:
         return None
-    if isinstance(gate, (torch.Tensor, np.ndarray, list, tuple)):
+    if isinstance(gate, (torch.Tensor, np.ndarray)):
         alpha = as_tensor(gate, "gate", dtype=dtype, device=device)
         if not (torch.isfinite(alpha).all() and (alpha > 0).all()) or alpha.numel() == 0:
             raise ValueError(f"gate must be None or positive finite slopes α, got {alpha.tolist()}")
         return alpha
-    if isinstance(gate, bool) or not isinstance(gate, (int, float)) or not math.isfinite(gate) or gate <= 0:
-        raise ValueError(f"gate must be None (exact ReLU derivative) or a positive finite slope α, got {gate!r}")
-    return float(gate)
+    return check_positive(gate, "gate")  # None is the exact derivative
 
 
 def _check_lam_min(lam_min, dtype=None, device=None):
     """A finite number, or a tensor of them (one per batch member)."""
-    if isinstance(lam_min, (torch.Tensor, np.ndarray, list, tuple)):
+    if isinstance(lam_min, (torch.Tensor, np.ndarray)):
         value = as_tensor(lam_min, "lam_min", dtype=dtype, device=device)
         if not torch.isfinite(value).all():
             raise ValueError(f"lam_min must be finite, got {value.tolist()}")
         return value
-    if isinstance(lam_min, bool) or not (isinstance(lam_min, (int, float)) and math.isfinite(lam_min)):
-        raise ValueError(f"lam_min must be a finite number, got {lam_min!r}")
-    return float(lam_min)
+    return check_real(lam_min, "lam_min")
 
 
 def _member_view(value, trailing: int):
@@ -277,7 +270,7 @@ def _grad_sum_generic(net: nn.Module, X: torch.Tensor, c: torch.Tensor, alpha=No
 
     def weighted_output(theta, Xb, cb, ab):
         kwargs = {} if alpha is None else {"gate": alpha if ab is None else ab, "gate_form": form}
-        return (cb * torch.func.functional_call(net, {**theta, **buffers}, (Xb,), kwargs)).sum()
+        return (cb * scalar_output(torch.func.functional_call(net, {**theta, **buffers}, (Xb,), kwargs), Xb)).sum()
 
     grads = torch.func.vmap(torch.func.grad(weighted_output), in_dims=(None, 0, 0, None if af is None else 0))(
         params, Xf, cf, af)
@@ -309,6 +302,11 @@ def _validated(net, X, y, lam, gate, gate_form, method, batched):
     method = _checked_method(net, gate, gate_form, method)
     X, y = _inputs(net, X, y, batched=batched)
     lam = check_multipliers(lam, X.shape[-2], dtype=X.dtype, device=X.device)
+    try:
+        torch.broadcast_shapes(X.shape[:-2], lam.shape[:-1], y.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"the batch dimensions of X {tuple(X.shape[:-2])}, lam {tuple(lam.shape[:-1])} and "
+                         f"y {tuple(y.shape[:-1])} do not broadcast against each other") from None
     return X, y, lam, _check_gate(gate, X.dtype, X.device), method
 
 
@@ -317,7 +315,7 @@ def margins(net: nn.Module, X, y) -> torch.Tensor:
     """Margins qᵢ = yᵢ Φ(θ; xᵢ), shape ``(n,)`` (differentiable; in the network's dtype)."""
     _check_net(net)
     X, y = _inputs(net, X, y, batched=False)
-    return y * net(X)
+    return y * scalar_output(net(X), X)
 
 
 def normalize_margin(net: nn.Module, X, y) -> nn.Module:
@@ -425,11 +423,9 @@ class KKTLoss:
         self.method = _checked_method(net, gate, gate_form, method)
         self.dtype, self.device = _dtype(net), _device(net)
         self.gate, self.gate_form = _check_gate(gate, self.dtype, self.device), gate_form
-        y = check_finite(as_tensor(y, "y", dtype=self.dtype, device=self.device), "y")
-        self.y = check_labels(y, dtype=self.dtype, device=self.device)
+        self.y = check_labels(y, dtype=self.dtype, device=self.device, batched=True)
         self.lam_min = _check_lam_min(lam_min, self.dtype, self.device)
-        if not (isinstance(penalty, (int, float)) and math.isfinite(penalty) and penalty >= 0):
-            raise ValueError(f"penalty must be a non-negative finite number, got {penalty!r}")
+        penalty = check_nonnegative(penalty, "penalty")
         if penalty_form not in PENALTY_FORMS:
             raise ValueError(f"penalty_form must be one of {PENALTY_FORMS}, got {penalty_form!r}")
         if lam_scale not in LAM_SCALES:
@@ -541,7 +537,8 @@ def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torc
     buffers = dict(net.named_buffers())
 
     def output(theta, x):
-        return torch.func.functional_call(net, {**theta, **buffers}, (x.unsqueeze(0),)).squeeze(0)
+        x = x.unsqueeze(0)
+        return scalar_output(torch.func.functional_call(net, {**theta, **buffers}, (x,)), x).squeeze(0)
 
     per_sample = torch.func.vmap(torch.func.grad(output), in_dims=(None, 0))(params, X)
     J = torch.cat([per_sample[name].reshape(X.shape[0], -1) for name in names], dim=1) * y.unsqueeze(1)
@@ -687,12 +684,9 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
     Raises ``ValueError`` on a network that does not separate the data.
     """
     _check_net(net)
-    if not (isinstance(support_tol, (int, float)) and 0 <= support_tol < 1):
-        raise ValueError(f"support_tol must be a number in [0, 1), got {support_tol!r}")
-    if not (isinstance(kink_tol, (int, float)) and 0 <= kink_tol < 1):
-        raise ValueError(f"kink_tol must be a number in [0, 1), got {kink_tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
-        raise ValueError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+    check_fraction(support_tol, "support_tol")
+    kink_tol = check_fraction(kink_tol, "kink_tol")
+    max_iter = check_int(max_iter, "max_iter", minimum=0)
     L = _degree(net)
     if isinstance(net, TwoLayerReLU) and net.b is not None:
         raise ValueError("certificate() does not support a first-layer bias (TwoLayerReLU(bias=True)) yet: its "

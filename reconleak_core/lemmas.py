@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import torch
 
-from reconleak_core.checks import as_tensor, check_finite, check_labels, check_multipliers, check_points, check_positive
+from reconleak_core.checks import (as_tensor, check_finite, check_fraction, check_int, check_labels, check_multipliers,
+                                   check_network, check_points, check_positive)
 from reconleak_core.models import TwoLayerReLU, parameter_vector
 
 __all__ = ["mergeable_pairs", "merge", "split", "split_budget", "splitting_directions", "KKTSet", "far_kkt_set", "SplitReach",
@@ -49,7 +50,7 @@ def _check_net(net) -> TwoLayerReLU:
     if not isinstance(net, TwoLayerReLU):
         raise TypeError("the merging/splitting lemmas are implemented for reconleak_core.models.TwoLayerReLU "
                         f"(the paper's two-layer setting), got {type(net).__name__}")
-    return net
+    return check_network(net)
 
 
 def _weights(net: TwoLayerReLU):
@@ -72,8 +73,7 @@ def _check_set(net: TwoLayerReLU, X, y, lam=None):
 
 
 def _check_index(i, n: int, name: str = "i") -> int:
-    if isinstance(i, bool) or not isinstance(i, int):
-        raise TypeError(f"{name} must be an integer index, got {type(i).__name__}")
+    i = check_int(i, name, minimum=None)
     if not 0 <= i < n:
         raise ValueError(f"{name} = {i} is out of range: there are {n} points (valid indices 0..{n - 1})")
     return i
@@ -241,8 +241,7 @@ def split(net: TwoLayerReLU, X, y, lam, i: int, nu, alpha: float, beta: float, *
     i = _check_index(i, X.shape[0])
     nu = _check_vector(nu, "nu", net, nonzero=True)
     alpha, beta = check_positive(alpha, "alpha"), check_positive(beta, "beta")
-    if not (isinstance(margin_tol, (int, float)) and 0 <= margin_tol < 1):
-        raise ValueError(f"margin_tol must be a number in [0, 1), got {margin_tol!r}")
+    margin_tol = check_fraction(margin_tol, "margin_tol")
     W, _ = _weights(net)
     z, g = W @ X[i], W @ nu
     for step, name, side, sign in ((alpha, "alpha", "plus", "+"), (beta, "beta", "minus", "−")):
@@ -526,15 +525,13 @@ def achievable_split_distance(net: TwoLayerReLU, X, y, lam=None, *, refine_steps
     """
     _check_net(net)
     X, y = _check_set(net, X, y)
+    refine_steps = check_int(refine_steps, "refine_steps", minimum=0)
+    kink_tol = check_fraction(kink_tol, "kink_tol")
     if lam is None:
         from reconleak_core.kkt import certificate
 
         lam = certificate(net, X, y).lam
     lam = _check_set(net, X, y, lam)[2]
-    if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or refine_steps < 0:
-        raise ValueError(f"refine_steps must be a non-negative integer, got {refine_steps!r}")
-    if not (isinstance(kink_tol, (int, float)) and 0 <= kink_tol < 1):
-        raise ValueError(f"kink_tol must be a number in [0, 1), got {kink_tol!r}")
     support = lam > 0
     if not support.any():
         raise ValueError("no support point: every multiplier is 0, so there is nothing to split "

@@ -12,7 +12,9 @@ Interface
 - :func:`parameter_vector` — θ flattened in ``net.parameters()`` order (the order used by ``kkt``).
 - :func:`span_projector` — the orthogonal projector onto the span of given points.
 
-Every network maps inputs of shape ``(..., d)`` to outputs of shape ``(...,)``.
+Every network maps inputs of shape ``(..., d)`` to outputs of shape ``(...,)``; a user's network ending in
+``nn.Linear(k, 1)`` (outputs ``(..., 1)``) is accepted everywhere, squeezed by
+:func:`reconleak_core.checks.scalar_output`, and one with several outputs per point is refused.
 Introduced in the book's chapter "Homogeneous networks and the max-margin implicit bias".
 """
 
@@ -23,7 +25,8 @@ import math
 import torch
 from torch import nn
 
-from reconleak_core.checks import check_points
+from reconleak_core.checks import (check_float_dtype, check_int, check_network, check_points, check_positive,
+                                   check_seed, scalar_output)
 
 __all__ = ["TwoLayerReLU", "HomogeneousMLP", "soft_gate_relu", "GATE_FORMS", "homogeneity_degree",
            "parameter_vector", "span_projector"]
@@ -41,15 +44,13 @@ Both keep the value ρ(z) = relu(z) and take ρ''(z) = ασ′(αz) (σ the logi
 
 
 def _generator(seed: int) -> torch.Generator:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(check_seed(seed))
 
 
-def _check_size(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+def _check_model_dtype(dtype) -> torch.dtype:
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    return dtype
 
 
 def span_projector(span, d: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -57,7 +58,7 @@ def span_projector(span, d: int, dtype: torch.dtype = torch.float64) -> torch.Te
 
     Used for the in-span initialisation of Theorem 4 and to measure how far points leave the data span.
     """
-    span = check_points(span, "span", d=d, dtype=dtype)
+    span = check_points(span, "span", d=check_int(d, "d"), dtype=check_float_dtype(dtype))
     U, S, Vh = torch.linalg.svd(span, full_matrices=False)
     rank = int((S > S.max() * max(span.shape) * torch.finfo(dtype).eps).sum())
     if rank == 0:
@@ -96,12 +97,10 @@ class TwoLayerReLU(nn.Module):
     def __init__(self, d: int, width: int, init_scale: float = 1.0, fixed_second_layer: bool = False,
                  span=None, bias: bool = False, dtype: torch.dtype = torch.float64, seed: int = 0):
         super().__init__()
-        self.d = _check_size(d, "d")
-        self.width = _check_size(width, "width")
-        if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
-            raise ValueError(f"init_scale must be a positive finite number, got {init_scale!r}")
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        self.d = d = check_int(d, "d")
+        self.width = width = check_int(width, "width")
+        init_scale = check_positive(init_scale, "init_scale")
+        _check_model_dtype(dtype)
         gen = _generator(seed)
         W = torch.randn(width, d, generator=gen, dtype=torch.float64) * (init_scale / math.sqrt(d))
         if span is not None:
@@ -157,16 +156,16 @@ class HomogeneousMLP(nn.Module):
 
     def __init__(self, d: int, widths, init_scale: float = 1.0, dtype: torch.dtype = torch.float64, seed: int = 0):
         super().__init__()
-        self.d = _check_size(d, "d")
-        widths = list(widths)
+        self.d = d = check_int(d, "d")
+        try:
+            widths = list(widths)
+        except TypeError:
+            raise TypeError(f"widths must be a sequence of hidden layer sizes, got {type(widths).__name__}") from None
         if not widths:
             raise ValueError("widths must list at least one hidden layer size")
-        for k, w in enumerate(widths):
-            _check_size(w, f"widths[{k}]")
-        if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
-            raise ValueError(f"init_scale must be a positive finite number, got {init_scale!r}")
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        widths = [check_int(w, f"widths[{k}]") for k, w in enumerate(widths)]
+        init_scale = check_positive(init_scale, "init_scale")
+        _check_model_dtype(dtype)
         gen = _generator(seed)
         sizes = [d, *widths, 1]
         self.layers = nn.ModuleList()
@@ -207,6 +206,7 @@ def soft_gate_relu(z: torch.Tensor, alpha, form: str = "straight_through") -> to
         raise ValueError(f"gate form must be one of {GATE_FORMS}, got {form!r}")
     if alpha is None:
         return torch.relu(z)
+    alpha = check_positive(alpha, "alpha")
     s = torch.sigmoid(alpha * z)
     e = z - z.detach()
     out = torch.relu(z) + 0.5 * e * (s - s.detach())
@@ -239,9 +239,9 @@ def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
     ``net.degree``). Then the degree is measured in float64 on random inputs for c = 2 and verified for
     c = 3 (relative tolerance ``tol``).
     """
-    if not isinstance(net, nn.Module):
-        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    check_network(net)
     first = True  # no layer with weights seen yet
+    tol = check_positive(tol, "tol")
     for name, module in net.named_modules():
         label = name or type(module).__name__
         bias = getattr(module, "bias", None)
@@ -273,7 +273,7 @@ def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
     def output(scale: float) -> torch.Tensor:
         scaled = {k: p * scale for k, p in base.items()}
         with torch.no_grad():
-            return torch.func.functional_call(net, {**scaled, **buffers}, (x,)).reshape(-1)
+            return scalar_output(torch.func.functional_call(net, {**scaled, **buffers}, (x,)), x)
 
     f1 = output(1.0)
     mask = f1.abs() > f1.abs().max() * 1e-6

@@ -12,6 +12,8 @@ import sys
 import numpy as np
 import torch
 
+from reconleak_core.checks import check_int, check_seed
+
 __all__ = ["set_seed", "get_device", "versions", "setup"]
 
 
@@ -21,11 +23,7 @@ def set_seed(seed: int) -> int:
     This is the single seeding helper of the library: experiments and chapters call it rather
     than seeding each generator themselves.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
-    seed = int(seed)
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -35,7 +33,8 @@ def set_seed(seed: int) -> int:
 def get_device(device: str | torch.device = "auto") -> torch.device:
     """Resolve ``"auto"`` to CUDA when available, else CPU; validate an explicit choice.
 
-    Raises ``ValueError`` when ``"cuda"`` is asked for on a machine without a CUDA device.
+    Raises ``ValueError`` when ``"cuda"`` is asked for on a machine without a CUDA device, and for any
+    device other than ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:k"``.
     """
     if isinstance(device, torch.device):
         device = str(device)
@@ -43,7 +42,10 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
         raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {type(device).__name__}")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unsupported device {device!r}: use 'auto', 'cpu' or 'cuda'") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but no CUDA device is available; use device='auto' or 'cpu'")
     if resolved.type not in ("cpu", "cuda"):
@@ -94,9 +96,8 @@ def setup(seed: int = 0, device: str = "auto", threads: int | None = 1) -> torch
     Returns the chosen ``torch.device`` (CUDA when available with ``device="auto"``).
     """
     set_seed(seed)
+    threads = check_int(threads, "threads", allow_none=True)
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
         torch.set_num_threads(threads)
     chosen = get_device(device)
     _inline_figures_in_kernel()

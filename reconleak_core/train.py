@@ -37,7 +37,6 @@ data-dependent scalar step size: nothing is solved for or written into θ.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
 
@@ -45,7 +44,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import check_finite, check_labels, check_points, check_positive
+from reconleak_core.checks import (check_bool, check_finite, check_int, check_labels, check_network, check_points,
+                                   check_positive, scalar_output)
 
 __all__ = ["TrainConfig", "History", "train_max_margin"]
 
@@ -69,9 +69,8 @@ class TrainConfig:
     schedule: str = "smoothed-margin"
 
     def __post_init__(self):
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
-        check_positive(self.lr, "lr")
+        object.__setattr__(self, "steps", check_int(self.steps, "steps"))
+        object.__setattr__(self, "lr", check_positive(self.lr, "lr"))
         if self.loss not in _LOSSES:
             raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
         if self.schedule not in _SCHEDULES:
@@ -112,14 +111,6 @@ def _log_losses(q: torch.Tensor, loss: str) -> torch.Tensor:
     return torch.where(big, -q - 0.5 * torch.exp(-q), torch.log(nn.functional.softplus(-safe)))
 
 
-def _optional_int(value, name: str):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be None or a positive integer, got {value!r}")
-    return value
-
-
 def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *, certificate_every: int | None = None,
                      log_every: int | None = None, progress: bool = True, **overrides) -> History:
     """Train ``net`` in place by gradient descent toward the max-margin KKT direction; return a :class:`History`.
@@ -129,15 +120,16 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
     records :func:`reconleak_core.kkt.certificate` every k steps (and at the end) — the (ε, δ)-KKT
     quality that Theorems 5, 8 and 9 turn into "more alternative KKT sets". ``log_every`` (default
     steps/1000) sets how often loss and margin are recorded. Raises ``ValueError`` "NaN found in loss at
-    step k" if the loss or parameters become non-finite.
+    step k" (or "infinite value found in loss at step k") if the loss ℓ or the parameters become non-finite:
+    a step size so large that ℓ overflows float64 (e.g. ``lr=1e6``) is a divergence, reported at its step.
+    Networks whose output has shape (n, 1) are handled (squeezed by :func:`reconleak_core.checks.scalar_output`).
     Introduced in the book's chapter "Homogeneous networks and the max-margin implicit bias".
     """
     from tqdm.auto import tqdm
 
     from reconleak_core.kkt import _degree, certificate
 
-    if not isinstance(net, nn.Module):
-        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    check_network(net)
     if config is None:
         config = TrainConfig()
     if not isinstance(config, TrainConfig):
@@ -147,8 +139,9 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
         raise TypeError(f"unknown training option(s) {sorted(unknown)}; TrainConfig fields are "
                         f"{sorted(TrainConfig.__dataclass_fields__)}")
     config = replace(config, **overrides)
-    certificate_every = _optional_int(certificate_every, "certificate_every")
-    log_every = _optional_int(log_every, "log_every") or max(1, config.steps // 1000)
+    certificate_every = check_int(certificate_every, "certificate_every", allow_none=True)
+    log_every = check_int(log_every, "log_every", allow_none=True) or max(1, config.steps // 1000)
+    progress = check_bool(progress, "progress")
     L = _degree(net)
     params = [p for p in net.parameters() if p.requires_grad]
     if not params:
@@ -161,9 +154,9 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
     start = time.perf_counter()
     bar = tqdm(range(1, config.steps + 1), disable=not progress, desc="training", leave=False)
     for k in bar:
-        q = y * net(X)
+        q = y * scalar_output(net(X), X)
         log_l = torch.logsumexp(_log_losses(q, config.loss), 0)      # log ℓ, ℓ = Σᵢ loss(qᵢ)
-        check_finite(log_l.detach(), "loss", step=k)
+        check_finite(torch.exp(log_l.detach()), "loss", step=k)      # ℓ itself must be finite, not only log ℓ
         if config.schedule == "constant":
             objective = torch.exp(log_l) / X.shape[0]                # mean loss: plain GD
             scale = 1.0
@@ -180,7 +173,7 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
             with torch.no_grad():
                 norm = torch.sqrt(sum(p.pow(2).sum() for p in params))
                 rec["step"].append(k)
-                rec["loss"].append(math.exp(log_l.item()) / X.shape[0])
+                rec["loss"].append(torch.exp(log_l).item() / X.shape[0])
                 rec["margin"].append((q.min() / norm**L).item())
             if progress:
                 bar.set_postfix(margin=f"{rec['margin'][-1]:.4g}")

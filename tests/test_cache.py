@@ -228,3 +228,53 @@ def test_cached_rejects_bad_arguments_without_writing(tmp_path, config, compute,
     with pytest.raises(error, match=match):
         cached(config, compute, root=tmp_path, name=name)
     assert entries(tmp_path) == []
+
+
+def test_entries_carry_a_digest_and_every_byte_flip_in_tensor_data_is_detected(tmp_path):
+    config = {"what": "byte flips"}
+
+    def compute():
+        return {"W": torch.randn(64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)}
+
+    reference = cached(config, compute, root=tmp_path)["W"]
+    path = cache_path(config, tmp_path)
+    clean = path.read_bytes()
+    assert clean.startswith(b"reconleak-cache 1 ")
+    # the tensor's raw bytes lie in the body; flip one random bit of them at a time
+    start = clean.index(reference.numpy().tobytes()[:64])
+    rng = np.random.default_rng(0)
+    detected = 0
+    for _ in range(40):
+        raw = bytearray(clean)
+        raw[start + int(rng.integers(reference.numel() * 8))] ^= 1 << int(rng.integers(8))
+        path.write_bytes(bytes(raw))
+        with pytest.warns(UserWarning, match="SHA-256 mismatch"):
+            value = cached(config, compute, root=tmp_path)
+        detected += 1
+        assert torch.equal(value["W"], reference)  # recomputed, never the corrupted values
+    assert detected == 40
+    assert path.read_bytes() == clean
+
+
+def test_stale_part_files_are_removed_and_fresh_ones_kept(tmp_path):
+    path = cache_path(TrainConfig(), tmp_path)
+    path.parent.mkdir(parents=True)
+    stale, fresh = path.parent / ".old.abc.part", path.parent / ".new.def.part"
+    stale.write_bytes(b"x" * 100)
+    fresh.write_bytes(b"y" * 100)
+    old = os.path.getmtime(stale) - cache.STALE_PART_SECONDS - 10
+    os.utime(stale, (old, old))
+    cached(TrainConfig(), Counter(), root=tmp_path)
+    assert not stale.exists() and fresh.exists()
+
+
+def test_a_folder_at_an_entry_path_or_a_file_as_root_is_a_clear_error(tmp_path):
+    path = cache_path(TrainConfig(), tmp_path)
+    path.mkdir(parents=True)
+    compute = Counter()
+    with pytest.raises(ValueError, match="not a regular file"):
+        cached(TrainConfig(), compute, root=tmp_path)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ValueError, match="is not a folder"):
+        cached(TrainConfig(), compute, root=tmp_path / "file")
+    assert compute.calls == 0  # refused before computing

@@ -147,9 +147,11 @@ def test_gate_and_scale_options_are_checked():
             kkt.kkt_loss(net, X, y, lam, **kw)
     for kw, match in [(dict(gate_form="soft"), "gate_form"), (dict(gate=None, gate_form="smooth"), "smooth"),
                       (dict(lam_penalty_form="x"), "lam_penalty_form"), (dict(lam_scale="x"), "lam_scale"),
-                      (dict(lam_init=(1.0, 0.0)), "lam_init"), (dict(return_best=1), "return_best")]:
+                      (dict(lam_init=(1.0, 0.0)), "lam_init")]:
         with pytest.raises(ValueError, match=match):
             AttackConfig(**kw)
+    with pytest.raises(TypeError, match="return_best"):  # a wrong kind of value is a TypeError (checks.check_bool)
+        AttackConfig(return_best=1)
 
 
 # ----------------------------------------------------------------------------------------------- attack
