@@ -561,7 +561,8 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
     hard gate then misses them and ε_rel stalls near 0.2 however long one trains. Pairs with
     ∣wⱼ·xᵢ∣ ≤ ``kink_tol``·‖wⱼ‖‖xᵢ‖ therefore get a free gate sᵢⱼ ∈ [0, 1], fitted jointly with λ (a convex
     QP in (λ, μ = λs), solved from the NNLS start by ``max_iter`` projected accelerated-gradient steps
-    (a paper-scale network can have 10⁵ kink pairs: their block of the QP is stored sparse, by neuron);
+    (a paper-scale network can have 10⁵ kink pairs: the QP's matrix is then applied as an operator through
+    n × width matrices, never stored);
     any feasible point is a valid certificate, so fewer iterations can only overstate ε). The certificate
     then holds for the network with those pre-activations moved onto the kink (a relative change of at
     most ``kink_tol``). ``kink_tol=0`` gives the hard-gate certificate; ``kinks`` reports the pair count.
