@@ -1,7 +1,9 @@
 """Claims about reconleak_core.sweep: a sweep on Ray gives the in-process run's members and shares its cache.
 
 One local Ray instance (``ray.init(num_cpus=2)``) for the module; skipped, saying why, when Ray is absent.
-Measured: about 25 s on the 2-core machine, most of it Ray's start-up and its workers' first import of torch.
+Wall time: not yet measured on an idle machine (Ray's own start-up is about 10 s there). On a 2-core machine
+loaded by other processes Ray 2.60 can fail to start at all: its raylet waits a hard-coded 15 s for its
+metrics agent and then aborts (ray-project/ray#65983); the fixture retries twice before failing.
 """
 
 from __future__ import annotations
