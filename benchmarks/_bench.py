@@ -5,11 +5,21 @@ table with its headline figure LAST. Ratios are measured side by side in one run
 timed in interleaved rounds (round r runs every variant once, in a rotated order) and each variant's
 figure is the median over rounds, so slow drift of a noisy machine hits all variants alike.
 
+Robustness rules: every figure is a median over at least ``MIN_ROUNDS`` (5) rounds; timing scripts print
+a row per torch thread count (1 and 2 by default: two-thread timings collapse when another process
+takes a core, one-thread timings barely move); the machine is read from the system, not written by hand.
+
 Interface
 ---------
-- :func:`machine` — one line: CPU model, cores, torch threads, torch version, device, load average
-  (other processes on the machine distort absolute times; ratios from interleaved rounds less so).
+- :func:`machine_info` — the machine as read from ``lscpu`` / ``/proc/cpuinfo`` / ``/proc/meminfo`` and
+  torch's build configuration (CPU model, physical cores, logical CPUs, ISA torch dispatches to, BLAS,
+  memory, torch and Python versions, CUDA device); :func:`machine` — the same as one line, with the
+  current thread count and load average (other processes distort absolute times; ratios less so).
 - :func:`interleaved` — ``{name: median seconds}`` of callables timed in interleaved rounds.
+- :func:`thread_counts`, :func:`threads` — the thread counts a run measures (``--threads``, default 1 and 2)
+  and a context manager that sets one.
+- :func:`target` — one line ``TARGET <what>: <value> (target <op> <threshold>: met|MISSED)``, the form
+  ``run_all.py`` collects into ``RESULTS.md``'s summary.
 - :func:`table` — a fixed-width text table.
 - :func:`parser`, :func:`parse` — the common options ``--quick`` and ``--threads``.
 - :func:`fmt_s` — seconds, 3 significant digits.
@@ -18,34 +28,116 @@ Interface
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
+import re
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 
 import torch
 
 
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
+MIN_ROUNDS = 5  # every timed figure is a median over at least this many rounds
+
+
+def _lscpu() -> dict[str, str]:
+    """``lscpu``'s fields (empty where the command is missing)."""
     try:
-        with open("/proc/cpuinfo") as f:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in out.splitlines() if ":" in line)}
+
+
+def _proc_field(path: str, field: str) -> str | None:
+    try:
+        with open(path) as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown CPU"
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU model name from lscpu or /proc/cpuinfo (``platform.processor()`` elsewhere)."""
+    return (_lscpu().get("Model name") or _proc_field("/proc/cpuinfo", "model name") or platform.processor()
+            or "unknown CPU")
+
+
+def _blas() -> str:
+    """The BLAS torch was built with, from ``torch.__config__.show()`` (e.g. ``mkl``)."""
+    config = torch.__config__.show()
+    match = re.search(r"BLAS_INFO=([^,\s]+)", config)
+    return match.group(1) if match else "unknown"
+
+
+def machine_info(device: torch.device | None = None) -> dict[str, str]:
+    """Where the numbers are measured, read from the system (see the module docstring)."""
+    cpu = _lscpu()
+    try:
+        cores = int(cpu["Core(s) per socket"]) * int(cpu["Socket(s)"])
+    except (KeyError, ValueError):
+        cores = None
+    mem = _proc_field("/proc/meminfo", "MemTotal")
+    info = {
+        "cpu": cpu_model(),
+        "physical cores": str(cores) if cores else "unknown",
+        "logical CPUs": str(os.cpu_count()),
+        "hypervisor": cpu.get("Hypervisor vendor", "none"),
+        "L3 cache": cpu.get("L3 cache", "unknown"),
+        "torch CPU capability": torch.backends.cpu.get_cpu_capability(),
+        "BLAS": _blas(),
+        "memory": f"{int(mem.split()[0]) / 2 ** 20:.1f} GiB" if mem else "unknown",
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "CUDA device": (torch.cuda.get_device_name(device) if device is not None and device.type == "cuda"
+                        else "none used"),
+    }
+    return info
 
 
 def machine(device: torch.device | None = None) -> str:
-    """One line describing where the numbers were measured."""
-    line = (f"machine: {cpu_model()} | {os.cpu_count()} cores | torch {torch.__version__} "
+    """One line describing where the numbers were measured (system facts, threads now, load average)."""
+    info = machine_info(device)
+    line = (f"machine: {info['cpu']} | {info['physical cores']} cores, {info['logical CPUs']} logical CPUs | "
+            f"{info['torch CPU capability']}, BLAS {info['BLAS']} | {info['memory']} | torch {info['torch']} "
             f"({torch.get_num_threads()} threads) | load average {os.getloadavg()[0]:.1f} at start")
-    if device is not None and device.type == "cuda":
-        line += f" | {torch.cuda.get_device_name(device)}"
+    if info["CUDA device"] != "none used":
+        line += f" | {info['CUDA device']}"
     return line
+
+
+def thread_counts(args) -> list[int]:
+    """The torch thread counts to measure: ``--threads N`` alone, else 1 and 2 (capped at the CPU count)."""
+    if args.threads is not None:
+        return [args.threads]
+    return sorted({1, min(2, os.cpu_count() or 1)})
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """Run the block with ``torch.set_num_threads(n)``; the previous count is restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def target(what: str, value: float, threshold: float, op: str = "<=", unit: str = "") -> str:
+    """``TARGET what: value (target op threshold: met|MISSED)`` — printed by every script for every target."""
+    if op not in ("<=", ">="):
+        raise ValueError(f"op must be '<=' or '>=', got {op!r}")
+    met = value <= threshold if op == "<=" else value >= threshold
+    sign = "≤" if op == "<=" else "≥"
+    return (f"TARGET {what}: {value:.3g}{unit} (target {sign} {threshold:g}{unit}: "
+            f"{'met' if met else 'MISSED'})")
 
 
 def _sync(device: torch.device | None) -> None:
@@ -60,8 +152,8 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int, warmup: int 
     Each round runs every callable once; the order rotates from round to round. ``warmup`` untimed
     rounds come first. On CUDA the device is synchronised around each call.
     """
-    if repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    if repeats < MIN_ROUNDS:
+        raise ValueError(f"repeats must be at least {MIN_ROUNDS} (medians of ≥ {MIN_ROUNDS} rounds), got {repeats!r}")
     names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(warmup + repeats):
@@ -90,7 +182,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every benchmark has: ``--quick`` (CI-sized) and ``--threads``."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="CI-sized run (seconds)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads: measure only this count (default: timing scripts measure 1 and 2)")
     return p
 
 

@@ -24,9 +24,11 @@ several steps at book scale so that timer resolution does not matter):
 The script first checks, in float64, that the library's loss and gradients equal those of double backprop
 computing the same quantity (plain relu for the exact gate; ``models.soft_gate_relu``, the library's
 straight-through soft gate, for α). Haim's ``ModifiedRelu`` uses the soft gate in the loss *value* too, so
-it is timed, not compared. Targets (paper scale d=784, width=1000, m=1000): library ≤ 2× the floor, and
-never slower than double backprop. The headline (last line) gives, for the default gate, the
-library/floor and library/baseline ratios at paper scale and the library/baseline ratio at book scale.
+it is timed, not compared. Targets (paper scale d=784, width=1000, m=1000, default gate, each dtype and
+thread count, printed as ``TARGET`` lines): library ≤ 2× the floor, and at least 1.1× faster than double
+backprop (library/baseline ≤ 0.91, issue 16). Rows for 1 and 2 torch threads (``--threads N``: one count).
+The headline (last line) gives, for the default gate at one thread, the library/floor and
+library/baseline ratios at paper scale and the library/baseline ratio at book scale.
 """
 
 from __future__ import annotations
@@ -146,7 +148,8 @@ def _gate_name(gate) -> str:
 
 def main() -> None:
     p = _bench.parser(__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 15 book, 5 paper)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help=f"interleaved rounds (default 15 book, {_bench.MIN_ROUNDS} paper; at least {_bench.MIN_ROUNDS})")
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
     args = _bench.parse(p)
     device = get_device(args.device)
@@ -160,35 +163,44 @@ def main() -> None:
         raise SystemExit("the library's KKT step disagrees with the double-backprop baseline")
 
     rows, headline = [], {}
-    for scale, (d, width, m) in scales.items():
-        book = scale == "book"
-        repeats = args.repeats or (3 if args.quick else (15 if book else 5))
-        inner = 20 if book else 1
-        for gate in (DEFAULT_GATE, None):
-            config = AttackConfig(gate=gate)
-            products = 3 if gate is None else 5
-            for dtype in (torch.float32, torch.float64):
-                net, X, y, lam = problem(d, width, m, dtype, device)
-                times = _bench.interleaved({
-                    "library": repeat(library_step(net, y, config), X, lam, times=inner),
-                    "double backprop": repeat(double_backprop_step(copy.deepcopy(net), y, config), X, lam,
-                                              times=inner),
-                    "GEMM floor": repeat(gemm_floor(d, width, m, dtype, device, products), times=inner),
-                }, repeats=repeats, device=device)
-                lib, base, floor = (times[k] / inner for k in ("library", "double backprop", "GEMM floor"))
-                name = str(dtype).replace("torch.", "")
-                rows.append([f"{scale} d={d} w={width} m={m}", _gate_name(gate), name, _bench.fmt_s(lib),
-                             _bench.fmt_s(base), f"{_bench.fmt_s(floor)} ({products})", f"{lib / floor:.2f}",
-                             f"{lib / base:.2f}"])
-                headline[(scale, gate, name)] = (lib / floor, lib / base)
-    print(_bench.table(["scale", "gate", "dtype", "library", "double backprop", "GEMM floor (products)",
+    for threads in _bench.thread_counts(args) if device.type == "cpu" else [torch.get_num_threads()]:
+        with _bench.threads(threads):
+            for scale, (d, width, m) in scales.items():
+                book = scale == "book"
+                repeats = args.repeats or (_bench.MIN_ROUNDS if args.quick or not book else 15)
+                inner = 20 if book else 1
+                for gate in (DEFAULT_GATE, None):
+                    config = AttackConfig(gate=gate)
+                    products = 3 if gate is None else 5
+                    for dtype in (torch.float32, torch.float64):
+                        net, X, y, lam = problem(d, width, m, dtype, device)
+                        times = _bench.interleaved({
+                            "library": repeat(library_step(net, y, config), X, lam, times=inner),
+                            "double backprop": repeat(double_backprop_step(copy.deepcopy(net), y, config), X, lam,
+                                                      times=inner),
+                            "GEMM floor": repeat(gemm_floor(d, width, m, dtype, device, products), times=inner),
+                        }, repeats=repeats, device=device)
+                        lib, base, floor = (times[k] / inner for k in ("library", "double backprop", "GEMM floor"))
+                        name = str(dtype).replace("torch.", "")
+                        rows.append([threads, f"{scale} d={d} w={width} m={m}", _gate_name(gate), name,
+                                     _bench.fmt_s(lib), _bench.fmt_s(base), f"{_bench.fmt_s(floor)} ({products})",
+                                     f"{lib / floor:.2f}", f"{lib / base:.2f}"])
+                        headline[(threads, scale, gate, name)] = (lib / floor, lib / base)
+    print(_bench.table(["threads", "scale", "gate", "dtype", "library", "double backprop", "GEMM floor (products)",
                         "lib/floor", "lib/baseline"], rows))
     first, last = list(scales)
-    parts = [f"{dt}: {headline[(last, DEFAULT_GATE, dt)][0]:.2f}× floor, "
-             f"{headline[(last, DEFAULT_GATE, dt)][1]:.2f}× baseline" for dt in ("float32", "float64")]
-    worst = max(v[1] for k, v in headline.items())
-    print(f"HEADLINE (default gate {_gate_name(DEFAULT_GATE)}; target ≤ 2× floor and ≤ 1× baseline): {last} step "
-          + "; ".join(parts) + f"; {first} step {headline[(first, DEFAULT_GATE, 'float64')][1]:.2f}× baseline "
+    for (threads, scale, gate, dt), (to_floor, to_base) in headline.items():
+        if scale == last and gate == DEFAULT_GATE:
+            print(_bench.target(f"{last} step, default gate, {dt}, {threads} thread(s): library/floor", to_floor, 2.0))
+            print(_bench.target(f"{last} step, default gate, {dt}, {threads} thread(s): library/double backprop "
+                                f"(≥ 1.1× faster)", to_base, round(1 / 1.1, 3)))
+    worst = max(v[1] for v in headline.values())
+    t1 = min(t for t, *_ in headline)
+    parts = [f"{dt}: {headline[(t1, last, DEFAULT_GATE, dt)][0]:.2f}× floor, "
+             f"{headline[(t1, last, DEFAULT_GATE, dt)][1]:.2f}× baseline" for dt in ("float32", "float64")]
+    print(f"HEADLINE (default gate {_gate_name(DEFAULT_GATE)}, {t1} thread(s); targets ≤ 2× floor and ≤ 0.91× "
+          f"baseline): {last} step " + "; ".join(parts)
+          + f"; {first} step {headline[(t1, first, DEFAULT_GATE, 'float64')][1]:.2f}× baseline "
           f"(float64); slowest library/baseline over every row {worst:.2f}")
 
 

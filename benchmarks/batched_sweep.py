@@ -6,8 +6,9 @@ Sizes: the book's init-radius experiment (``experiments.InitRadiusConfig.preset(
 call the library as the book does: ``attack.reconstruct_batch`` with per-member radii and
 seeds (one step loop over (K, m, d) tensors) against 16 calls of ``attack.reconstruct`` with the same
 settings. The script first checks that member k of the batch equals the k-th sequential attack (the
-library's guarantee), then times both in interleaved rounds (median per side; the headline ratio is the
-median of the per-round ratios). Target: ≥ 5× on 2 CPU cores at book scale.
+library's guarantee), then times both in alternating rounds (≥ 5; median per side; the speed-up is the
+median of the per-round ratios), at 1 and at 2 torch threads (``--threads N``: one count). Target: ≥ 5× at
+book scale (a ``TARGET`` line per thread count).
 """
 
 from __future__ import annotations
@@ -46,10 +47,13 @@ def sequential(net, m: int, steps: int):
 def main() -> None:
     p = _bench.parser(__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=None, help="attack steps per member (default 300; quick 20)")
-    p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 3; quick 1)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help=f"interleaved rounds (default and at least {_bench.MIN_ROUNDS})")
     args = _bench.parse(p)
     steps = args.steps or (20 if args.quick else 300)
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or _bench.MIN_ROUNDS
+    if repeats < _bench.MIN_ROUNDS:
+        p.error(f"--repeats must be at least {_bench.MIN_ROUNDS}")
     book = InitRadiusConfig.preset("book")   # the book's init-radius experiment: its sizes
     d, width, m = book.net.d, book.net.width, book.candidates_per_point * book.net.n
     net = TwoLayerReLU(d, width, init_scale=1.0, seed=0)   # the time of a step does not depend on the weights
@@ -62,24 +66,31 @@ def main() -> None:
     if gap > 1e-8:
         raise SystemExit("a batched member differs from the same attack run alone")
 
-    t_batch, t_seq = [], []
-    for r in range(repeats):
-        for name in (("batch", "seq") if r % 2 == 0 else ("seq", "batch")):
-            start = time.perf_counter()
-            (batched if name == "batch" else sequential)(net, m, steps)
-            (t_batch if name == "batch" else t_seq).append(time.perf_counter() - start)
-    ratios = [s / b for s, b in zip(t_seq, t_batch)]
     k = len(RADII) * len(SEEDS)
-    rows = [[f"16 × reconstruct (sequential)", _bench.fmt_s(statistics.median(t_seq)),
-             _bench.fmt_s(statistics.median(t_seq) / (k * steps))],
-            [f"reconstruct_batch (K = {k})", _bench.fmt_s(statistics.median(t_batch)),
-             _bench.fmt_s(statistics.median(t_batch) / (k * steps))]]
+    rows, ratios = [], {}
+    for threads in _bench.thread_counts(args):
+        with _bench.threads(threads):
+            t_batch, t_seq = [], []
+            for r in range(repeats):
+                for name in (("batch", "seq") if r % 2 == 0 else ("seq", "batch")):
+                    start = time.perf_counter()
+                    (batched if name == "batch" else sequential)(net, m, steps)
+                    (t_batch if name == "batch" else t_seq).append(time.perf_counter() - start)
+        ratios[threads] = [s / b for s, b in zip(t_seq, t_batch)]
+        rows += [[threads, "16 × reconstruct (sequential)", _bench.fmt_s(statistics.median(t_seq)),
+                  _bench.fmt_s(statistics.median(t_seq) / (k * steps)), ""],
+                 [threads, f"reconstruct_batch (K = {k})", _bench.fmt_s(statistics.median(t_batch)),
+                  _bench.fmt_s(statistics.median(t_batch) / (k * steps)), f"{statistics.median(ratios[threads]):.2f}"]]
     print(f"book scale (init-radius preset): d={d}, width={width}, m={m}, {steps} steps, float64, "
-          f"radii {RADII} × seeds {SEEDS}, "
-          f"{repeats} interleaved round(s)")
-    print(_bench.table(["variant", "total (median)", "per member-step"], rows))
-    print(f"HEADLINE (target ≥ 5×): batched sweep is {statistics.median(ratios):.2f}× faster than sequential "
-          f"(per-round ratios {', '.join(f'{x:.2f}' for x in ratios)})")
+          f"radii {RADII} × seeds {SEEDS}, {repeats} interleaved rounds per thread count")
+    print(_bench.table(["threads", "variant", "total (median)", "per member-step", "speed-up (median ratio)"], rows))
+    for threads, rs in ratios.items():
+        print(_bench.target(f"batched sweep speed-up over sequential, {threads} thread(s)", statistics.median(rs),
+                            5.0, op=">="))
+    t1 = min(ratios)
+    print(f"HEADLINE (target ≥ 5×): batched sweep is {statistics.median(ratios[t1]):.2f}× faster than sequential "
+          f"at {t1} thread(s) (per-round ratios {', '.join(f'{x:.2f}' for x in ratios[t1])})"
+          + "".join(f"; {statistics.median(rs):.2f}× at {t} threads" for t, rs in ratios.items() if t != t1))
 
 
 if __name__ == "__main__":

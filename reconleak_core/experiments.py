@@ -248,12 +248,14 @@ def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cac
 
 # ------------------------------------------------------------------------------ shared attack & scoring
 def _attack(net, X, y, n_candidates: int, config: AttackConfig, *, device, progress, **members):
-    """ONE batched attack (``attack.reconstruct_batch``) on the margin-normalised network θ / q_min^{1/L}."""
-    from reconleak_core.attack import reconstruct_batch
-    from reconleak_core.kkt import normalize_margin
+    """ONE batched attack (``attack.reconstruct_batch``) on the margin-normalised network θ / q_min^{1/L}.
 
-    return reconstruct_batch(normalize_margin(net, X, y), n_candidates, config=config, device=device,
-                             progress=progress, **members)
+    Through ``sweep.batched_attack``: in this process, or split over Ray tasks inside ``sweep.on_ray()``."""
+    from reconleak_core.kkt import normalize_margin
+    from reconleak_core.sweep import batched_attack
+
+    return batched_attack(normalize_margin(net, X, y), n_candidates, config=config, device=device,
+                          progress=progress, **members)
 
 
 def _distances(X: torch.Tensor, candidates: torch.Tensor) -> tuple[float, float]:

@@ -505,9 +505,9 @@ def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torc
 
     Columns: Jᵢ = yᵢ∇θΦ(θ; xᵢ) with the gate of every kink pair (i, j) set to 0, then one column
     B_(i,j) = yᵢvⱼxᵢ (in wⱼ's block) per kink pair, whose coefficient μᵢⱼ ∈ [0, λᵢ] is λᵢ times a Clarke
-    gate in [0, 1]. Two kink columns of different neurons are orthogonal, so the kink block BᵀB is block
-    diagonal by neuron; with more than ``_DENSE_GRAM_LIMIT`` columns the Gram matrix is returned as a
-    :class:`_BlockGram` that stores that block sparse (a paper-scale network can have 10⁵ kink pairs).
+    gate in [0, 1]. Up to ``_DENSE_GRAM_LIMIT`` columns the Gram matrix is a dense array; above it (a
+    paper-scale network can have 10⁵ kink pairs, whose dense Gram matrix would take 92 GB) it is a
+    :class:`_ClarkeGram`, which applies JᵀJ through n × width matrices and never forms a kink block.
     """
     with torch.no_grad():
         if isinstance(net, TwoLayerReLU):
@@ -515,19 +515,20 @@ def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torc
             Z = X @ W.T
             A = ((Z > 0) & ~kinks).to(X.dtype) * v                # vⱼ gᵢⱼ
             XX = X @ X.T
+            R = None if net.fixed_second_layer else torch.relu(Z)
             gram = (A @ A.T) * XX
             rhs = (A * Z).sum(1)
-            if not net.fixed_second_layer:
-                R = torch.relu(Z)
+            if R is not None:
                 gram = gram + R @ R.T
                 rhs = rhs + R @ v
             ii, jj = kinks.nonzero(as_tuple=True)
             if len(ii):
-                AB = A[:, jj] * v[jj] * XX[:, ii]
                 rhs = torch.cat([rhs, v[jj] * Z[ii, jj]])
                 yk = torch.cat([y, y[ii]])
                 if len(yk) > _DENSE_GRAM_LIMIT:
-                    return _BlockGram.build(gram, AB, XX, ii, jj, v, y), (rhs * yk).cpu().numpy()
+                    top_left = gram * torch.outer(y, y)
+                    return _ClarkeGram(top_left, XX, A, R, y, ii, jj, v), (rhs * yk).cpu().numpy()
+                AB = A[:, jj] * v[jj] * XX[:, ii]
                 BB = (jj[:, None] == jj[None, :]).to(X.dtype) * (v[jj] ** 2)[:, None] * XX[ii][:, ii]
                 gram = torch.cat([torch.cat([gram, AB], 1), torch.cat([AB.T, BB], 1)], 0)
                 y = yk
@@ -549,44 +550,39 @@ def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torc
 _DENSE_GRAM_LIMIT = 8000  # certificate columns (points + kink pairs) up to which the Gram matrix is dense
 
 
-class _BlockGram:
-    """The certificate's Gram matrix [[G, C], [Cᵀ, D]] with D (kink × kink) sparse, block diagonal by neuron.
+class _ClarkeGram:
+    """The certificate's Gram matrix JᵀJ over (λ, μ) as an operator: ``gram @ z`` in O(n²·width), no kink block.
 
-    Supports what :func:`_clarke_multipliers` needs: ``gram @ z``, ``gram[:n, :n]`` via ``top_left`` and the
-    largest eigenvalue. Used only above ``_DENSE_GRAM_LIMIT`` columns; below it the dense matrix is used.
+    With z = (λ, μ), Jz is the stationarity sum of the coefficient matrix C (n × width, in the W block):
+    Cᵢⱼ = yᵢ(λᵢ gᵢⱼ + μᵢⱼ) vⱼ (μ nonzero only on kink pairs, where gᵢⱼ = 0), i.e. G_W = Cᵀ X, plus
+    G_v = relu(Z)ᵀ(λ ⊙ y) for a trainable second layer. Hence, with T = (X Xᵀ) C (one n × n × width product),
+    (JᵀJz)_λᵢ = yᵢ Σⱼ vⱼgᵢⱼ Tᵢⱼ (+ yᵢ (relu(Z) relu(Z)ᵀ(λ ⊙ y))ᵢ) and (JᵀJz)_μ(i,j) = yᵢ vⱼ Tᵢⱼ. The dense
+    form would hold (n + k)² entries (92 GB for n = 500 and k = 10⁵ kink pairs, measured on the
+    ``gpu_scale.py --quick`` network); this one holds a few n × width matrices.
+    Supports what :func:`_clarke_multipliers` needs: ``gram @ z``, ``top_left`` (the dense n × n block of the
+    points, for the NNLS start) and ``largest_eigenvalue``.
     """
 
-    def __init__(self, top_left: np.ndarray, cross: np.ndarray, kink_block):
-        self.top_left, self.cross, self.kink_block = top_left, cross, kink_block
-        self.n = top_left.shape[0]
-        self.shape = (self.n + cross.shape[1],) * 2
-
-    @classmethod
-    def build(cls, gram, AB, XX, ii, jj, v, y) -> "_BlockGram":
-        from scipy import sparse
-
-        yk = y[ii]
-        order = torch.argsort(jj, stable=True)
-        counts = torch.bincount(jj[order], minlength=len(v)).tolist()
-        rows, cols, vals, start = [], [], [], 0
-        for count in counts:
-            if count:
-                idx = order[start:start + count]
-                j = jj[idx[0]]
-                block = (v[j] ** 2) * XX[ii[idx]][:, ii[idx]] * torch.outer(yk[idx], yk[idx])
-                grid_r, grid_c = torch.meshgrid(idx, idx, indexing="ij")
-                rows.append(grid_r.reshape(-1))
-                cols.append(grid_c.reshape(-1))
-                vals.append(block.reshape(-1))
-                start += count
-        k = len(ii)
-        kink_block = sparse.csr_matrix((torch.cat(vals).cpu().numpy(), (torch.cat(rows).cpu().numpy(),
-                                        torch.cat(cols).cpu().numpy())), shape=(k, k))
-        return cls((gram * torch.outer(y, y)).cpu().numpy(), (AB * torch.outer(y, yk)).cpu().numpy(), kink_block)
+    def __init__(self, top_left, XX, A, R, y, ii, jj, v):
+        self.top_left = top_left.cpu().numpy()
+        self.XX, self.A = XX.cpu().numpy(), A.cpu().numpy()
+        self.R = None if R is None else R.cpu().numpy()
+        self.y = y.cpu().numpy()
+        self.ii, self.jj = ii.cpu().numpy(), jj.cpu().numpy()
+        self.kink_scale = self.y[self.ii] * v.cpu().numpy()[self.jj]   # yᵢvⱼ of each kink pair
+        self.n = len(self.y)
+        self.shape = (self.n + len(self.ii),) * 2
 
     def __matmul__(self, z: np.ndarray) -> np.ndarray:
-        a, b = z[:self.n], z[self.n:]
-        return np.concatenate([self.top_left @ a + self.cross @ b, self.cross.T @ a + self.kink_block @ b])
+        n = self.n
+        ly = z[:n] * self.y
+        C = ly[:, None] * self.A
+        C[self.ii, self.jj] = z[n:] * self.kink_scale
+        T = self.XX @ C
+        out_lam = np.einsum("ij,ij->i", self.A, T)
+        if self.R is not None:
+            out_lam += self.R @ (self.R.T @ ly)
+        return np.concatenate([self.y * out_lam, self.kink_scale * T[self.ii, self.jj]])
 
     def largest_eigenvalue(self) -> float:
         from scipy.sparse.linalg import LinearOperator, eigsh
@@ -676,7 +672,8 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
     hard gate then misses them and ε_rel stalls near 0.2 however long one trains. Pairs with
     ∣wⱼ·xᵢ∣ ≤ ``kink_tol``·‖wⱼ‖‖xᵢ‖ therefore get a free gate sᵢⱼ ∈ [0, 1], fitted jointly with λ (a convex
     QP in (λ, μ = λs), solved from the NNLS start by ``max_iter`` projected accelerated-gradient steps
-    (a paper-scale network can have 10⁵ kink pairs: their block of the QP is stored sparse, by neuron);
+    (a paper-scale network can have 10⁵ kink pairs: the QP's matrix is then applied as an operator through
+    n × width matrices, never stored);
     any feasible point is a valid certificate, so fewer iterations can only overstate ε). The certificate
     then holds for the network with those pre-activations moved onto the kink (a relative change of at
     most ``kink_tol``). ``kink_tol=0`` gives the hard-gate certificate; ``kinks`` reports the pair count.

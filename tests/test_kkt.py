@@ -142,8 +142,8 @@ def test_dual_penalty_is_linear_hinge_below_lam_min():
     assert kkt.kkt_loss(net, X, y, lam, lam_min=1.0, penalty=1.0).item() == pytest.approx(base.item() + 0.5 + 1.25, abs=1e-12)
 
 
-def test_certificate_with_a_sparse_kink_block_equals_the_dense_one(monkeypatch):
-    """Above ``_DENSE_GRAM_LIMIT`` columns the kink block is stored sparse (block diagonal by neuron)."""
+def test_certificate_with_the_gram_operator_equals_the_dense_one(monkeypatch):
+    """Above ``_DENSE_GRAM_LIMIT`` columns the Gram matrix is an operator (``kkt._ClarkeGram``), never stored."""
     X, y = sphere(20, 50, subspace_dim=10, seed=0)
     net = models.TwoLayerReLU(50, 100, init_scale=0.1, seed=0)
     train.train_max_margin(net, X, y, steps=4000, progress=False)

@@ -1,0 +1,343 @@
+"""Sweeps on Ray: an experiment's attack members, or a random search over attack settings, as Ray tasks.
+
+Optional: ``pip install reconleak_core[sweep]`` installs Ray; this module imports it only when a sweep
+runs, and nothing else in the library needs it. The local, in-process path (``experiments.run`` and the
+experiment functions) stays the default and is what the book uses.
+
+Interface.
+
+- :func:`on_ray` — a context manager: inside it, every batched attack of an experiment
+  (``experiments._attack``, one ``attack.reconstruct_batch`` call per network) is split into chunks of
+  ``members_per_task`` members, each chunk ONE ``reconstruct_batch`` call in its own Ray task (its own
+  CPU threads, or its own GPU with ``num_gpus=1``), and the chunks are merged back into one
+  :class:`~reconleak_core.attack.AttackResult`. Everything else (training, certificate, scoring, the
+  result cache) runs in the calling process, so results have the experiment's own result type and
+  are stored under the same cache key as a local run: a local run then loads what a sweep computed.
+- :func:`run` — ``experiments.run`` (same arguments) inside :func:`on_ray`.
+- :func:`batched_attack` — what ``experiments`` calls: ``reconstruct_batch`` locally, split over Ray
+  tasks inside :func:`on_ray`.
+- :func:`random_search` — a Haim-style random search over the attack's init scale, learning rate,
+  λ_min and gate α (:class:`SearchSpace`) on a trained network (a ``NetSpec``): each trial is one
+  ``reconstruct_batch`` over ``restarts`` seeds, run as one Ray task (``executor="ray"``) or in this
+  process (``executor="local"``, the default); a :class:`SearchResult`, cached like an experiment.
+
+Guarantee: member k of a sweep computes what member k of the local run computes, on the same device
+type and dtype (``attack.reconstruct_batch`` guarantees member independence); ``tests/test_sweep.py``
+checks a sweep against the in-process run to 1e-10 in float64.
+
+On a cluster. Start Ray on the machines (``ray start --head`` on one, ``ray start --address=HEAD:6379``
+on the others), install the library on each (``pip install reconleak_core[sweep]``, or ship it with
+``ray.init(..., runtime_env={"py_modules": [reconleak_core]})``), then, in the driver::
+
+    import ray
+    from reconleak_core import sweep
+    ray.init(address="auto")          # or "ray://HEAD:10001" from outside the cluster
+    result = sweep.run("init_radius", "paper", device="cuda", members_per_task=7, num_gpus=1)
+
+Without ``ray.init`` a sweep starts a local Ray instance on this machine. Seeds, devices and dtypes
+travel with the tasks; the driver resolves ``device`` once (``"auto"`` on the driver), and the tasks
+use that device type, so the cache key (which records it) tells the truth. With ``num_gpus > 0`` give
+``device="cuda"``. Tasks set their torch threads to their ``num_cpus``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from reconleak_core.attack import AttackConfig, AttackResult, _is_sequence, reconstruct_batch
+
+__all__ = ["PER_MEMBER", "on_ray", "batched_attack", "run", "SearchSpace", "SearchResult", "random_search"]
+
+PER_MEMBER = ("seeds", "init_scale", "init_radius", "prior", "lr", "lam_lr")
+"""``reconstruct_batch``'s per-member settings (sequences of length K are split between tasks)."""
+
+_VERSION = 1  # part of the random search's cache key
+_RAY = contextvars.ContextVar("reconleak_sweep_ray", default=None)
+
+
+@dataclass(frozen=True)
+class _RayOptions:
+    members_per_task: int
+    num_cpus: float
+    num_gpus: float
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _resources(num_cpus, num_gpus) -> tuple[float, float]:
+    for value, name, low in ((num_cpus, "num_cpus", 1), (num_gpus, "num_gpus", 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
+            raise ValueError(f"{name} must be a number ≥ {low}, got {value!r}")
+    return float(num_cpus), float(num_gpus)
+
+
+def _ray():
+    """The ``ray`` module, started locally when no instance is connected; a clear error when absent."""
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("sweeps on Ray need the optional dependency: pip install 'reconleak_core[sweep]' "
+                          "(or pip install ray); the local path (reconleak_core.experiments) needs nothing") from None
+    if not ray.is_initialized():
+        ray.init()
+    return ray
+
+
+@contextlib.contextmanager
+def on_ray(*, members_per_task: int = 1, num_cpus: float = 1, num_gpus: float = 0):
+    """Within this block, experiments run their batched attacks as Ray tasks (see the module docstring).
+
+    ``members_per_task``: members per task (each task is one ``reconstruct_batch`` of that many members,
+    the last one possibly fewer); ``num_cpus`` / ``num_gpus``: Ray resources of each task.
+    """
+    num_cpus, num_gpus = _resources(num_cpus, num_gpus)
+    token = _RAY.set(_RayOptions(_positive_int(members_per_task, "members_per_task"), num_cpus, num_gpus))
+    try:
+        yield
+    finally:
+        _RAY.reset(token)
+
+
+def _task(net, n_candidates: int, threads: int, kwargs: dict) -> AttackResult:
+    """One Ray task: a batched attack with this task's thread count."""
+    torch.set_num_threads(max(1, threads))
+    return reconstruct_batch(net, n_candidates, **kwargs)
+
+
+def _members(kwargs: dict) -> int:
+    """K of a ``reconstruct_batch`` call, as ``reconstruct_batch`` counts it (it validates disagreements)."""
+    sizes = [len(kwargs[k]) for k in PER_MEMBER if _is_sequence(kwargs.get(k))]
+    init = kwargs.get("init")
+    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 3:
+        sizes.append(init.shape[0])
+    if kwargs.get("batch") is not None:
+        sizes.append(kwargs["batch"])
+    return sizes[0] if sizes else 1
+
+
+def _chunk(kwargs: dict, start: int, stop: int) -> dict:
+    """The ``reconstruct_batch`` arguments of members ``start..stop-1``."""
+    out = dict(kwargs)
+    for k in PER_MEMBER:
+        if _is_sequence(kwargs.get(k)):
+            out[k] = list(kwargs[k])[start:stop]
+    init = kwargs.get("init")
+    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 3:
+        out["init"] = init[start:stop]
+    if kwargs.get("batch") is not None:
+        out["batch"] = stop - start
+    return out
+
+
+def _merge(results: list[AttackResult]) -> AttackResult:
+    """One batched result from the results of consecutive member chunks (same network, labels, config)."""
+    first = results[0]
+    return AttackResult(torch.cat([r.candidates for r in results]), torch.cat([r.lam for r in results]),
+                        first.labels, np.concatenate([r.history for r in results], axis=1),
+                        torch.cat([r.kkt for r in results]), first.config,
+                        tuple(m for r in results for m in r.members))
+
+
+def _submit(calls: list[tuple], options: _RayOptions) -> list[AttackResult]:
+    """Run ``(net, n_candidates, kwargs)`` calls as Ray tasks at once; results in order."""
+    ray = _ray()
+    remote = ray.remote(_task).options(num_cpus=options.num_cpus, num_gpus=options.num_gpus)
+    threads = max(1, int(options.num_cpus))
+    net_refs = {}
+    refs = []
+    for net, n_candidates, kwargs in calls:
+        if id(net) not in net_refs:     # one copy of each network in Ray's object store
+            net_refs[id(net)] = ray.put(net)
+        refs.append(remote.remote(net_refs[id(net)], n_candidates, threads, kwargs))
+    return ray.get(refs)
+
+
+def _task_kwargs(kwargs: dict, options: _RayOptions) -> dict:
+    """The arguments as a task receives them: the device resolved here, no progress bar, no callback."""
+    from reconleak_core.runtime import get_device
+
+    device = kwargs.get("device", "auto")
+    device = get_device(device) if device == "auto" else torch.device(device)   # "cuda": the workers' GPUs
+    if options.num_gpus > 0 and device.type != "cuda":
+        raise ValueError(f"num_gpus={options.num_gpus:g} reserves GPUs for the tasks, but the attack's device "
+                         f"resolved to {device.type!r}: pass device='cuda'")
+    if kwargs.get("callback") is not None:
+        raise ValueError("a callback cannot run inside Ray tasks; run the attack locally to use one")
+    return {**kwargs, "device": device.type, "progress": False}
+
+
+def batched_attack(net, n_candidates: int, **kwargs) -> AttackResult:
+    """``attack.reconstruct_batch(net, n_candidates, **kwargs)``; inside :func:`on_ray`, split over Ray tasks.
+
+    The merged result has the same shapes, members and order as the single local call.
+    """
+    options = _RAY.get()
+    if options is None:
+        return reconstruct_batch(net, n_candidates, **kwargs)
+    kwargs = _task_kwargs(kwargs, options)
+    K = _members(kwargs)
+    size = options.members_per_task
+    calls = [(net, n_candidates, _chunk(kwargs, a, min(a + size, K))) for a in range(0, K, size)]
+    return _merge(_submit(calls, options))
+
+
+def run(name: str, scale: str = "book", *, seed: int = 0, members_per_task: int = 1, num_cpus: float = 1,
+        num_gpus: float = 0, device="auto", progress: bool = False, cache: bool = True, cache_root=None,
+        refresh: bool = False):
+    """``experiments.run(name, scale, ...)`` with its attack members as Ray tasks (:func:`on_ray`).
+
+    Returns the experiment's own result type; with ``cache=True`` a stored result (local or swept) is
+    loaded without starting Ray, and a computed one is stored under the local run's key.
+    """
+    from reconleak_core import experiments
+
+    with on_ray(members_per_task=members_per_task, num_cpus=num_cpus, num_gpus=num_gpus):
+        return experiments.run(name, scale, seed=seed, device=device, progress=progress, cache=cache,
+                               cache_root=cache_root, refresh=refresh)
+
+
+# -------------------------------------------------------------------------------------- random search
+def _range(value, name: str) -> tuple[float, float]:
+    if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                                 and math.isfinite(v) for v in value)
+            and 0 < value[0] <= value[1]):
+        raise ValueError(f"{name} must be a range (low, high) with 0 < low ≤ high, got {value!r}")
+    return float(value[0]), float(value[1])
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Ranges of Haim et al.'s random search over the attack's settings (their W&B sweeps), ``(low, high)``.
+
+    ``init_scale``, ``lr`` and ``gate`` (the soft gate's α) are drawn log-uniformly, ``lam_min``
+    uniformly. The defaults bracket the settings Haim et al.'s MNIST sweep selected (init scale 0.035,
+    lr 0.031, λ_min 0.45, α 150). A range with low = high fixes that setting.
+    """
+
+    init_scale: tuple = (1e-3, 1e-1)
+    lr: tuple = (1e-3, 1e-1)
+    lam_min: tuple = (0.01, 0.5)
+    gate: tuple = (10.0, 1000.0)
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _range(getattr(self, f.name), f.name))
+
+    def sample(self, trials: int, seed: int) -> dict[str, np.ndarray]:
+        """``trials`` draws of every setting from ``numpy.random.default_rng(seed)`` (arrays of length trials)."""
+        rng = np.random.default_rng(seed)
+        out = {}
+        for name in ("init_scale", "lr", "lam_min", "gate"):
+            low, high = getattr(self, name)
+            if name == "lam_min":
+                out[name] = rng.uniform(low, high, trials)
+            else:
+                out[name] = np.exp(rng.uniform(math.log(low), math.log(high), trials))
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class SearchResult:
+    """Outcome of :func:`random_search`: per trial t its settings ``init_scale, lr, lam_min, gate`` (T,),
+    and per restart r: final KKT loss ``kkt`` (T, R), ``nearest`` (mean distance from each training point to
+    its nearest candidate, T × R), the ``candidates`` (T, R, m, d) and multipliers ``lam`` (T, R, m).
+    ``best`` is the trial with the lowest median KKT loss (the attacker's only evidence)."""
+
+    spec: object
+    space: SearchSpace
+    attack: AttackConfig
+    init_scale: np.ndarray
+    lr: np.ndarray
+    lam_min: np.ndarray
+    gate: np.ndarray
+    kkt: np.ndarray
+    nearest: np.ndarray
+    candidates: np.ndarray
+    lam: np.ndarray
+
+    @property
+    def best(self) -> int:
+        return int(np.argmin(np.median(self.kkt, axis=1)))
+
+    def rows(self) -> list[dict]:
+        return [{"init_scale": s, "lr": l, "lam_min": m, "gate": g, "kkt_median": np.median(k),
+                 "nearest_median": np.median(n)}
+                for s, l, m, g, k, n in zip(self.init_scale, self.lr, self.lam_min, self.gate, self.kkt, self.nearest)]
+
+
+def random_search(spec, *, trials: int = 8, restarts: int = 2, space: SearchSpace | None = None, seed: int = 0,
+                  attack: AttackConfig | None = None, candidates_per_point: int = 2, executor: str = "local",
+                  num_cpus: float = 1, num_gpus: float = 0, device="auto", cache: bool = True, cache_root=None,
+                  refresh: bool = False) -> SearchResult:
+    """Haim et al.'s random search over (init scale, lr, λ_min, α) on the network of ``spec`` (a ``NetSpec``).
+
+    The network is ``experiments.trained_network(spec)`` (cached), attacked margin-normalised with
+    m = ``candidates_per_point``·n candidates and no prior. Trial t draws its settings from ``space``
+    (``SearchSpace.sample(trials, seed)``) and runs ``restarts`` seeds (``seed``, ``seed + 1``, ...) as one
+    ``reconstruct_batch``, with the other settings from ``attack``. ``executor``: ``"local"`` (the trials one
+    after another in this process) or ``"ray"`` (every trial a Ray task, all submitted at once, resources
+    ``num_cpus`` / ``num_gpus`` each). Both give the same :class:`SearchResult` and share its cache entry.
+    """
+    from reconleak_core import experiments
+    from reconleak_core.cache import cached
+    from reconleak_core.kkt import normalize_margin
+    from reconleak_core.runtime import get_device
+
+    if not isinstance(spec, experiments.NetSpec):
+        raise TypeError(f"spec must be an experiments.NetSpec, got {type(spec).__name__}")
+    trials, restarts = _positive_int(trials, "trials"), _positive_int(restarts, "restarts")
+    candidates_per_point = _positive_int(candidates_per_point, "candidates_per_point")
+    space = SearchSpace() if space is None else space
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}")
+    attack = AttackConfig() if attack is None else attack
+    if not isinstance(attack, AttackConfig):
+        raise TypeError(f"attack must be an AttackConfig, got {type(attack).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if executor not in ("local", "ray"):
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+    options = _RayOptions(1, *_resources(num_cpus, num_gpus))
+    device = get_device(device)
+
+    def compute():
+        tn = experiments.trained_network(spec, device=device, cache=cache, cache_root=cache_root)
+        net = normalize_margin(tn.net, tn.X, tn.y)
+        m = candidates_per_point * spec.n
+        drawn = space.sample(trials, seed)
+        seeds = [seed + r for r in range(restarts)]
+        calls = []
+        for t in range(trials):
+            config = dataclasses.replace(attack, lam_min=float(drawn["lam_min"][t]), gate=float(drawn["gate"][t]))
+            calls.append((net, m, {"config": config, "seeds": seeds, "init_scale": float(drawn["init_scale"][t]),
+                                   "lr": float(drawn["lr"][t]), "device": device.type}))
+        if executor == "ray":
+            results = _submit([(n, mm, _task_kwargs(kw, options)) for n, mm, kw in calls], options)
+        else:
+            results = [reconstruct_batch(n, mm, **kw) for n, mm, kw in calls]
+        nearest = [[experiments._distances(tn.X, c)[0] for c in r.candidates] for r in results]
+        return {**{k: torch.as_tensor(v) for k, v in drawn.items()},
+                "kkt": torch.stack([r.kkt.double() for r in results]),
+                "nearest": torch.tensor(nearest, dtype=torch.float64),
+                "candidates": torch.stack([r.candidates for r in results]),
+                "lam": torch.stack([r.lam for r in results])}
+
+    if cache:
+        key = {"search": "random_search", "spec": spec, "space": space, "trials": trials, "restarts": restarts,
+               "seed": seed, "attack": attack, "candidates_per_point": candidates_per_point,
+               "device": device.type, "version": _VERSION}
+        value = cached(key, compute, root=cache_root, name="random_search", refresh=refresh)
+    else:
+        value = compute()
+    return SearchResult(spec, space, attack, **{k: v.numpy() for k, v in value.items()})
