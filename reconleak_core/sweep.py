@@ -55,7 +55,7 @@ from reconleak_core.attack import AttackConfig, AttackResult, _is_sequence, reco
 
 __all__ = ["PER_MEMBER", "on_ray", "batched_attack", "run", "SearchSpace", "SearchResult", "random_search"]
 
-PER_MEMBER = ("seeds", "init_scale", "init_radius", "prior", "lr", "lam_lr")
+PER_MEMBER = ("seeds", "init_scale", "init_radius", "prior", "lr", "lam_lr", "gate", "lam_min")
 """``reconstruct_batch``'s per-member settings (sequences of length K are split between tasks)."""
 
 _VERSION = 1  # part of the random search's cache key
