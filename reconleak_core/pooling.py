@@ -18,7 +18,9 @@ Scores (``metric``):
 
 - ``"ssim"`` (images; needs ``image_shape``): ``metrics.ssim`` (Haim et al.'s window 3, data range 1) of
   each training image with every pooled candidate, both in pixel coordinates; the best candidate is the one
-  of highest SSIM. Candidates are scored as they are (no clipping, no rescaling).
+  of highest SSIM. Candidates are scored as they are (no clipping), or, with ``rescale=True``, after
+  Haim et al.'s per-image min–max rescale to [0, 1] of candidates and training images alike (which makes
+  the score blind to a constant shift: the secret-shift experiment).
 - ``"l2"``: Euclidean distance, best = nearest; ``"cosine"``: 1 − cos∠(x, x′), a *direction-only* distance
   (the attack's objective is invariant under (x′, λ′) → (c x′, λ′/c) for a two-layer ReLU net without a
   prior, chapter "The initialisation radius").
@@ -150,11 +152,19 @@ def _best(X: torch.Tensor, C: torch.Tensor, metric: str, shape) -> tuple[torch.T
     return index, values
 
 
+def _rescale(Z: torch.Tensor) -> torch.Tensor:
+    """Min–max rescale every row to [0, 1] (Haim et al.'s scoring); a constant row becomes 0."""
+    lo, hi = Z.amin(dim=-1, keepdim=True), Z.amax(dim=-1, keepdim=True)
+    span = hi - lo
+    return torch.where(span > 0, (Z - lo) / torch.where(span > 0, span, torch.ones_like(span)), 0.0)
+
+
 def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=None, threshold: float | None = None,
-                lam=None, kkt=None) -> PooledResult:
+                rescale: bool = False, lam=None, kkt=None) -> PooledResult:
     """Score training points ``X`` (n, d, model coordinates) against pooled ``candidates`` ((K, m, d) or (m, d)).
 
-    ``mean`` is added back to both (pixel coordinates). ``threshold`` defaults to :data:`RECOVERED_SSIM`
+    ``mean`` is added back to both (pixel coordinates); ``rescale=True`` then min–max rescales every row
+    (SSIM only; the returned ``candidates`` and ``X`` are the rescaled ones). ``threshold`` defaults to :data:`RECOVERED_SSIM`
     for SSIM and must be given for the distances. ``lam`` / ``kkt`` (optional) are carried into the result.
     """
     X = check_points(X, "X", dtype=torch.float64)
@@ -174,8 +184,14 @@ def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=N
         threshold = RECOVERED_SSIM
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    if not isinstance(rescale, bool):
+        raise TypeError(f"rescale must be True or False, got {rescale!r}")
+    if rescale and metric != "ssim":
+        raise ValueError("rescale=True is Haim et al.'s image scoring: it needs metric='ssim'")
     mu = _mean(mean, d, torch.float64)
     Xp, Cp = X + mu, C.reshape(K * m, d) + mu
+    if rescale:
+        Xp, Cp = _rescale(Xp), _rescale(Cp)
     best, score = _best(Xp, Cp, metric, shape)
     lam = torch.full((K * m,), float("nan"), dtype=torch.float64) if lam is None else \
         torch.as_tensor(lam).detach().to("cpu", torch.float64).reshape(K * m)
@@ -186,7 +202,7 @@ def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=N
 
 
 def pooled_attack(net, X, y, *, restarts: int = 8, candidates_per_point: int = 2, prior=None, mean=None,
-                  metric: str = "ssim", image_shape=None, threshold: float | None = None,
+                  metric: str = "ssim", image_shape=None, threshold: float | None = None, rescale: bool = False,
                   config: AttackConfig | None = None, seed: int = 0, device="auto", progress: bool = False,
                   **members) -> PooledResult:
     """Haim et al.'s pooled attack: ``restarts`` attacks in ONE ``reconstruct_batch`` call, best candidate per point.
@@ -218,4 +234,4 @@ def pooled_attack(net, X, y, *, restarts: int = 8, candidates_per_point: int = 2
                                           prior=prior, seeds=[seed + k for k in range(restarts)], config=config,
                                           device=device, progress=progress, **members)
     return pool_scores(X, res.candidates, mean=mean, metric=metric, image_shape=image_shape, threshold=threshold,
-                       lam=res.lam, kkt=res.kkt)
+                       rescale=rescale, lam=res.lam, kkt=res.kkt)
