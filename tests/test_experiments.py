@@ -6,7 +6,6 @@ temporary cache folder; the init-radius trend is checked at book scale.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
