@@ -450,7 +450,7 @@ def plot_shift_reconstructions(result, show: int = 4, figsize=None):
     ``show`` best reconstructions of the uninformed attack (box [0, 1]), each beside its training image (every
     image min–max scaled for display, as they are scored). Returns the ``Figure``."""
     offsets = [float(o) for o in result.offsets]
-    show = min(int(show), result.recon.shape[1])
+    show = min(int(show), result.recon.shape[2])
     if show < 1:
         raise ValueError(f"show must be a positive integer, got {show!r}")
     plt = _pyplot()
