@@ -42,7 +42,8 @@ load of about 7, so times are inflated 3–6×): training one digit net 28–108
 3000 Adam steps, m = n = 20, one batched call) 346–672 s. Pooled median SSIM over draws 0, 1, 2 of 20 digits
 (network init seed 0): 0.742 (75 % ≥ 0.7), 0.273 (0 %), 0.251 (0 %); ε_rel 0.056, 0.051, 0.054. The leak
 shows on one draw of three at this budget; the failing draws end at a median KKT loss 4× higher (0.25 vs
-0.063), i.e. the attack has not converged there.
+0.063), i.e. the attack has not converged there; m = 2n candidates per restart on draw 1 did not help
+(median 0.28, 0 %).
 
 Earlier measurements, before centring and the recipe change (kept for the record; they no longer describe
 the presets): at book scale (2 CPU cores, 2026-11), with the library's
