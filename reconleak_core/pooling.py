@@ -201,7 +201,7 @@ def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=N
     return PooledResult(Cp, restart, lam, best, score, kkt, metric, float(threshold), Xp)
 
 
-def pooled_attack(net, X, y, *, restarts: int = 8, candidates_per_point: int = 2, prior=None, mean=None,
+def pooled_attack(net, X, y, *, restarts: int = 8, candidates_per_point: int = 1, prior=None, mean=None,
                   metric: str = "ssim", image_shape=None, threshold: float | None = None, rescale: bool = False,
                   config: AttackConfig | None = None, seed: int = 0, device="auto", progress: bool = False,
                   **members) -> PooledResult:
@@ -210,7 +210,8 @@ def pooled_attack(net, X, y, *, restarts: int = 8, candidates_per_point: int = 2
     ``net`` was trained on ``X`` (n, d) with labels ``y``; it is margin-normalised (``kkt.normalize_margin``)
     before the attack. Each restart has m = ``candidates_per_point`` · n candidates, its own seed
     (``seed``, ``seed + 1``, ...) and the shared ``prior`` (model coordinates; a sequence gives one per
-    restart) and ``config`` (default ``AttackConfig(steps=3000)``). Further per-member settings
+    restart) and ``config`` (default ``AttackConfig(steps=3000)``). The defaults (8 restarts × 3000 Adam
+    steps, m = n) are those of ``experiments.DigitLeakConfig``, measured there. Further per-member settings
     (``init``, ``init_radius``, ...) pass through ``members`` to ``reconstruct_batch``. Scoring: see
     :func:`pool_scores`. Example (chapter "Reconstruction attacks")::
 

@@ -89,7 +89,7 @@ def test_pooled_attack_runs_the_restarts_as_one_batched_attack(monkeypatch):
                                 mean=images.mean, image_shape=images.image_shape,
                                 config=attack.AttackConfig(steps=30), seed=5)
     assert calls == [[5, 6, 7]]
-    assert res.candidates.shape == (3 * 2 * 6, 64) and res.kkt.shape == (3,) and res.score.shape == (6,)
+    assert res.candidates.shape == (3 * 6, 64) and res.kkt.shape == (3,) and res.score.shape == (6,)
     assert torch.isfinite(res.score).all() and 0 <= res.fraction <= 1
     with pytest.raises(ValueError, match="restarts"):
         pooling.pooled_attack(net, images.X, images.y, restarts=0, image_shape=(1, 8, 8))
