@@ -45,7 +45,7 @@ from reconleak_core.checks import (as_tensor, check_bool, check_finite, check_fr
                                    check_network, check_nonnegative, check_points, check_positive, check_real,
                                    check_seed)
 from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss
-from reconleak_core.models import GATE_FORMS, parameter_vector
+from reconleak_core.models import GATE_FORMS
 from reconleak_core.runtime import get_device
 
 __all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "DIVERGENCE_FACTOR", "reconstruct",

@@ -5,11 +5,20 @@ otherwise; images flattened in channel-major CHW order unless ``flatten=False``)
 {-1, +1} of the same dtype. With a sample size ``n`` the sample is balanced and ordered like
 :func:`sphere`: yᵢ = +1 for even i, −1 for odd i.
 
+Image sets come as an :class:`ImageSet`, which unpacks as ``X, y = data.digits(...)`` and also carries
+the training ``mean``. **Image sets are centred by default**, as Haim et al.'s code does
+(``data_reduce_mean``): ``X`` holds the pixels minus the mean of the returned sample, the coordinates the
+attacked network sees (*model coordinates*); ``images.to_pixels(Z)`` adds the mean back (*pixel
+coordinates*, where images are shown and scored). A prior is stated in pixel coordinates and moved into
+model coordinates by :func:`pixel_box` (a pixel box [lo, hi] is ``Box(lo − mean, hi − mean)``). The secret
+shift is added *after* centring (:meth:`ImageSet.shifted`), so offset 0 means the centred data.
+
 - :func:`sphere`       points on a sphere, optionally inside a random subspace (Theorem 4's setting);
 - :func:`digits`       scikit-learn's bundled 8×8 digits, pixels in [0, 1] (offline, nothing downloaded);
 - :func:`load_cifar10` the official CIFAR-10 python archive, checked against a pinned SHA-256 before
   anything in it is unpickled; pixels in [0, 1];
-- :func:`shift`        the secret shift x ↦ x + offset.
+- :func:`shift`        the secret shift x ↦ x + offset;
+- :func:`pixel_box`    the box prior [lo, hi] of pixel coordinates as an ``attack.Box`` in model coordinates.
 
 Nothing here downloads at import or test time; :func:`load_cifar10` downloads only with
 ``download=True``.
@@ -18,6 +27,7 @@ Nothing here downloads at import or test time; :func:`load_cifar10` downloads on
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, replace
 import os
 import pickle
 import tarfile
@@ -28,13 +38,15 @@ import numpy as np
 import torch
 
 from reconleak_core.checks import (as_tensor, check_bool, check_finite, check_float_dtype, check_int, check_points,
-                                   check_positive, check_seed)
+                                   check_positive, check_real, check_seed)
 
 __all__ = [
     "sphere",
     "digits",
     "load_cifar10",
     "shift",
+    "ImageSet",
+    "pixel_box",
     "DIGITS_IMAGE_SHAPE",
     "CIFAR10_IMAGE_SHAPE",
     "CIFAR10_CLASSES",
@@ -111,10 +123,80 @@ def _balanced_indices(labels: np.ndarray, n: int | None, seed: int) -> np.ndarra
     return np.stack(picks, axis=1).reshape(-1)
 
 
-def _to_output(images: np.ndarray, labels: np.ndarray, scale: float, image_shape, flatten: bool, dtype):
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """An image data set as the attacked model saw it; unpacks as ``X, y``.
+
+    - ``X`` (n, d) or (n, C, H, W): model coordinates, i.e. pixels − ``mean`` + ``offset``;
+    - ``y`` (n,): ±1 labels;
+    - ``mean``: the training mean subtracted from every image (shape ``X.shape[1:]``; zeros when the
+      loader was called with ``center=False``), the mean of the returned sample as in Haim et al.;
+    - ``offset``: the secret shift added after centring (0: centred data), see :meth:`shifted`;
+    - ``image_shape``: (C, H, W) of one image.
+
+    ``pixels`` are the clean training images (pixel coordinates, every pixel in [0, 1]);
+    :meth:`to_pixels` maps any points of model coordinates (e.g. attack candidates) to pixel coordinates.
+    """
+
+    X: torch.Tensor
+    y: torch.Tensor
+    mean: torch.Tensor
+    offset: float
+    image_shape: tuple
+
+    def __iter__(self):
+        return iter((self.X, self.y))
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    def to_pixels(self, Z) -> torch.Tensor:
+        """Points of model coordinates (shape (..., d) like ``X``) in pixel coordinates: Z + mean.
+
+        The secret offset is *not* removed (the attacker does not know it): shifted training images map to
+        ``pixels + offset``."""
+        Z = as_tensor(Z, "Z", dtype=self.X.dtype)
+        if Z.shape[-self.mean.dim():] != self.mean.shape:
+            raise ValueError(f"points must end with the data's shape {tuple(self.mean.shape)}, got {tuple(Z.shape)}")
+        return Z + self.mean
+
+    @property
+    def pixels(self) -> torch.Tensor:
+        """The clean training images in pixel coordinates (without the secret offset)."""
+        return self.X - self.offset + self.mean
+
+    def shifted(self, offset) -> "ImageSet":
+        """The same images with the secret shift ``offset`` (a finite number) added after centring."""
+        offset = check_real(offset, "offset")
+        return replace(self, X=shift(self.X.reshape(len(self), -1), offset - self.offset).reshape(self.X.shape),
+                       offset=float(offset))
+
+
+def pixel_box(lo, hi, mean, enforce: str = "penalty"):
+    """The box prior lo ≤ pixel ≤ hi of pixel coordinates as an ``attack.Box`` in model coordinates.
+
+    The model sees x − mean (:class:`ImageSet`), so the box becomes ``Box(lo − mean, hi − mean)``
+    coordinatewise. ``mean``: the data set's ``mean`` (any shape with d entries, flattened here); ``lo``,
+    ``hi``: numbers (e.g. 0 and 1, or s and 1 + s for an attacker who knows the shift s).
+    """
+    from reconleak_core.attack import Box
+
+    mean = check_finite(as_tensor(mean, "mean", dtype=torch.float64), "mean").reshape(-1)
+    lo, hi = check_real(lo, "lo"), check_real(hi, "hi")
+    if not lo < hi:
+        raise ValueError(f"pixel_box needs lo < hi, got lo={lo!r}, hi={hi!r}")
+    return Box(lo - mean, hi - mean, enforce=enforce)
+
+
+def _to_output(images: np.ndarray, labels: np.ndarray, scale: float, image_shape, flatten: bool, dtype,
+               center: bool) -> ImageSet:
+    if not isinstance(center, bool):
+        raise TypeError(f"center must be True or False, got {center!r}")
     X = torch.from_numpy(images.astype(np.float64) / scale)
     X = X.reshape(len(X), -1) if flatten else X.reshape(len(X), *image_shape)
-    return X.to(dtype), torch.from_numpy(labels.astype(np.float64)).to(dtype)
+    mean = X.mean(dim=0) if center and len(X) else torch.zeros(X.shape[1:], dtype=torch.float64)
+    return ImageSet((X - mean).to(dtype), torch.from_numpy(labels.astype(np.float64)).to(dtype), mean.to(dtype),
+                    0.0, tuple(image_shape))
 
 
 def _binary_labels(classes, targets: np.ndarray, names, default: str, default_positive) -> np.ndarray:
@@ -146,7 +228,7 @@ def _binary_labels(classes, targets: np.ndarray, names, default: str, default_po
 
 
 def digits(n: int | None = None, classes="odd_vs_even", seed: int = 0, flatten: bool = True,
-           dtype: torch.dtype = torch.float64):
+           dtype: torch.dtype = torch.float64, center: bool = True) -> ImageSet:
     """scikit-learn's bundled 8×8 handwritten digits (1,797 images) as a binary ±1 task, offline.
 
     ``classes="odd_vs_even"`` (default): odd digits → +1, even digits → −1, the binary task Haim et al.
@@ -154,7 +236,9 @@ def digits(n: int | None = None, classes="odd_vs_even", seed: int = 0, flatten: 
     ``(a, b)`` of digits keeps only those two: a → +1, b → −1.
 
     Pixels are scikit-learn's integer intensities 0..16 divided by 16, so **every pixel lies in
-    [0, 1]** (the box prior of the attack relies on this range). ``X`` has shape (n, 64), or
+    [0, 1]** in pixel coordinates. Returns an :class:`ImageSet` (unpacks as ``X, y``): with
+    ``center=True`` (default, Haim et al.) ``X`` is centred by the mean of the returned sample,
+    ``X + mean`` are the pixels; ``center=False`` gives the raw pixels (mean 0). ``X`` has shape (n, 64), or
     (n, 1, 8, 8) with ``flatten=False``; :data:`DIGITS_IMAGE_SHAPE` reshapes a row for plotting.
     ``n=None`` returns every image of the selected classes in scikit-learn's order (not balanced);
     an even ``n`` draws n/2 images per label with a generator seeded by ``seed``.
@@ -169,7 +253,7 @@ def digits(n: int | None = None, classes="odd_vs_even", seed: int = 0, flatten: 
     labels = _binary_labels(classes, bunch.target, tuple(str(k) for k in range(10)), "odd_vs_even", (1, 3, 5, 7, 9))
     inside = np.flatnonzero(labels != 0)
     pick = inside[_balanced_indices(labels[inside], n, seed)]
-    return _to_output(bunch.images[pick], labels[pick], 16.0, DIGITS_IMAGE_SHAPE, flatten, dtype)
+    return _to_output(bunch.images[pick], labels[pick], 16.0, DIGITS_IMAGE_SHAPE, flatten, dtype, center)
 
 
 def _sha256(path: Path) -> str:
@@ -284,7 +368,7 @@ def _read_batches(archive: Path, batch_names: list[str]) -> tuple[np.ndarray, np
 def load_cifar10(root, download: bool = False, n: int | None = None, seed: int = 0,
                  classes="vehicles_vs_animals", train: bool = True, flatten: bool = True,
                  dtype: torch.dtype = torch.float64, expected_sha256: str = CIFAR10_SHA256,
-                 url: str = CIFAR10_URL, progress: bool = False):
+                 url: str = CIFAR10_URL, progress: bool = False, center: bool = True) -> ImageSet:
     """CIFAR-10 from the official python archive ``root/cifar-10-python.tar.gz`` as a binary ±1 task.
 
     ``classes="vehicles_vs_animals"`` (default) is the task of Haim et al. (2022): **animals → +1**
@@ -300,7 +384,9 @@ def load_cifar10(root, download: bool = False, n: int | None = None, seed: int =
     With ``download=True`` and no archive yet, ``url`` is fetched into a temporary file, hashed, and
     moved into place only if the hash matches (deleted otherwise); ``progress`` shows a bar.
 
-    Pixels are the uint8 intensities divided by 255, so **every pixel lies in [0, 1]**. ``X`` has
+    Pixels are the uint8 intensities divided by 255, so **every pixel lies in [0, 1]** in pixel
+    coordinates; as for :func:`digits`, the result is an :class:`ImageSet`, centred by its mean unless
+    ``center=False``. ``X`` has
     shape (n, 3072) in the pickle's channel-major order (1024 red, 1024 green, 1024 blue values),
     or (n, 3, 32, 32) with ``flatten=False``. ``n=None`` returns every image of the selected classes
     in file order (not balanced; 50,000 float64 images take 1.2 GB); an even ``n`` draws n/2 images
@@ -327,7 +413,7 @@ def load_cifar10(root, download: bool = False, n: int | None = None, seed: int =
                             [k for k in range(10) if k not in CIFAR10_VEHICLES])
     inside = np.flatnonzero(labels != 0)
     pick = inside[_balanced_indices(labels[inside], n, seed)]
-    return _to_output(images[pick], labels[pick], 255.0, CIFAR10_IMAGE_SHAPE, flatten, dtype)
+    return _to_output(images[pick], labels[pick], 255.0, CIFAR10_IMAGE_SHAPE, flatten, dtype, center)
 
 
 def shift(X, offset):

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import (as_tensor, check_finite, check_fraction, check_int, check_labels,
+from reconleak_core.checks import (as_tensor, check_fraction, check_int, check_labels,
                                    check_multipliers, check_network, check_nonnegative, check_points, check_positive,
                                    check_real,
                                    scalar_output)

@@ -626,10 +626,14 @@ def plot_experiment(result):
     elif name == "secret_shift":
         o = result.offsets
         fig, axes = plt.subplots(1, 2, figsize=two)
-        plot_curves(o, {"top reconstructions": result.ssim_top, "all training images": result.ssim_all},
-                    xlabel="secret offset", ylabel="SSIM", title="reconstruction quality", ax=axes[0])
-        plot_curves(o, {"KKT loss": result.kkt}, xlabel="secret offset", ylabel="final KKT loss",
-                    title="the attack's objective", logy=True, ax=axes[1])
+        plot_curves(o, {"box [0, 1]": result.median[:, 0], "box [s, 1 + s]": result.median[:, 1]},
+                    xlabel="secret offset s", ylabel="median best SSIM", title="reconstruction quality", ax=axes[0])
+        plot_curves(o, {"box [0, 1]": result.kkt[:, 0], "box [s, 1 + s]": result.kkt[:, 1]}, xlabel="secret offset s",
+                    ylabel="final KKT loss", title="the attack's objective", logy=True, ax=axes[1])
+    elif name == "digit_leak":
+        fig = image_grid([list(result.images), list(result.best)], row_titles=["training", "best candidate"],
+                         image_shape=tuple(result.image_shape), normalize=False, scale=0.8)
+        fig.suptitle(f"median SSIM {result.median:.3g}, {result.fraction:.0%} of the images ≥ 0.7", fontsize="medium")
     elif name == "training_length":
         fig, axes = plt.subplots(1, 3, figsize=three)
         plot_curves(result.steps, {"ε / ‖θ̂‖": result.eps_rel}, xlabel="training steps", ylabel="relative ε",
@@ -657,11 +661,11 @@ def plot_experiment(result):
 
 def plot_shift_reconstructions(result, show: int = 4, figsize=None):
     """Paper Fig. 2b's images from an ``experiments.SecretShiftResult``: one row per secret offset with its
-    ``show`` best reconstructions, each beside its nearest training image (every image min–max scaled for
+    ``show`` best reconstructions of the uninformed attack (box [0, 1]), each beside its nearest training image (every image min–max scaled for
     display, as they are scored). The default size fills the book's column (:data:`COLUMN_INCHES`).
     Returns the ``Figure``."""
     offsets = [float(o) for o in result.offsets]
-    show = min(int(show), result.recon.shape[1])
+    show = min(int(show), result.recon.shape[2])
     if show < 1:
         raise ValueError(f"show must be a positive integer, got {show!r}")
     plt = _pyplot()
@@ -670,7 +674,7 @@ def plot_shift_reconstructions(result, show: int = 4, figsize=None):
                              figsize=figsize or (COLUMN_INCHES, 0.45 + 1.1 * cell * len(offsets)))
     for r, offset in enumerate(offsets):
         for c in range(show):
-            for k, (images, what) in enumerate(((result.recon, "rec."), (result.nearest, "nearest"))):
+            for k, (images, what) in enumerate(((result.recon[:, 0], "rec."), (result.nearest[:, 0], "nearest"))):
                 ax = axes[r][2 * c + k]
                 img = _as_image(images[r][c], tuple(result.image_shape), "image")
                 span = img.max() - img.min()

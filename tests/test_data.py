@@ -21,7 +21,7 @@ from reconleak_core.data import CIFAR10_VEHICLES, digits, load_cifar10, shift
 
 
 def test_digits_odd_digits_are_positive_and_pixels_in_unit_box():
-    X, y = digits()
+    X, y = digits(center=False)
     bunch = load_digits()
     assert X.shape == (len(bunch.target), 64) and X.dtype == torch.float64 and y.dtype == torch.float64
     assert torch.equal(y, torch.where(torch.as_tensor(bunch.target) % 2 == 1, 1.0, -1.0).double())
@@ -43,7 +43,7 @@ def test_digits_sample_is_balanced_interleaved_and_seeded():
 
 
 def test_digits_pair_keeps_only_the_two_digits_with_first_positive():
-    X, y = digits(n=30, classes=(3, 8), seed=1, dtype=torch.float32)
+    X, y = digits(n=30, classes=(3, 8), seed=1, dtype=torch.float32, center=False)
     bunch = load_digits()
     lookup = {tuple((row / 16).astype(np.float32).tolist()): t for row, t in zip(bunch.data, bunch.target)}
     found = [lookup[tuple(row.tolist())] for row in X]
@@ -51,9 +51,47 @@ def test_digits_pair_keeps_only_the_two_digits_with_first_positive():
     assert found == [3 if label > 0 else 8 for label in y.tolist()]
 
 
+def test_digits_are_centred_by_default_and_the_mean_restores_the_pixels():
+    images = digits(n=20, seed=5)
+    raw, _ = digits(n=20, seed=5, center=False)
+    X, y = images                                                   # unpacks like (X, y)
+    assert X is images.X and y is images.y and len(images) == 20 and images.image_shape == data.DIGITS_IMAGE_SHAPE
+    assert torch.allclose(X.mean(0), torch.zeros(64, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(images.mean, raw.mean(0), atol=1e-15)
+    assert torch.allclose(images.to_pixels(X), raw, atol=1e-15) and torch.allclose(images.pixels, raw, atol=1e-15)
+    flat = digits(n=20, seed=5, flatten=False)
+    assert flat.mean.shape == data.DIGITS_IMAGE_SHAPE and torch.allclose(flat.X.reshape(20, -1), X)
+    assert torch.equal(digits(n=20, seed=5, center=False).mean, torch.zeros(64, dtype=torch.float64))
+
+
+def test_secret_shift_is_added_after_centring_and_keeps_the_clean_pixels():
+    images = digits(n=10, seed=2)
+    moved = images.shifted(0.5)
+    assert moved.offset == 0.5 and torch.allclose(moved.X, images.X + 0.5)
+    assert torch.allclose(moved.pixels, images.pixels) and torch.allclose(moved.shifted(0.0).X, images.X)
+    assert torch.allclose(moved.to_pixels(moved.X), images.pixels + 0.5)
+    with pytest.raises(ValueError, match="offset"):
+        images.shifted(float("nan"))
+
+
+def test_pixel_box_moves_the_box_into_model_coordinates():
+    images = digits(n=10, seed=2)
+    box = data.pixel_box(0, 1, images.mean)
+    assert torch.allclose(box.lo, -images.mean) and torch.allclose(box.hi, 1 - images.mean)
+    assert box.penalty(images.X.unsqueeze(0)).item() == 0               # the centred images satisfy it
+    informed = data.pixel_box(0.5, 1.5, images.mean)
+    assert informed.penalty(images.shifted(0.5).X.unsqueeze(0)).item() == 0
+    assert box.penalty(images.shifted(0.5).X.unsqueeze(0)).item() > 0
+    with pytest.raises(ValueError, match="lo < hi"):
+        data.pixel_box(1, 0, images.mean)
+    with pytest.raises(ValueError, match="mean"):
+        data.pixel_box(0, 1, torch.tensor([float("nan")]))
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
+        ({"center": 1}, TypeError, "center"),
         ({"n": 7}, ValueError, "even"),
         ({"n": 10_000}, ValueError, "only"),
         ({"n": 0}, ValueError, "n must be"),
@@ -121,7 +159,7 @@ def no_unpickling(monkeypatch):
 
 def test_cifar10_vehicles_are_negative_animals_positive_pixels_chw_in_unit_box(archive):
     path, sha = archive
-    X, y = load_cifar10(path.parent, expected_sha256=sha)
+    X, y = load_cifar10(path.parent, expected_sha256=sha, center=False)
     assert X.shape == (5 * PER_BATCH, 3072) and X.dtype == torch.float64
     red, green, blue = (X[:, 1024 * c: 1024 * (c + 1)] * 255 for c in range(3))
     classes = green[:, 0].round().long()
@@ -130,22 +168,22 @@ def test_cifar10_vehicles_are_negative_animals_positive_pixels_chw_in_unit_box(a
     expected_ids = torch.tensor([PER_BATCH * b + i for b in range(1, 6) for i in range(PER_BATCH)])
     assert torch.equal(image_ids, expected_ids)  # every training batch, in file order
     assert torch.all(blue == 255) and X.min() >= 0 and X.max() == 1
-    images, _ = load_cifar10(path.parent, expected_sha256=sha, flatten=False)
+    images, _ = load_cifar10(path.parent, expected_sha256=sha, flatten=False, center=False)
     assert images.shape == (5 * PER_BATCH, *data.CIFAR10_IMAGE_SHAPE)
     assert torch.equal(images.reshape(len(images), -1), X)
 
 
 def test_cifar10_test_split_pair_and_balanced_sample(archive):
     path, sha = archive
-    X, y = load_cifar10(path.parent, expected_sha256=sha, train=False, classes=("cat", 5))
+    X, y = load_cifar10(path.parent, expected_sha256=sha, train=False, classes=("cat", 5), center=False)
     assert X.shape == (4, 3072)  # two cats (class 3) and two dogs (class 5) in test_batch
     classes = (X[:, 1024] * 255).round().long()
     assert torch.equal(y, torch.where(classes == 3, 1.0, -1.0).double())
     assert set(classes.tolist()) == {3, 5}
-    X, y = load_cifar10(path.parent, expected_sha256=sha, n=20, seed=2)
+    X, y = load_cifar10(path.parent, expected_sha256=sha, n=20, seed=2, center=False)
     assert torch.equal(y, torch.tensor([1.0, -1.0] * 10, dtype=torch.float64))
     assert len({tuple(row[:1024].tolist()) for row in X}) == 20
-    X2, _ = load_cifar10(path.parent, expected_sha256=sha, n=20, seed=2)
+    X2, _ = load_cifar10(path.parent, expected_sha256=sha, n=20, seed=2, center=False)
     assert torch.equal(X, X2)
 
 

@@ -15,6 +15,7 @@ import torch
 
 from reconleak_core import attack, experiments
 from reconleak_core.__main__ import main
+from reconleak_core.train import TrainConfig
 
 NAMES = list(experiments.EXPERIMENTS)
 
@@ -45,7 +46,8 @@ def test_init_radius_result_has_one_entry_per_radius_and_seed(results):
     result = results["init_radius"]
     config = experiments.InitRadiusConfig.preset("test")
     R, S, n = len(config.radii), config.seeds, config.net.n
-    assert result.kkt.shape == result.nearest.shape == result.matched.shape == (R, S)
+    assert result.kkt.shape == result.nearest.shape == result.matched.shape == result.direction.shape == (R, S)
+    assert np.all((result.direction >= -1e-12) & (result.direction <= 2))
     assert result.candidates.shape == (R, S, config.candidates_per_point * n, config.net.d)
     # the matched distance pairs every training point with a distinct candidate: never below the nearest one
     assert np.all(result.matched >= result.nearest - 1e-12)
@@ -54,9 +56,37 @@ def test_init_radius_result_has_one_entry_per_radius_and_seed(results):
 def test_secret_shift_returns_reconstructions_beside_nearest_images(results):
     result = results["secret_shift"]
     config = experiments.SecretShiftConfig.preset("test")
-    assert result.recon.shape == result.nearest.shape == (len(config.offsets), config.top_k, 64)
+    O = len(config.offsets)
+    assert result.recon.shape == result.nearest.shape == (O, 2, config.top_k, 64)   # [uninformed, informed] box
     assert np.all((result.recon >= 0) & (result.recon <= 1))  # min–max rescaled, as scored
-    assert np.all((result.ssim_top >= result.ssim_all - 1e-12) & (result.ssim_top <= 1))
+    assert result.median.shape == result.shared.shape == result.kkt.shape == (O, 2)
+    assert np.all((result.ssim_top >= result.median - 1e-12) & (result.ssim_top <= 1))
+    assert np.all((result.shared >= 0) & (result.shared <= config.net.n))
+
+
+def test_digit_leak_scores_every_training_image_against_its_best_pooled_candidate(results):
+    result = results["digit_leak"]
+    config = experiments.DigitLeakConfig.preset("test")
+    n = config.net.n
+    assert result.ssim.shape == (n,) and result.images.shape == result.best.shape == (n, 64)
+    assert result.kkt.shape == (config.restarts,)
+    assert result.median == pytest.approx(np.median(result.ssim))
+    assert result.fraction == pytest.approx(np.mean(result.ssim >= 0.7))
+    # the images come back in pixel coordinates: every pixel in [0, 1]
+    assert result.images.min() >= -1e-12 and result.images.max() <= 1 + 1e-12
+
+
+def test_digit_networks_are_trained_on_centred_digits_with_the_default_recipe(cache_dir):
+    from reconleak_core.train import TrainConfig
+
+    spec = experiments.DigitLeakConfig.preset("book").net
+    assert spec.center and spec.width == 1000 and spec.train == TrainConfig(steps=10_000)
+    assert experiments.NetSpec().train == TrainConfig()
+    small = experiments.DigitLeakConfig.preset("test").net
+    trained = experiments.trained_network(small.shifted(0.5), device="cpu", cache_root=cache_dir)
+    assert torch.allclose(trained.X, trained.X_clean + 0.5) and trained.spec.train.lr == pytest.approx(0.3 / 1.5**2)
+    assert torch.allclose(trained.X_clean.mean(0), torch.zeros(64, dtype=torch.float64), atol=1e-12)
+    assert trained.pixels.min() >= 0 and trained.pixels.max() <= 1
 
 
 def test_training_length_reports_every_checkpoint_of_one_run(results):
@@ -137,7 +167,7 @@ def test_init_radius_trend_at_book_scale(tmp_path):
 
 
 def test_a_network_that_does_not_separate_its_data_is_refused_and_not_cached(tmp_path):
-    spec = experiments.NetSpec(n=8, d=8, subspace_dim=4, width=30, steps=1, seed=0)
+    spec = experiments.NetSpec(n=8, d=8, subspace_dim=4, width=30, train=TrainConfig(steps=1), seed=0)
     with pytest.raises(ValueError, match=r"does not separate its data after 1 steps .*raise steps or lr"):
         experiments.trained_network(spec, device="cpu", cache_root=tmp_path)
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
@@ -147,7 +177,9 @@ def test_configs_reject_invalid_settings():
     with pytest.raises(ValueError, match="dataset"):
         experiments.NetSpec(dataset="mnist")
     with pytest.raises(ValueError, match="checkpoints"):
-        experiments.NetSpec(steps=100, checkpoints=(50, 200))
+        experiments.NetSpec(train=TrainConfig(steps=100), checkpoints=(50, 200))
+    with pytest.raises(TypeError, match="TrainConfig"):
+        experiments.NetSpec(train={"steps": 100})
     with pytest.raises(ValueError, match="offset must be 0"):
         experiments.SecretShiftConfig(net=experiments.NetSpec(dataset="digits", d=None, subspace_dim=None, offset=1.0))
     with pytest.raises(ValueError, match="radii"):

@@ -1,0 +1,235 @@
+"""Pooled attacks: K restarts of the KKT attack as ONE batched computation, scored as Haim et al. report.
+
+Interface.
+
+- :func:`pooled_attack` — ``pooled_attack(net, X, y, restarts=8, prior=..., mean=..., image_shape=...)``
+  runs ``restarts`` independent attacks (``attack.reconstruct_batch``, one call) on the margin-normalised
+  network, pools all their candidates, and scores every training point against its best candidate over
+  all restarts. Returns a :class:`PooledResult`.
+- :func:`pool_scores` — the scoring alone, for candidates obtained otherwise (shape (K, m, d) or (m, d)).
+
+Coordinates. The network was trained on *model coordinates* ``X`` (e.g. centred images, ``data.digits``);
+``mean`` (the training mean the data set subtracted, ``data.ImageSet.mean``) is added back to the
+training points and to the candidates before scoring, so scores and the returned candidates are in pixel
+coordinates. A prior is given in model coordinates: ``data.pixel_box(0, 1, mean)`` turns the pixel box
+[0, 1] into the box the attack needs.
+
+Scores (``metric``):
+
+- ``"ssim"`` (images; needs ``image_shape``): ``metrics.ssim`` (Haim et al.'s window 3, data range 1) of
+  each training image with every pooled candidate, both in pixel coordinates; the best candidate is the one
+  of highest SSIM. Candidates are scored as they are (no clipping), or, with ``rescale=True``, after
+  Haim et al.'s per-image min–max rescale to [0, 1] of candidates and training images alike (which makes
+  the score blind to a constant shift: the secret-shift experiment).
+- ``"l2"``: Euclidean distance, best = nearest; ``"cosine"``: 1 − cos∠(x, x′), a *direction-only* distance
+  (the attack's objective is invariant under (x′, λ′) → (c x′, λ′/c) for a two-layer ReLU net without a
+  prior, chapter "The initialisation radius").
+
+Several training points may share one best candidate: :attr:`PooledResult.shared` counts the training
+points whose best candidate is also another's (the "averages" of the paper's Fig. 2b).
+Introduced in the book's chapter "Reconstruction attacks" and used by the experiments' presets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from reconleak_core.attack import AttackConfig, AttackResult
+from reconleak_core.checks import check_bool, check_int, check_points, check_real, check_seed
+
+__all__ = ["PooledResult", "pool_scores", "pooled_attack", "METRICS", "RECOVERED_SSIM"]
+
+METRICS = ("ssim", "l2", "cosine")
+RECOVERED_SSIM = 0.7
+"""SSIM at or above which a training image counts as recovered (the book's threshold; Haim et al. show
+images above about this value as clear reconstructions)."""
+
+
+@dataclass(frozen=True, eq=False)
+class PooledResult:
+    """The pooled candidates and every training point's best candidate over all restarts.
+
+    - ``candidates`` (K·m, d): all restarts' candidates, pooled, in pixel coordinates (mean added back);
+      ``restart`` (K·m,): the restart each came from; ``lam`` (K·m,): their multipliers.
+    - ``best`` (n,): index into ``candidates`` of each training point's best candidate;
+      ``score`` (n,): its SSIM (higher is better) or distance (lower is better), see ``metric``.
+    - ``kkt`` (K,): each restart's final KKT loss; ``metric``, ``threshold``: how ``recovered`` counts.
+    - ``X`` (n, d): the training points in pixel coordinates.
+    """
+
+    candidates: torch.Tensor
+    restart: torch.Tensor
+    lam: torch.Tensor
+    best: torch.Tensor
+    score: torch.Tensor
+    kkt: torch.Tensor
+    metric: str
+    threshold: float
+    X: torch.Tensor
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric == "ssim"
+
+    @property
+    def median(self) -> float:
+        """Median over training points of the best score."""
+        return self.score.median().item() if self.score.numel() % 2 else float(np.median(self.score.numpy()))
+
+    @property
+    def recovered(self) -> torch.Tensor:
+        """(n,) bool: score ≥ threshold for SSIM, ≤ threshold for distances."""
+        return self.score >= self.threshold if self.higher_is_better else self.score <= self.threshold
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of training points recovered (see ``recovered``)."""
+        return self.recovered.double().mean().item()
+
+    @property
+    def shared(self) -> int:
+        """Number of training points whose best candidate is also the best candidate of another point."""
+        _, inverse, counts = torch.unique(self.best, return_inverse=True, return_counts=True)
+        return int((counts[inverse] > 1).sum())
+
+    @property
+    def best_candidates(self) -> torch.Tensor:
+        """(n, d): each training point's best candidate (pixel coordinates), for side-by-side figures."""
+        return self.candidates[self.best]
+
+    def summary(self) -> dict:
+        """The headline numbers, rounded to 3 significant digits."""
+        r = lambda v: float(f"{v:.3g}")  # noqa: E731
+        return {"metric": self.metric, "median": r(self.median), "fraction": r(self.fraction),
+                "threshold": self.threshold, "shared": self.shared, "restarts": int(self.kkt.numel()),
+                "kkt_median": r(self.kkt.median().item())}
+
+
+def _check_metric(metric: str, image_shape, d: int):
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if metric != "ssim":
+        return None
+    if image_shape is None:
+        raise ValueError("metric='ssim' needs image_shape=(C, H, W), e.g. data.DIGITS_IMAGE_SHAPE")
+    shape = tuple(image_shape)
+    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+        raise ValueError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}")
+    if shape[0] * shape[1] * shape[2] != d:
+        raise ValueError(f"image_shape {shape} has {shape[0] * shape[1] * shape[2]} pixels but the points have "
+                         f"dimension {d}")
+    return shape
+
+
+def _mean(mean, d: int, dtype) -> torch.Tensor:
+    if mean is None:
+        return torch.zeros(d, dtype=dtype)
+    mean = torch.as_tensor(mean, dtype=dtype).reshape(-1)
+    if mean.shape != (d,) or not torch.isfinite(mean).all():
+        raise ValueError(f"mean must be a finite vector with d={d} entries (the data set's training mean), "
+                         f"got shape {tuple(mean.shape)}")
+    return mean
+
+
+def _best(X: torch.Tensor, C: torch.Tensor, metric: str, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every training point's best candidate: (index, score)."""
+    from reconleak_core.metrics import pairwise_distances, ssim
+
+    if metric == "ssim":
+        cand = C.reshape(-1, *shape)
+        scores = torch.stack([ssim(x.reshape(shape), cand) for x in X])       # (n, M)
+        values, index = scores.max(dim=1)
+        return index, values
+    if metric == "l2":
+        D = pairwise_distances(X, C)
+    else:
+        unit = lambda Z: Z / Z.norm(dim=1, keepdim=True).clamp_min(torch.finfo(Z.dtype).tiny)  # noqa: E731
+        D = 1 - unit(X) @ unit(C).T
+    values, index = D.min(dim=1)
+    return index, values
+
+
+def _rescale(Z: torch.Tensor) -> torch.Tensor:
+    """Min–max rescale every row to [0, 1] (Haim et al.'s scoring); a constant row becomes 0."""
+    lo, hi = Z.amin(dim=-1, keepdim=True), Z.amax(dim=-1, keepdim=True)
+    span = hi - lo
+    return torch.where(span > 0, (Z - lo) / torch.where(span > 0, span, torch.ones_like(span)), 0.0)
+
+
+def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=None, threshold: float | None = None,
+                rescale: bool = False, lam=None, kkt=None) -> PooledResult:
+    """Score training points ``X`` (n, d, model coordinates) against pooled ``candidates`` ((K, m, d) or (m, d)).
+
+    ``mean`` is added back to both (pixel coordinates); ``rescale=True`` then min–max rescales every row
+    (SSIM only; the returned ``candidates`` and ``X`` are the rescaled ones). ``threshold`` defaults to :data:`RECOVERED_SSIM`
+    for SSIM and must be given for the distances. ``lam`` / ``kkt`` (optional) are carried into the result.
+    """
+    X = check_points(X, "X", dtype=torch.float64)
+    C = torch.as_tensor(candidates).detach().to("cpu", torch.float64)
+    if C.dim() == 2:
+        C = C.unsqueeze(0)
+    if C.dim() != 3 or C.shape[-1] != X.shape[1] or C.shape[1] < 1:
+        raise ValueError(f"candidates must have shape (K, m, d) or (m, d) with d={X.shape[1]}, "
+                         f"got shape {tuple(torch.as_tensor(candidates).shape)}")
+    if not torch.isfinite(C).all():
+        raise ValueError("candidates contain NaN or inf")
+    K, m, d = C.shape
+    shape = _check_metric(metric, image_shape, d)
+    if threshold is None:
+        if metric != "ssim":
+            raise ValueError(f"metric={metric!r} needs a threshold (a distance below which a point counts as recovered)")
+        threshold = RECOVERED_SSIM
+    threshold = check_real(threshold, "threshold")
+    check_bool(rescale, "rescale")
+    if rescale and metric != "ssim":
+        raise ValueError("rescale=True is Haim et al.'s image scoring: it needs metric='ssim'")
+    mu = _mean(mean, d, torch.float64)
+    Xp, Cp = X + mu, C.reshape(K * m, d) + mu
+    if rescale:
+        Xp, Cp = _rescale(Xp), _rescale(Cp)
+    best, score = _best(Xp, Cp, metric, shape)
+    lam = torch.full((K * m,), float("nan"), dtype=torch.float64) if lam is None else \
+        torch.as_tensor(lam).detach().to("cpu", torch.float64).reshape(K * m)
+    kkt = torch.full((K,), float("nan"), dtype=torch.float64) if kkt is None else \
+        torch.as_tensor(kkt).detach().to("cpu", torch.float64).reshape(K)
+    restart = torch.arange(K).repeat_interleave(m)
+    return PooledResult(Cp, restart, lam, best, score, kkt, metric, float(threshold), Xp)
+
+
+def pooled_attack(net, X, y, *, restarts: int = 8, candidates_per_point: int = 1, prior=None, mean=None,
+                  metric: str = "ssim", image_shape=None, threshold: float | None = None, rescale: bool = False,
+                  config: AttackConfig | None = None, seed: int = 0, device="auto", progress: bool = False,
+                  **members) -> PooledResult:
+    """Haim et al.'s pooled attack: ``restarts`` attacks in ONE ``reconstruct_batch`` call, best candidate per point.
+
+    ``net`` was trained on ``X`` (n, d) with labels ``y``; it is margin-normalised (``kkt.normalize_margin``)
+    before the attack. Each restart has m = ``candidates_per_point`` · n candidates, its own seed
+    (``seed``, ``seed + 1``, ...) and the shared ``prior`` (model coordinates; a sequence gives one per
+    restart) and ``config`` (default ``AttackConfig(steps=3000)``). The defaults (8 restarts × 3000 Adam
+    steps, m = n) are those of ``experiments.DigitLeakConfig``, measured there. Further per-member settings
+    (``init``, ``init_radius``, ...) pass through ``members`` to ``reconstruct_batch``. Scoring: see
+    :func:`pool_scores`. Example (chapter "Reconstruction attacks")::
+
+        digits = data.digits(20, seed=0)
+        res = pooled_attack(net, digits.X, digits.y, prior=data.pixel_box(0, 1, digits.mean),
+                            mean=digits.mean, image_shape=digits.image_shape)
+        res.median, res.fraction
+    """
+    from reconleak_core.kkt import normalize_margin
+    from reconleak_core.sweep import batched_attack
+
+    X = check_points(X, "X", dtype=torch.float64)
+    restarts = check_int(restarts, "restarts")
+    candidates_per_point = check_int(candidates_per_point, "candidates_per_point")
+    seed = check_seed(seed)
+    _check_metric(metric, image_shape, X.shape[1])
+    config = AttackConfig(steps=3000) if config is None else config
+    # through sweep.batched_attack: in this process, or split over Ray tasks inside sweep.on_ray()
+    res: AttackResult = batched_attack(normalize_margin(net, X, y), candidates_per_point * X.shape[0],
+                                       prior=prior, seeds=[seed + k for k in range(restarts)], config=config,
+                                       device=device, progress=progress, **members)
+    return pool_scores(X, res.candidates, mean=mean, metric=metric, image_shape=image_shape, threshold=threshold,
+                       rescale=rescale, lam=res.lam, kkt=res.kkt)
