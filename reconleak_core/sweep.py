@@ -51,7 +51,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from reconleak_core.attack import AttackConfig, AttackResult, _is_sequence, reconstruct_batch
+from reconleak_core import attack as attack_module
+from reconleak_core.attack import AttackConfig, AttackResult, _is_sequence
 
 __all__ = ["PER_MEMBER", "on_ray", "batched_attack", "run", "SearchSpace", "SearchResult", "random_search"]
 
@@ -112,7 +113,7 @@ def on_ray(*, members_per_task: int = 1, num_cpus: float = 1, num_gpus: float = 
 def _task(net, n_candidates: int, threads: int, kwargs: dict) -> AttackResult:
     """One Ray task: a batched attack with this task's thread count."""
     torch.set_num_threads(max(1, threads))
-    return reconstruct_batch(net, n_candidates, **kwargs)
+    return attack_module.reconstruct_batch(net, n_candidates, **kwargs)  # looked up at call time (tests patch it)
 
 
 def _members(kwargs: dict) -> int:
@@ -184,7 +185,7 @@ def batched_attack(net, n_candidates: int, **kwargs) -> AttackResult:
     """
     options = _RAY.get()
     if options is None:
-        return reconstruct_batch(net, n_candidates, **kwargs)
+        return attack_module.reconstruct_batch(net, n_candidates, **kwargs)  # looked up at call time (tests patch it)
     kwargs = _task_kwargs(kwargs, options)
     K = _members(kwargs)
     size = options.members_per_task
@@ -325,7 +326,7 @@ def random_search(spec, *, trials: int = 8, restarts: int = 2, space: SearchSpac
         if executor == "ray":
             results = _submit([(n, mm, _task_kwargs(kw, options)) for n, mm, kw in calls], options)
         else:
-            results = [reconstruct_batch(n, mm, **kw) for n, mm, kw in calls]
+            results = [attack_module.reconstruct_batch(n, mm, **kw) for n, mm, kw in calls]
         nearest = [[experiments._distances(tn.X, c)[0] for c in r.candidates] for r in results]
         return {**{k: torch.as_tensor(v) for k, v in drawn.items()},
                 "kkt": torch.stack([r.kkt.double() for r in results]),
