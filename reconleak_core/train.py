@@ -100,6 +100,20 @@ class History:
     delta: np.ndarray = field(default_factory=lambda: np.zeros(0))
     seconds: float = 0.0
 
+    def upto(self, steps: int) -> "History":
+        """The record of the first ``steps`` steps (a positive integer): what a run of that length records.
+
+        The recipe does not depend on the number of steps, so a shorter run is a prefix of a longer one
+        (same parameters at every step, same certificates at the same ``certificate_every`` steps; only
+        the logging interval, ``steps // 1000``, may differ). Chapter "Homogeneous networks" draws its
+        precomputed training slider from one long run this way. ``seconds`` is kept as it is.
+        """
+        steps = check_int(steps, "steps")
+        logged, certified = self.step <= steps, self.cert_step <= steps
+        return replace(self, step=self.step[logged], loss=self.loss[logged], margin=self.margin[logged],
+                       cert_step=self.cert_step[certified], eps=self.eps[certified],
+                       eps_rel=self.eps_rel[certified], delta=self.delta[certified])
+
 
 def _log_losses(q: torch.Tensor, loss: str) -> torch.Tensor:
     """log loss(qᵢ), computed without underflow for large margins."""
