@@ -166,7 +166,9 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
 
     rec = {"step": [], "loss": [], "margin": [], "cert_step": [], "eps": [], "eps_rel": [], "delta": []}
     start = time.perf_counter()
-    bar = tqdm(range(1, config.steps + 1), disable=not progress, desc="training", leave=False)
+    # the finished bar is left in place: a bar hidden when it closes (leave=False) is saved hidden and
+    # leaves a blank gap in the rendered page (.ci/check_book.py)
+    bar = tqdm(range(1, config.steps + 1), disable=not progress, desc="training")
     for k in bar:
         q = y * scalar_output(net(X), X)
         log_l = torch.logsumexp(_log_losses(q, config.loss), 0)      # log ℓ, ℓ = Σᵢ loss(qᵢ)
