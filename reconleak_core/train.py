@@ -100,6 +100,20 @@ class History:
     delta: np.ndarray = field(default_factory=lambda: np.zeros(0))
     seconds: float = 0.0
 
+    def upto(self, steps: int) -> "History":
+        """The record of the first ``steps`` steps (a positive integer): what a run of that length records.
+
+        The recipe does not depend on the number of steps, so a shorter run is a prefix of a longer one
+        (same parameters at every step, same certificates at the same ``certificate_every`` steps; only
+        the logging interval, ``steps // 1000``, may differ). Chapter "Homogeneous networks" draws its
+        precomputed training slider from one long run this way. ``seconds`` is kept as it is.
+        """
+        steps = check_int(steps, "steps")
+        logged, certified = self.step <= steps, self.cert_step <= steps
+        return replace(self, step=self.step[logged], loss=self.loss[logged], margin=self.margin[logged],
+                       cert_step=self.cert_step[certified], eps=self.eps[certified],
+                       eps_rel=self.eps_rel[certified], delta=self.delta[certified])
+
 
 def _log_losses(q: torch.Tensor, loss: str) -> torch.Tensor:
     """log loss(qᵢ), computed without underflow for large margins."""
@@ -152,7 +166,9 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
 
     rec = {"step": [], "loss": [], "margin": [], "cert_step": [], "eps": [], "eps_rel": [], "delta": []}
     start = time.perf_counter()
-    bar = tqdm(range(1, config.steps + 1), disable=not progress, desc="training", leave=False)
+    # the finished bar is left in place: a bar hidden when it closes (leave=False) is saved hidden and
+    # leaves a blank gap in the rendered page (.ci/check_book.py)
+    bar = tqdm(range(1, config.steps + 1), disable=not progress, desc="training")
     for k in bar:
         q = y * scalar_output(net(X), X)
         log_l = torch.logsumexp(_log_losses(q, config.loss), 0)      # log ℓ, ℓ = Σᵢ loss(qᵢ)

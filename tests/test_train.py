@@ -74,3 +74,19 @@ def test_clear_errors_on_bad_inputs():
     with pytest.raises(ValueError, match="has a bias"):
         train.train_max_margin(torch.nn.Sequential(torch.nn.Linear(30, 1, dtype=torch.float64)), X, y, steps=1,
                                progress=False)
+
+
+def test_history_upto_is_the_record_of_the_shorter_run():
+    # the recipe does not depend on the run's length: a short run is a prefix of a long one
+    net_long, X, y = _small()
+    net_short, _, _ = _small()
+    long = train.train_max_margin(net_long, X, y, steps=400, certificate_every=100, log_every=1, progress=False)
+    short = train.train_max_margin(net_short, X, y, steps=200, certificate_every=100, log_every=1, progress=False)
+    prefix = long.upto(200)
+    for name in ("step", "loss", "margin", "cert_step", "eps", "eps_rel", "delta"):
+        assert getattr(prefix, name).tolist() == getattr(short, name).tolist(), name
+    assert long.upto(10_000).step.tolist() == long.step.tolist()
+    with pytest.raises(ValueError, match="steps"):
+        long.upto(0)
+    with pytest.raises(TypeError, match="steps"):
+        long.upto(2.5)
