@@ -12,9 +12,10 @@ Interface.
 - :class:`AttackConfig` — optimiser and loss settings (book defaults; :meth:`AttackConfig.paper`;
   :meth:`AttackConfig.haim`, Haim et al.'s attack as their code runs it: SGD, smooth gate, squared hinge,
   1/m scale).
-- Priors, small frozen dataclasses with ``penalty(X)``, ``project(X)`` and ``center()``:
-  :class:`Box` (Haim's box, a squared-hinge penalty by default), :class:`Sphere` (known radius, a
-  projection by default) and :class:`Shift` (a known offset: the inner prior holds in shifted coordinates).
+- Priors: :class:`Box`, :class:`Sphere` and :class:`Shift` are the classes of
+  :mod:`reconleak_core.priors`, re-exported here (``attack.Box is priors.Box``). Any object following the
+  prior protocol documented there (``enforce``, ``penalty``, ``project``, ``center``, ``check``, ``stack``)
+  works as ``prior=``, a user's own class included.
 - :func:`reconstruct` — one attack; :func:`reconstruct_batch` — K independent attacks on the same
   network (per-member seeds, initialisations, priors, learning rates, gates and λ_min) run as ONE batched tensor
   computation sharing the step loop. Both return an :class:`AttackResult` on the CPU.
@@ -41,11 +42,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import (as_tensor, check_bool, check_finite, check_fraction, check_int, check_labels,
+from reconleak_core.checks import (check_bool, check_finite, check_fraction, check_int, check_labels,
                                    check_network, check_nonnegative, check_points, check_positive, check_real,
                                    check_seed)
 from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss
-from reconleak_core.models import GATE_FORMS, parameter_vector
+from reconleak_core.models import GATE_FORMS
+from reconleak_core.priors import Box, Shift, Sphere, stack_priors
 from reconleak_core.runtime import get_device
 
 __all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "DIVERGENCE_FACTOR", "reconstruct",
@@ -56,7 +58,6 @@ DIVERGENCE_FACTOR = 1e6
 """A member whose loss exceeds this factor times max(initial loss, loss at λ′ = 0) has diverged: doing
 nothing (λ′ = 0) costs ‖θ‖² + lam_penalty · m · lam_min, and no converging run climbs a million times above
 both that and its own start."""
-_ENFORCE = ("penalty", "project")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -185,198 +186,6 @@ class AttackConfig:
 
 
 # ----------------------------------------------------------------------------------------------
-# Priors
-# ----------------------------------------------------------------------------------------------
-
-def _param(value, name: str) -> torch.Tensor:
-    """A prior parameter as a float64 tensor (scalar or per-coordinate), NaN rejected."""
-    tensor = as_tensor(value, name, dtype=torch.float64)
-    if torch.isnan(tensor).any():
-        raise ValueError(f"{name} contains NaN")
-    return tensor
-
-
-def _check_enforce(enforce: str, name: str) -> None:
-    if enforce not in _ENFORCE:
-        raise ValueError(f"{name}.enforce must be one of {_ENFORCE}, got {enforce!r}")
-
-
-def _check_coordinates(tensor: torch.Tensor, name: str, d: int) -> None:
-    if tensor.dim() > 1 or (tensor.dim() == 1 and tensor.shape[0] != d):
-        raise ValueError(f"{name} must be a number or have shape ({d},) (one value per input coordinate), "
-                         f"got shape {tuple(tensor.shape)}")
-
-
-def _stack_coordinates(tensors, d: int, dtype, device) -> torch.Tensor:
-    """Per-member per-coordinate parameters → shape (K, 1, d), broadcasting against (K, m, d)."""
-    return torch.stack([t.expand(d) for t in tensors]).unsqueeze(1).to(dtype=dtype, device=device)
-
-
-@dataclass(frozen=True, eq=False)
-class Box:
-    """The box prior lo ≤ x ≤ hi, coordinatewise (Haim et al. use [−1, 1] for normalised images).
-
-    ``lo``, ``hi``: numbers or one value per input coordinate (±inf allowed: unbounded).
-    ``enforce="penalty"`` (default, Haim et al.): the loss gets ``prior_weight`` · Σ relu(x−hi)² + relu(lo−x)²;
-    candidates are never clipped, so they may end slightly outside the box (read ``penalty`` to see by how much).
-    ``enforce="project"``: projected gradient descent, candidates are clamped into the box after every step.
-    """
-
-    lo: object = -1.0
-    hi: object = 1.0
-    enforce: str = "penalty"
-
-    def __post_init__(self):
-        lo, hi = _param(self.lo, "Box.lo"), _param(self.hi, "Box.hi")
-        try:
-            torch.broadcast_shapes(lo.shape, hi.shape)
-        except RuntimeError:
-            raise ValueError(f"Box.lo and Box.hi must be numbers or vectors of one length, got shapes "
-                             f"{tuple(lo.shape)} and {tuple(hi.shape)}") from None
-        if (torch.broadcast_tensors(lo, hi)[0] > torch.broadcast_tensors(lo, hi)[1]).any():
-            raise ValueError("Box.lo must be ≤ Box.hi in every coordinate")
-        object.__setattr__(self, "lo", lo)
-        object.__setattr__(self, "hi", hi)
-        _check_enforce(self.enforce, "Box")
-
-    def penalty(self, X: torch.Tensor) -> torch.Tensor:
-        """Σ over points and coordinates of relu(x − hi)² + relu(lo − x)²: shape ``X.shape[:-2]``; 0 inside."""
-        lo, hi = self.lo.to(X), self.hi.to(X)
-        return (torch.relu(X - hi) ** 2 + torch.relu(lo - X) ** 2).sum((-1, -2))
-
-    def project(self, X: torch.Tensor) -> torch.Tensor:
-        """The nearest point of the box (coordinatewise clamp)."""
-        return torch.minimum(torch.maximum(X, self.lo.to(X)), self.hi.to(X))
-
-    def center(self):
-        """Where the random initialisation is centred: the origin (as Haim et al.)."""
-        return None
-
-    def _check(self, d: int) -> None:
-        _check_coordinates(self.lo, "Box.lo", d)
-        _check_coordinates(self.hi, "Box.hi", d)
-
-    @classmethod
-    def _stack(cls, priors, d, dtype, device) -> "Box":
-        return cls(_stack_coordinates([p.lo for p in priors], d, dtype, device),
-                   _stack_coordinates([p.hi for p in priors], d, dtype, device), priors[0].enforce)
-
-
-@dataclass(frozen=True, eq=False)
-class Sphere:
-    """The known-radius prior ‖x‖ = radius (the paper's sphere data, §5).
-
-    ``enforce="project"`` (default): candidates are rescaled onto the sphere after every step and at
-    initialisation (a candidate exactly at the origin has no projection and raises).
-    ``enforce="penalty"``: the loss gets ``prior_weight`` · Σ (‖x‖ − radius)².
-    """
-
-    radius: object = 1.0
-    enforce: str = "project"
-
-    def __post_init__(self):
-        radius = _param(self.radius, "Sphere.radius")
-        if (radius <= 0).any() or not torch.isfinite(radius).all():
-            raise ValueError(f"Sphere.radius must be positive and finite, got {radius.tolist()}")
-        object.__setattr__(self, "radius", radius)
-        _check_enforce(self.enforce, "Sphere")
-
-    def penalty(self, X: torch.Tensor) -> torch.Tensor:
-        """Σ over points of (‖x‖ − radius)²: shape ``X.shape[:-2]``."""
-        return ((X.norm(dim=-1) - self.radius.to(X)) ** 2).sum(-1)
-
-    def project(self, X: torch.Tensor) -> torch.Tensor:
-        """x ↦ radius · x/‖x‖."""
-        norms = X.norm(dim=-1)
-        if (norms == 0).any():
-            raise ValueError("a candidate is exactly at the origin: it has no projection onto the sphere")
-        return X * (self.radius.to(X) / norms).unsqueeze(-1)
-
-    def center(self):
-        return None
-
-    def _check(self, d: int) -> None:
-        if self.radius.dim() != 0:
-            raise ValueError(f"Sphere.radius must be a single number, got shape {tuple(self.radius.shape)}")
-
-    @classmethod
-    def _stack(cls, priors, d, dtype, device) -> "Sphere":
-        radius = torch.stack([p.radius for p in priors]).unsqueeze(1).to(dtype=dtype, device=device)
-        return cls(radius, priors[0].enforce)
-
-
-@dataclass(frozen=True, eq=False)
-class Shift:
-    """A known shift: x − offset satisfies the ``inner`` prior (e.g. ``Shift(s, Box(0, 1))``).
-
-    The candidates live in shifted coordinates: random initialisations are centred at ``offset``, and
-    the inner prior's penalty or projection is applied to x − offset. ``inner=None``: only the
-    initialisation is shifted. Used by the book's secret-shift experiment (a prior that misses the
-    shift fails; knowing it restores the attack).
-    """
-
-    offset: object
-    inner: Box | Sphere | None = None
-
-    def __post_init__(self):
-        object.__setattr__(self, "offset", _param(self.offset, "Shift.offset"))
-        if not torch.isfinite(self.offset).all():
-            raise ValueError("Shift.offset must be finite")
-        if self.inner is not None and not isinstance(self.inner, (Box, Sphere)):
-            raise TypeError(f"Shift.inner must be a Box, a Sphere or None, got {type(self.inner).__name__}")
-
-    @property
-    def enforce(self) -> str:
-        return "penalty" if self.inner is None else self.inner.enforce
-
-    def penalty(self, X: torch.Tensor) -> torch.Tensor:
-        if self.inner is None:
-            return X.new_zeros(X.shape[:-2])
-        return self.inner.penalty(X - self.offset.to(X))
-
-    def project(self, X: torch.Tensor) -> torch.Tensor:
-        if self.inner is None:
-            return X
-        offset = self.offset.to(X)
-        return offset + self.inner.project(X - offset)
-
-    def center(self):
-        return self.offset
-
-    def _check(self, d: int) -> None:
-        if self.offset.shape != (d,):
-            raise ValueError(f"Shift.offset must have shape ({d},), got shape {tuple(self.offset.shape)}")
-        if self.inner is not None:
-            self.inner._check(d)
-
-    @classmethod
-    def _stack(cls, priors, d, dtype, device) -> "Shift":
-        offset = _stack_coordinates([p.offset for p in priors], d, dtype, device)
-        inners = [p.inner for p in priors]
-        if all(i is None for i in inners):
-            return cls(offset, None)
-        if any(i is None for i in inners) or len({type(i) for i in inners}) > 1 or len({i.enforce for i in inners}) > 1:
-            raise ValueError("all members' Shift priors must have inner priors of the same kind and enforce mode")
-        return cls(offset, type(inners[0])._stack(inners, d, dtype, device))
-
-
-_PRIORS = (Box, Sphere, Shift)
-
-
-def _stack_priors(priors: list, d: int, dtype, device):
-    """One prior whose parameters carry a leading member axis, or None."""
-    if all(p is None for p in priors):
-        return None
-    for p in priors:
-        if not isinstance(p, _PRIORS):
-            raise TypeError(f"prior must be a Box, Sphere, Shift or None, got {type(p).__name__}")
-        p._check(d)
-    if len({type(p) for p in priors}) > 1 or len({p.enforce for p in priors}) > 1:
-        raise ValueError("all members of a batched attack must use the same kind of prior and enforce mode")
-    return type(priors[0])._stack(priors, d, dtype, device)
-
-
-# ----------------------------------------------------------------------------------------------
 # Results
 # ----------------------------------------------------------------------------------------------
 
@@ -451,8 +260,8 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
       ``init_basis`` (k × d, optional): draw the random points inside the span of its rows.
       Random points are centred at ``prior.center()`` (a :class:`Shift`'s offset); given points
       are used as they are; a projection prior is applied to the initial points.
-    - ``prior``: ``None`` (the unconstrained attack the paper analyses), :class:`Box`, :class:`Sphere` or
-      :class:`Shift`.
+    - ``prior``: ``None`` (the unconstrained attack the paper analyses), :class:`Box`, :class:`Sphere`,
+      :class:`Shift` or any object following the prior protocol of :mod:`reconleak_core.priors`.
     - ``seed``: seeds a private ``torch.Generator`` for λ′ (``config.lam_init``, drawn first) and X′
       (global random state untouched).
     - ``config``: an :class:`AttackConfig`; keyword ``overrides`` replace its fields (``steps=500, lr=0.1``).
@@ -631,7 +440,7 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
     seeds = [check_seed(s) for s in seeds]
     lrs = [check_positive(v, "lr") for v in lrs]
     lam_lrs = [lr if v is None else check_positive(v, "lam_lr") for v, lr in zip(lam_lrs, lrs)]
-    prior = _stack_priors(priors, d, dtype, device)
+    prior = stack_priors(priors, d=d, dtype=dtype, device=device)
     gate = None if all(g is None for g in gates) else _member_constant(gates, _check_member_gate)
     lam_min = _member_constant(lam_mins, _check_member_lam_min)
 
