@@ -50,8 +50,8 @@ from reconleak_core.models import GATE_FORMS
 from reconleak_core.priors import Box, Shift, Sphere, stack_priors
 from reconleak_core.runtime import get_device
 
-__all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "DIVERGENCE_FACTOR", "reconstruct",
-           "reconstruct_batch"]
+__all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "DIVERGENCE_FACTOR",
+           "PER_MEMBER_FIELDS", "reconstruct", "reconstruct_batch"]
 
 _OPTIMIZERS = ("adam", "sgd")
 DIVERGENCE_FACTOR = 1e6
@@ -242,6 +242,10 @@ class AttackResult:
 # The attack
 # ----------------------------------------------------------------------------------------------
 
+PER_MEMBER_FIELDS = ("lr", "lam_lr", "gate", "lam_min")
+""":class:`AttackConfig` fields that :func:`reconstruct_batch` also takes as one value per member."""
+
+
 def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussian", init_scale: float | None = None,
                 init_radius: float | None = None, init_basis=None, prior=None, seed: int = 0,
                 config: AttackConfig | None = None, device="auto", dtype: torch.dtype | None = None,
@@ -281,23 +285,29 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
     if isinstance(init, (torch.Tensor, np.ndarray, list, tuple)):
         init = check_points(init, "init", batched=False)
     config = _config(config, overrides)
-    return _run(net, n_candidates, 1, labels, init, [init_scale], [init_radius], init_basis, [prior], [seed],
-                [config.lr], [config.lam_lr], [config.gate], [config.lam_min], config, device, dtype, progress,
-                callback, callback_every, squeeze=True)
+    members = _member_table(K=1, init=init, seeds=[seed], init_scales=[init_scale], init_radii=[init_radius],
+                            priors=[prior], lrs=[config.lr], lam_lrs=[config.lam_lr], gates=[config.gate],
+                            lam_mins=[config.lam_min], config=config)
+    return _attack(net, n_candidates, members=members, init=init, init_basis=init_basis, labels=labels, config=config,
+                   device=device, dtype=dtype, progress=progress, callback=callback, callback_every=callback_every,
+                   squeeze=True)
 
 
 def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = None, labels=None, init="gaussian",
-                      init_scale=None, init_radius=None, init_basis=None, prior=None, seeds=0, lr=None, lam_lr=None,
+                      init_scale=None, init_radius=None, init_basis=None, prior=None, seeds=0,
                       config: AttackConfig | None = None, device="auto", dtype: torch.dtype | None = None,
                       progress: bool = False, callback: Callable | None = None, callback_every: int = 100,
                       **overrides) -> AttackResult:
     """K independent attacks of :func:`reconstruct` on the same network, as ONE batched computation.
 
     Per-member settings are given as sequences of length K (a single value is shared by all members):
-    ``seeds``, ``init_scale``, ``init_radius``, ``prior`` (same kind for all members), ``lr``, ``lam_lr``,
-    and the :class:`AttackConfig` fields ``gate`` (positive slopes, one per member) and ``lam_min``
-    (a Haim-style hyperparameter sweep as one call: ``gate=[100, 300], lam_min=[0.05, 0.4]``; a single
-    value is the ordinary config override);
+    ``seeds``, ``init_scale``, ``init_radius``, ``prior`` (same kind for all members) and the
+    :class:`AttackConfig` fields of :data:`PER_MEMBER_FIELDS`: ``lr``, ``lam_lr``, ``gate`` (positive slopes,
+    one per member) and ``lam_min`` (a Haim-style hyperparameter sweep as one call:
+    ``gate=[100, 300], lam_min=[0.05, 0.4]``). Each of these four has one meaning whatever its form: it is
+    the config field of that name; a single value is the ordinary config override (``lr=0.1`` is
+    ``config=AttackConfig(lr=0.1)``, and ``result.config.lr`` is then 0.1), a sequence gives member k the
+    value k (``result.config`` keeps the config's value; ``result.members[k]`` records each member's).
     ``init`` may be a name, shared points (m, d) or per-member points (K, m, d). K is ``batch`` or the
     common length of these sequences. A shared scalar seed gives every member the same random draws
     (a controlled sweep: members differ only by their other settings).
@@ -305,22 +315,22 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
     All members share the step loop; the loss is the sum over members, whose gradients are
     independent, and the Adam / SGD-momentum updates are written on batched tensors with a per-member
     learning rate of shape (K, 1, 1). Member k therefore computes what ``reconstruct`` computes with
-    member k's settings (to rounding). The batch is much faster than K sequential attacks (see the book).
+    member k's settings (to rounding). The batch is much faster than K sequential attacks
+    (``benchmarks/batched_sweep.py``).
 
     Returns an :class:`AttackResult` with batched shapes; ``result.member(k)`` extracts member k.
     """
-    member_gate = overrides.pop("gate") if _is_sequence(overrides.get("gate")) else None
-    member_lam_min = overrides.pop("lam_min") if _is_sequence(overrides.get("lam_min")) else None
+    per_member = {name: overrides.pop(name) for name in PER_MEMBER_FIELDS if _is_sequence(overrides.get(name))}
+    if overrides.get("lr", 0.0) is None:   # lr=None: the config's (there is no "no step size")
+        del overrides["lr"]
     config = _config(config, overrides)
     init_is_points = isinstance(init, (torch.Tensor, np.ndarray, list, tuple))
     if init_is_points:
         init = check_points(init, "init", batched=True)
         if init.dim() > 3:
             raise ValueError(f"init points must have shape (m, d) or (K, m, d), got shape {tuple(init.shape)}")
-    sizes = {name: len(value) for name, value in (("seeds", seeds), ("init_scale", init_scale),
-                                                  ("init_radius", init_radius), ("prior", prior), ("lr", lr),
-                                                  ("lam_lr", lam_lr), ("gate", member_gate),
-                                                  ("lam_min", member_lam_min)) if _is_sequence(value)}
+    sequences = {"seeds": seeds, "init_scale": init_scale, "init_radius": init_radius, "prior": prior, **per_member}
+    sizes = {name: len(value) for name, value in sequences.items() if _is_sequence(value)}
     if init_is_points and init.dim() == 3:
         sizes["init"] = init.shape[0]
     if batch is not None:
@@ -331,14 +341,18 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
     if K < 1:
         raise ValueError("a batched attack needs at least one member (got empty per-member sequences)")
 
-    def expand(value, default=None):
-        value = default if value is None else value
+    def expand(value):
         return list(value) if _is_sequence(value) else [value] * K
 
-    return _run(net, n_candidates, K, labels, init, expand(init_scale), expand(init_radius), init_basis,
-                expand(prior), expand(seeds), expand(lr, config.lr), expand(lam_lr, config.lam_lr),
-                expand(member_gate, config.gate), expand(member_lam_min, config.lam_min), config,
-                device, dtype, progress, callback, callback_every, squeeze=False)
+    members = _member_table(K=K, init=init, seeds=expand(seeds), init_scales=expand(init_scale),
+                            init_radii=expand(init_radius), priors=expand(prior),
+                            lrs=expand(per_member.get("lr", config.lr)),
+                            lam_lrs=expand(per_member.get("lam_lr", config.lam_lr)),
+                            gates=expand(per_member.get("gate", config.gate)),
+                            lam_mins=expand(per_member.get("lam_min", config.lam_min)), config=config)
+    return _attack(net, n_candidates, members=members, init=init, init_basis=init_basis, labels=labels, config=config,
+                   device=device, dtype=dtype, progress=progress, callback=callback, callback_every=callback_every,
+                   squeeze=False)
 
 
 def _is_sequence(value) -> bool:
@@ -368,6 +382,121 @@ def _input_dim(net: nn.Module) -> int:
     return first.in_features
 
 
+# ------------------------------------------------------------------------ 1. the per-member table
+@dataclass(frozen=True)
+class _Members:
+    """The validated settings of the K members of an attack: entry k of every field is member k's.
+
+    ``init`` is ``"gaussian"``, ``"sphere"`` or ``"points"``; ``init_scales`` is set (floats) only for the
+    gaussian initialisation and ``init_radii`` only for the sphere (``None`` entries otherwise); ``lam_lrs``
+    are resolved (``None`` → the member's ``lr``); ``gates`` is ``None`` for every member or a positive slope
+    for every member; ``priors`` are the members' own (unstacked) priors.
+    """
+
+    init: str
+    seeds: tuple
+    init_scales: tuple
+    init_radii: tuple
+    priors: tuple
+    lrs: tuple
+    lam_lrs: tuple
+    gates: tuple
+    lam_mins: tuple
+
+    @property
+    def K(self) -> int:
+        return len(self.seeds)
+
+    def constant(self, name: str):
+        """The field as one float when all members agree (the unbatched fast path), else a list."""
+        values = getattr(self, name)
+        return values[0] if len(set(values)) == 1 else list(values)
+
+    def record(self, k: int, step: int) -> dict:
+        """Member k's settings as ``AttackResult.members[k]``, with the step of the returned iterate."""
+        return {"seed": self.seeds[k], "lr": self.lrs[k], "lam_lr": self.lam_lrs[k], "init": self.init,
+                "init_scale": self.init_scales[k], "init_radius": self.init_radii[k], "prior": self.priors[k],
+                "gate": self.gates[k], "lam_min": self.lam_mins[k], "step": step}
+
+
+def _member_table(*, K: int, init, seeds, init_scales, init_radii, priors, lrs, lam_lrs, gates, lam_mins,
+                  config: AttackConfig) -> _Members:
+    """Validate the per-member sequences (each of length K) into a :class:`_Members`; the inputs are not modified."""
+    if isinstance(init, torch.Tensor):
+        kind = "points"
+        if any(v is not None for v in (*init_scales, *init_radii)):
+            raise ValueError("init_scale and init_radius apply to random initialisations, not to given init points")
+        init_scales = init_radii = (None,) * K
+    elif isinstance(init, str) and init in ("gaussian", "sphere"):
+        kind = init
+        if kind == "gaussian":
+            init_scales = tuple(check_positive(config.init_scale if s is None else s, "init_scale") for s in init_scales)
+            init_radii = (None,) * K
+        else:
+            if any(r is None for r in init_radii):
+                raise ValueError("init='sphere' needs init_radius (the radius of the initial sphere)")
+            init_radii = tuple(check_positive(r, "init_radius") for r in init_radii)
+            init_scales = (None,) * K
+    else:
+        raise ValueError(f"init must be 'gaussian', 'sphere' or a tensor of points, got {init!r}")
+    lrs = tuple(check_positive(v, "lr") for v in lrs)
+    lam_lrs = tuple(lr if v is None else check_positive(v, "lam_lr") for v, lr in zip(lam_lrs, lrs))
+    if any(g is None for g in gates):
+        if not all(g is None for g in gates):
+            raise ValueError("per-member gate values must all be positive slopes (gate=None applies to all members "
+                             "only: pass it as a single value)")
+        gates = (None,) * K
+    else:
+        gates = tuple(check_positive(g, "gate") for g in gates)
+    return _Members(init=kind, seeds=tuple(check_seed(s) for s in seeds), init_scales=tuple(init_scales),
+                    init_radii=tuple(init_radii), priors=tuple(priors), lrs=lrs, lam_lrs=lam_lrs, gates=gates,
+                    lam_mins=tuple(check_nonnegative(v, "lam_min") for v in lam_mins))
+
+
+# ------------------------------------------------------------------------------ the whole attack
+def _attack(net, n_candidates, *, members: _Members, init, init_basis, labels, config: AttackConfig, device, dtype,
+            progress, callback, callback_every, squeeze: bool) -> AttackResult:
+    """Validation of the shared settings, then :func:`_initialise`, :func:`_step_loop` and :func:`_package`."""
+    check_network(net)
+    m = check_int(n_candidates, "n_candidates")
+    callback_every = check_int(callback_every, "callback_every")
+    progress = check_bool(progress, "progress")
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable as callback(step, state)")
+    device = get_device(device)
+    if dtype is None:
+        dtype = torch.float32 if device.type == "cuda" else torch.float64
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    d = _input_dim(net)
+    if labels is None:
+        y = torch.where(torch.arange(m) % 2 == 0, 1.0, -1.0).to(torch.float64)
+    else:
+        y = check_labels(labels, n=m, dtype=torch.float64)
+        if y.dim() != 1:
+            raise ValueError(f"labels must have shape ({m},), got shape {tuple(y.shape)}")
+    prior = stack_priors(members.priors, d=d, dtype=dtype, device=device)
+    X, lam = _initialise(members, init=init, init_basis=init_basis, prior=prior, m=m, d=d, config=config,
+                         device=device, dtype=dtype)
+    y = y.to(device=device, dtype=dtype)
+    net = copy.deepcopy(net).to(device=device, dtype=dtype)
+    as_member = lambda v: torch.tensor(v, dtype=dtype, device=device) if isinstance(v, list) else v  # noqa: E731
+    objective = KKTLoss(net, y, lam_min=as_member(members.constant("lam_mins")), penalty=config.lam_penalty,
+                        penalty_form=config.lam_penalty_form, lam_scale=config.lam_scale,
+                        gate=as_member(members.constant("gates")), gate_form=config.gate_form)
+    report = None
+    if callback is not None:
+        view = (lambda t: t[0]) if squeeze else (lambda t: t)  # noqa: E731
+
+        def report(step, X, lam, loss):
+            callback(step, AttackState(step, view(X.detach().cpu().clone()), view(lam.detach().cpu().clone()),
+                                       view(loss.detach().cpu().clone())))
+    trace = _step_loop(objective, X, lam, prior=prior, members=members, config=config, report=report,
+                       report_every=callback_every, progress=progress)
+    return _package(trace, members=members, y=y, config=config, squeeze=squeeze)
+
+
+# ------------------------------------------------------------------------------ 2. initialisation
 def _basis(init_basis, d: int) -> torch.Tensor | None:
     """Orthonormal columns (d × k) spanning the rows of ``init_basis`` (k × d)."""
     if init_basis is None:
@@ -379,7 +508,7 @@ def _basis(init_basis, d: int) -> torch.Tensor | None:
     return Q
 
 
-def _draw(kind: str, m: int, d: int, scale, radius, Q, gen: torch.Generator) -> torch.Tensor:
+def _draw(kind: str, *, m: int, d: int, scale, radius, Q, gen: torch.Generator) -> torch.Tensor:
     """Random initial candidates (float64, CPU) from the member's generator."""
     k = d if Q is None else Q.shape[1]
     Z = torch.randn(m, k, generator=gen, dtype=torch.float64)
@@ -390,6 +519,50 @@ def _draw(kind: str, m: int, d: int, scale, radius, Q, gen: torch.Generator) -> 
     return Z if Q is None else Z @ Q.T
 
 
+def _initialise(members: _Members, *, init, init_basis, prior, m: int, d: int, config: AttackConfig, device,
+                dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Initial (X′, λ′) of shapes (K, m, d) and (K, m) on ``device``: λ′ (``config.lam_init``) drawn first, then
+    the candidates, in float64 from each member's own generator; random candidates centred at the prior's
+    centre; a projection prior applied."""
+    K = members.K
+    gens = [torch.Generator().manual_seed(seed) for seed in members.seeds]
+    lam0 = torch.stack([torch.rand(m, generator=gen, dtype=torch.float64) for gen in gens])
+    if isinstance(config.lam_init, tuple):
+        lo, hi = config.lam_init
+        lam0 = lo + (hi - lo) * lam0
+    else:
+        lam0 = torch.full_like(lam0, config.lam_init)
+    if members.init == "points":
+        if init.shape[-2:] != (m, d):
+            raise ValueError(f"init points must have shape ({m}, {d}) (n_candidates × input dimension) "
+                             f"or (K, {m}, {d}), got shape {tuple(init.shape)}")
+        X0 = init.to(torch.float64).expand(K, m, d)
+    else:
+        Q = _basis(init_basis, d)
+        X0 = torch.stack([_draw(members.init, m=m, d=d, scale=members.init_scales[k], radius=members.init_radii[k],
+                                Q=Q, gen=gens[k]) for k in range(K)])
+    X = X0.to(device=device, dtype=dtype)
+    if prior is not None and members.init != "points" and prior.center() is not None:
+        X = X + prior.center()
+    with torch.no_grad():
+        if prior is not None and prior.enforce == "project":
+            X = prior.project(X)
+    return X.clone(), lam0.to(device=device, dtype=dtype)
+
+
+# ------------------------------------------------------------------------------- 3. the step loop
+@dataclass(frozen=True, eq=False)
+class _Trace:
+    """What the step loop leaves: the returned iterate (X′, λ′, its KKT loss), the loss history, and the step
+    of the returned iterate per member."""
+
+    candidates: torch.Tensor
+    lam: torch.Tensor
+    kkt: torch.Tensor
+    history: torch.Tensor
+    steps: list
+
+
 def _objective(kkt_objective: KKTLoss, X, lam, prior, config):
     """Per-member loss (K,): KKT loss, and the total with the prior's penalty."""
     kkt = kkt_objective(X, lam)
@@ -398,120 +571,27 @@ def _objective(kkt_objective: KKTLoss, X, lam, prior, config):
     return kkt, kkt
 
 
-def _member_constant(values, check):
-    """Per-member values → one float (all equal: the unbatched fast path) or a list of checked floats."""
-    values = [check(v) for v in values]
-    return values[0] if len(set(values)) == 1 else values
-
-
-def _check_member_gate(value):
-    if value is None:
-        raise ValueError("per-member gate values must all be positive slopes (gate=None applies to all members "
-                         "only: pass it as a single value)")
-    return check_positive(value, "gate")
-
-
-def _check_member_lam_min(value):
-    return check_nonnegative(value, "lam_min")
-
-
-def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis, priors, seeds, lrs, lam_lrs,
-         gates, lam_mins, config, device, dtype, progress, callback, callback_every, squeeze):
-    check_network(net)
-    n_candidates = check_int(n_candidates, "n_candidates")
-    callback_every = check_int(callback_every, "callback_every")
-    progress = check_bool(progress, "progress")
-    if callback is not None and not callable(callback):
-        raise TypeError("callback must be callable as callback(step, state)")
-    device = get_device(device)
-    if dtype is None:
-        dtype = torch.float32 if device.type == "cuda" else torch.float64
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    d, m = _input_dim(net), n_candidates
-
-    if labels is None:
-        y = torch.where(torch.arange(m) % 2 == 0, 1.0, -1.0).to(torch.float64)
-    else:
-        y = check_labels(labels, n=m, dtype=torch.float64)
-        if y.dim() != 1:
-            raise ValueError(f"labels must have shape ({m},), got shape {tuple(y.shape)}")
-
-    seeds = [check_seed(s) for s in seeds]
-    lrs = [check_positive(v, "lr") for v in lrs]
-    lam_lrs = [lr if v is None else check_positive(v, "lam_lr") for v, lr in zip(lam_lrs, lrs)]
-    prior = stack_priors(priors, d=d, dtype=dtype, device=device)
-    gate = None if all(g is None for g in gates) else _member_constant(gates, _check_member_gate)
-    lam_min = _member_constant(lam_mins, _check_member_lam_min)
-
-    # Initial multipliers λ′ (config.lam_init), then candidates: float64 draws from each member's own generator.
-    gens = [torch.Generator().manual_seed(seed) for seed in seeds]
-    lam0 = torch.stack([torch.rand(m, generator=gen, dtype=torch.float64) for gen in gens])
-    if isinstance(config.lam_init, tuple):
-        lo, hi = config.lam_init
-        lam0 = lo + (hi - lo) * lam0
-    else:
-        lam0 = torch.full_like(lam0, config.lam_init)
-    if isinstance(init, torch.Tensor):
-        if init.shape[-2:] != (m, d):
-            raise ValueError(f"init points must have shape ({m}, {d}) (n_candidates × input dimension) "
-                             f"or (K, {m}, {d}), got shape {tuple(init.shape)}")
-        if any(v is not None for v in init_scales + init_radii):
-            raise ValueError("init_scale and init_radius apply to random initialisations, not to given init points")
-        X0 = init.to(torch.float64).expand(K, m, d)
-        init_name = "points"
-    elif init in ("gaussian", "sphere"):
-        init_name = init
-        Q = _basis(init_basis, d)
-        X0 = []
-        for k in range(K):
-            if init == "gaussian":
-                init_scales[k] = check_positive(config.init_scale if init_scales[k] is None else init_scales[k],
-                                                "init_scale")
-            elif init_radii[k] is None:
-                raise ValueError("init='sphere' needs init_radius (the radius of the initial sphere)")
-            else:
-                init_radii[k] = check_positive(init_radii[k], "init_radius")
-            X0.append(_draw(init, m, d, init_scales[k], init_radii[k], Q, gens[k]))
-        X0 = torch.stack(X0)
-    else:
-        raise ValueError(f"init must be 'gaussian', 'sphere' or a tensor of points, got {init!r}")
-
-    X = X0.to(device=device, dtype=dtype)
-    if prior is not None and init_name != "points" and prior.center() is not None:
-        X = X + prior.center()
-    with torch.no_grad():
-        if prior is not None and prior.enforce == "project":
-            X = prior.project(X)
-    X = X.clone().requires_grad_(True)
-    lam = lam0.to(device=device, dtype=dtype).requires_grad_(True)
-    y = y.to(device=device, dtype=dtype)
-    net = copy.deepcopy(net).to(device=device, dtype=dtype)
-    as_member = lambda v: torch.tensor(v, dtype=dtype, device=device) if isinstance(v, list) else v  # noqa: E731
-    kkt_objective = KKTLoss(net, y, lam_min=as_member(lam_min), penalty=config.lam_penalty,
-                            penalty_form=config.lam_penalty_form, lam_scale=config.lam_scale, gate=as_member(gate),
-                            gate_form=config.gate_form)
-
-    lr_x = torch.tensor(lrs, dtype=dtype, device=device).view(K, 1, 1)
-    lr_l = torch.tensor(lam_lrs, dtype=dtype, device=device).view(K, 1)
+def _step_loop(objective: KKTLoss, X, lam, *, prior, members: _Members, config: AttackConfig, report, report_every,
+               progress) -> _Trace:
+    """``config.steps`` optimiser steps from (X′, λ′); ``report(step, X, lam, loss)`` every ``report_every``
+    steps and after the last; raises on a non-finite or diverging loss, candidate or multiplier."""
+    K, dtype, device = members.K, X.dtype, X.device
+    X, lam = X.requires_grad_(True), lam.requires_grad_(True)
+    lr_x = torch.tensor(members.lrs, dtype=dtype, device=device).view(K, 1, 1)
+    lr_l = torch.tensor(members.lam_lrs, dtype=dtype, device=device).view(K, 1)
     state = [(torch.zeros_like(X), torch.zeros_like(X)), (torch.zeros_like(lam), torch.zeros_like(lam))]
     history = torch.empty(config.steps + 1, K, dtype=dtype, device=device)
     if config.return_best:
         best = (torch.full((K,), torch.inf, dtype=dtype, device=device), X.detach().clone(), lam.detach().clone(),
                 torch.zeros(K, dtype=dtype, device=device), torch.zeros(K, dtype=torch.long, device=device))
     with torch.no_grad():  # the KKT loss of the trivial multipliers λ′ = 0: ‖θ‖² plus the full penalty
-        trivial = kkt_objective(X, torch.zeros_like(lam))
-
-    def report(step, loss):
-        view = (lambda t: t[0]) if squeeze else (lambda t: t)
-        callback(step, AttackState(step, view(X.detach().cpu().clone()), view(lam.detach().cpu().clone()),
-                                   view(loss.detach().cpu().clone())))
+        trivial = objective(X, torch.zeros_like(lam))
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=config.steps, desc="attack", disable=not progress)
     for t in range(config.steps + 1):
-        kkt, loss = _objective(kkt_objective, X, lam, prior, config)
+        kkt, loss = _objective(objective, X, lam, prior, config)
         history[t] = loss.detach()
         check_finite(history[t], "attack loss", step=t)
         if config.return_best:
@@ -529,40 +609,31 @@ def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis
             raise ValueError(f"the attack diverged: loss {history[t, k].item():.3g} (member {k}) at step {t} exceeds "
                              f"{DIVERGENCE_FACTOR:g} × max(initial loss, loss at λ′ = 0) = {bound[k].item():.3g}; "
                              "lower lr")
-        if callback is not None and (t % callback_every == 0 or t == config.steps):
-            report(t, loss)
+        if report is not None and (t % report_every == 0 or t == config.steps):
+            report(t, X, lam, loss)
         if t == config.steps:
             break
         gX, gl = torch.autograd.grad(loss.sum(), (X, lam))
         with torch.no_grad():
-            for param, grad, lr, (buf1, buf2) in ((X, gX, lr_x, state[0]), (lam, gl, lr_l, state[1])):
-                _update(param, grad, lr, buf1, buf2, t + 1, config)
+            for param, grad, lr, buffers in ((X, gX, lr_x, state[0]), (lam, gl, lr_l, state[1])):
+                _update(param, grad, lr=lr, buffers=buffers, t=t + 1, config=config)
             if prior is not None and prior.enforce == "project":
                 X.copy_(prior.project(X))
         check_finite(X.detach(), "candidates", step=t + 1)
         check_finite(lam.detach(), "multipliers", step=t + 1)
         bar.update(1)
-        if progress and (t + 1) % callback_every == 0:
+        if progress and (t + 1) % report_every == 0:
             bar.set_postfix(loss=f"{loss.detach().sum().item():.3g}")
     bar.close()
-
-    steps = best[4].tolist() if config.return_best else [config.steps] * K
-    members = tuple({"seed": seeds[k], "lr": lrs[k], "lam_lr": lam_lrs[k], "init": init_name,
-                     "init_scale": init_scales[k] if init_name == "gaussian" else None,
-                     "init_radius": init_radii[k] if init_name == "sphere" else None,
-                     "prior": priors[k], "gate": gates[k], "lam_min": float(lam_mins[k]), "step": steps[k]}
-                    for k in range(K))
     if config.return_best:
-        X, lam, kkt = best[1], best[2], best[3]
-    candidates, lam_out = X.detach().cpu(), lam.detach().cpu()
-    history, kkt = history.cpu().numpy(), kkt.detach().cpu()
-    if squeeze:
-        candidates, lam_out, history, kkt = candidates[0], lam_out[0], history[:, 0], kkt[0]
-    return AttackResult(candidates, lam_out, y.cpu(), history, kkt, config, members)
+        return _Trace(best[1].detach(), best[2].detach(), best[3].detach(), history, best[4].tolist())
+    return _Trace(X.detach(), lam.detach(), kkt.detach(), history, [config.steps] * K)
 
 
-def _update(param, grad, lr, buf1, buf2, t: int, config: AttackConfig) -> None:
-    """One in-place Adam or SGD-momentum step with a per-member learning rate ``lr`` (broadcast)."""
+def _update(param, grad, *, lr, buffers, t: int, config: AttackConfig) -> None:
+    """One in-place Adam or SGD-momentum step with a per-member learning rate ``lr`` (broadcast);
+    ``buffers``: the optimiser's two state tensors of ``param`` (Adam's moments; SGD uses the first)."""
+    buf1, buf2 = buffers
     if config.optimizer == "adam":
         b1, b2 = config.betas
         buf1.mul_(b1).add_(grad, alpha=1 - b1)
@@ -572,3 +643,14 @@ def _update(param, grad, lr, buf1, buf2, t: int, config: AttackConfig) -> None:
     else:
         buf1.mul_(config.momentum).add_(grad)
         param.sub_(lr * buf1)
+
+
+# ---------------------------------------------------------------------------------- 4. packaging
+def _package(trace: _Trace, *, members: _Members, y: torch.Tensor, config: AttackConfig, squeeze: bool) -> AttackResult:
+    """The :class:`AttackResult` on the CPU (member axis dropped for :func:`reconstruct`)."""
+    records = tuple(members.record(k, trace.steps[k]) for k in range(members.K))
+    candidates, lam, kkt = trace.candidates.cpu(), trace.lam.cpu(), trace.kkt.cpu()
+    history = trace.history.cpu().numpy()
+    if squeeze:
+        candidates, lam, history, kkt = candidates[0], lam[0], history[:, 0], kkt[0]
+    return AttackResult(candidates, lam, y.cpu(), history, kkt, config, records)

@@ -277,7 +277,7 @@ def _grad_sum_generic(net: nn.Module, X: torch.Tensor, c: torch.Tensor, alpha=No
     return [grads[name].reshape(*batch, *params[name].shape) for name in names]
 
 
-def _grad_sum(net, X, y, lam, gate, gate_form, method):
+def _grad_sum(net, X, y, lam, *, gate, gate_form, method):
     """Shared core of :func:`stationarity_sum` and :func:`kkt_loss`: per-parameter sums, batched."""
     batch = torch.broadcast_shapes(X.shape[:-2], lam.shape[:-1], y.shape[:-1],
                                    gate.shape if isinstance(gate, torch.Tensor) else ())
@@ -298,7 +298,7 @@ def _checked_method(net, gate, gate_form, method) -> str:
     return _check_method(method, net, gate, gate_form)
 
 
-def _validated(net, X, y, lam, gate, gate_form, method, batched):
+def _validated(net, X, y, lam, *, gate, gate_form, method, batched):
     method = _checked_method(net, gate, gate_form, method)
     X, y = _inputs(net, X, y, batched=batched)
     lam = check_multipliers(lam, X.shape[-2], dtype=X.dtype, device=X.device)
@@ -351,8 +351,8 @@ def stationarity_sum(net: nn.Module, X, y, lam, *, gate=None, gate_form: str = "
     1[z > 0]). At a KKT point θ = stationarity_sum(θ, X, y, λ) (paper §2, Eq. KKT) with the exact gate.
     A first-layer bias (``TwoLayerReLU(bias=True)``) contributes its block Σᵢ λᵢyᵢ vⱼ 1[zᵢⱼ > 0].
     """
-    X, y, lam, gate, method = _validated(net, X, y, lam, gate, gate_form, method, batched=True)
-    grads, batch = _grad_sum(net, X, y, lam, gate, gate_form, method)
+    X, y, lam, gate, method = _validated(net, X, y, lam, gate=gate, gate_form=gate_form, method=method, batched=True)
+    grads, batch = _grad_sum(net, X, y, lam, gate=gate, gate_form=gate_form, method=method)
     return torch.cat([g.reshape(*batch, -1) for g in grads], dim=-1)
 
 
@@ -395,7 +395,7 @@ def kkt_loss(net: nn.Module, X, y, lam, *, lam_min=0.0, penalty: float = 1.0, pe
     (generic form, through :func:`~reconleak_core.models.soft_gate_relu`) only. A first-layer bias
     (``TwoLayerReLU(bias=True)``, as Haim et al.'s networks) adds its block ‖b − s Σᵢλᵢyᵢvⱼρ′(zᵢⱼ)‖².
     """
-    X, y, lam, gate, method = _validated(net, X, y, lam, gate, gate_form, method, batched=True)
+    X, y, lam, gate, method = _validated(net, X, y, lam, gate=gate, gate_form=gate_form, method=method, batched=True)
     return KKTLoss(net, y, lam_min=lam_min, penalty=penalty, penalty_form=penalty_form, lam_scale=lam_scale,
                    gate=gate, gate_form=gate_form, method=method)(X, lam)
 
@@ -456,7 +456,8 @@ class KKTLoss:
                                              gate, self.gate_form)
         else:
             grads, _ = _grad_sum(self.net, X.expand(*batch, *X.shape[-2:]), torch.ones_like(self.y),
-                                 coeff.expand(*batch, m), self.gate, self.gate_form, "generic")
+                                 coeff.expand(*batch, m), gate=self.gate, gate_form=self.gate_form,
+                                 method="generic")
             loss = torch.zeros(batch, dtype=X.dtype, device=X.device)
             for p, g in zip(self.net.parameters(), grads):
                 loss = loss + (p.detach() - g).pow(2).reshape(*batch, -1).sum(-1)
@@ -527,7 +528,7 @@ def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torc
                 yk = torch.cat([y, y[ii]])
                 if len(yk) > _DENSE_GRAM_LIMIT:
                     top_left = gram * torch.outer(y, y)
-                    return _ClarkeGram(top_left, XX, A, R, y, ii, jj, v), (rhs * yk).cpu().numpy()
+                    return _ClarkeGram(top_left, XX, A, R, y=y, ii=ii, jj=jj, v=v), (rhs * yk).cpu().numpy()
                 AB = A[:, jj] * v[jj] * XX[:, ii]
                 BB = (jj[:, None] == jj[None, :]).to(X.dtype) * (v[jj] ** 2)[:, None] * XX[ii][:, ii]
                 gram = torch.cat([torch.cat([gram, AB], 1), torch.cat([AB.T, BB], 1)], 0)
@@ -563,7 +564,7 @@ class _ClarkeGram:
     points, for the NNLS start) and ``largest_eigenvalue``.
     """
 
-    def __init__(self, top_left, XX, A, R, y, ii, jj, v):
+    def __init__(self, top_left, XX, A, R, *, y, ii, jj, v):
         self.top_left = top_left.cpu().numpy()
         self.XX, self.A = XX.cpu().numpy(), A.cpu().numpy()
         self.R = None if R is None else R.cpu().numpy()

@@ -94,7 +94,7 @@ class TwoLayerReLU(nn.Module):
         (a private generator: global random state is untouched).
     """
 
-    def __init__(self, d: int, width: int, init_scale: float = 1.0, fixed_second_layer: bool = False,
+    def __init__(self, d: int, width: int, init_scale: float = 1.0, *, fixed_second_layer: bool = False,
                  span=None, bias: bool = False, dtype: torch.dtype = torch.float64, seed: int = 0):
         super().__init__()
         self.d = d = check_int(d, "d")
