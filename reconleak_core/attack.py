@@ -563,71 +563,135 @@ class _Trace:
     steps: list
 
 
-def _objective(kkt_objective: KKTLoss, X, lam, prior, config):
-    """Per-member loss (K,): KKT loss, and the total with the prior's penalty."""
-    kkt = kkt_objective(X, lam)
-    if prior is not None and prior.enforce == "penalty":
-        return kkt, kkt + config.prior_weight * prior.penalty(X)
-    return kkt, kkt
+CHECK_EVERY = 64
+"""Steps between the step loop's checks of its loss history (finite, not diverging): one device sync each."""
+
+
+@dataclass(eq=False)
+class _LoopState:
+    """The step loop's variables at one step: iterate, optimiser buffers, best iterate so far (or ``None``)."""
+
+    X: torch.Tensor
+    lam: torch.Tensor
+    buffers: tuple
+    best: tuple | None
+
+    def copy(self) -> "_LoopState":
+        clone = lambda ts: None if ts is None else tuple(t.clone() for t in ts)  # noqa: E731
+        return _LoopState(self.X.clone(), self.lam.clone(), clone(self.buffers), clone(self.best))
+
+
+def _loss_and_grad(objective: KKTLoss, state: _LoopState, *, penalty_prior, weight: float):
+    """Per-member KKT loss and total loss (K,), and the total's gradients w.r.t. X′ and λ′ (no graph kept)."""
+    kkt, gX, gl = objective.value_and_grad(state.X, state.lam, check=False)
+    if penalty_prior is None:
+        return kkt, kkt, gX, gl
+    with torch.enable_grad():
+        Xg = state.X.detach().requires_grad_(True)
+        penalty = penalty_prior.penalty(Xg)
+        if penalty.requires_grad:
+            gX = gX + weight * torch.autograd.grad(penalty.sum(), Xg)[0]
+    return kkt, kkt + weight * penalty.detach(), gX, gl
+
+
+def _step(objective, state: _LoopState, t: int, *, history, penalty_prior, project, lrs, config):
+    """Step t of the loop: record the loss of the iterate (and the best iterate), then update it in place
+    (unless t is the last step). Returns the iterate's KKT loss and total loss (K,)."""
+    kkt, loss, gX, gl = _loss_and_grad(objective, state, penalty_prior=penalty_prior, weight=config.prior_weight)
+    history[t] = loss
+    if state.best is not None:
+        best_loss, best_X, best_lam, best_kkt, best_step = state.best
+        better = loss < best_loss
+        best_loss.copy_(torch.where(better, loss, best_loss))
+        best_X.copy_(torch.where(better.view(-1, 1, 1), state.X, best_X))
+        best_lam.copy_(torch.where(better.view(-1, 1), state.lam, best_lam))
+        best_kkt.copy_(torch.where(better, kkt, best_kkt))
+        best_step.masked_fill_(better, t)
+    if t < config.steps:
+        for param, grad, lr, buffers in ((state.X, gX, lrs[0], state.buffers[:2]),
+                                         (state.lam, gl, lrs[1], state.buffers[2:])):
+            _update(param, grad, lr=lr, buffers=buffers, t=t + 1, config=config)
+        if project is not None:
+            state.X.copy_(project(state.X))
+    return kkt, loss
+
+
+def _diverged(history, t: int, bound) -> None:
+    """Raise the divergence error if the loss at step t ≥ 1 exceeds ``bound`` (K,)."""
+    if t > 0 and (history[t] > bound).any():
+        k = int((history[t] > bound).nonzero()[0])
+        raise ValueError(f"the attack diverged: loss {history[t, k].item():.3g} (member {k}) at step {t} exceeds "
+                         f"{DIVERGENCE_FACTOR:g} × max(initial loss, loss at λ′ = 0) = {bound[k].item():.3g}; "
+                         "lower lr")
+
+
+def _replay(objective, state: _LoopState, start: int, stop: int, *, history, bound, step_kwargs) -> None:
+    """Steps start..stop again from the state at ``start``, checking everything after every step: raises the
+    error of the first non-finite loss, candidate or multiplier, or of the first diverging loss."""
+    for t in range(start, stop + 1):
+        _step(objective, state, t, history=history, **step_kwargs)
+        check_finite(history[t], "attack loss", step=t)
+        _diverged(history, t, bound)
+        if t < step_kwargs["config"].steps:
+            check_finite(state.X, "candidates", step=t + 1)
+            check_finite(state.lam, "multipliers", step=t + 1)
+    raise ValueError(f"the attack's loss became non-finite or diverged between steps {start} and {stop}, but "
+                     "replaying those steps did not reproduce it (a nondeterministic device?); lower lr")
 
 
 def _step_loop(objective: KKTLoss, X, lam, *, prior, members: _Members, config: AttackConfig, report, report_every,
                progress) -> _Trace:
     """``config.steps`` optimiser steps from (X′, λ′); ``report(step, X, lam, loss)`` every ``report_every``
-    steps and after the last; raises on a non-finite or diverging loss, candidate or multiplier."""
+    steps and after the last; raises on a non-finite or diverging loss, candidate or multiplier.
+
+    The hot loop does no validation, allocates only the step's own temporaries, and does not synchronise
+    with the device: it writes each step's loss into a preallocated history and checks the history every
+    :data:`CHECK_EVERY` steps and before every report (one sync). A failed check replays the steps since
+    the last good one from a saved state with every check after every step (:func:`_replay`), so the error
+    names the first bad step and what went bad exactly as a per-step check would.
+    """
     K, dtype, device = members.K, X.dtype, X.device
-    X, lam = X.requires_grad_(True), lam.requires_grad_(True)
-    lr_x = torch.tensor(members.lrs, dtype=dtype, device=device).view(K, 1, 1)
-    lr_l = torch.tensor(members.lam_lrs, dtype=dtype, device=device).view(K, 1)
-    state = [(torch.zeros_like(X), torch.zeros_like(X)), (torch.zeros_like(lam), torch.zeros_like(lam))]
-    history = torch.empty(config.steps + 1, K, dtype=dtype, device=device)
+    lrs = (torch.tensor(members.lrs, dtype=dtype, device=device).view(K, 1, 1),
+           torch.tensor(members.lam_lrs, dtype=dtype, device=device).view(K, 1))
+    state = _LoopState(X.detach(), lam.detach(),
+                       (torch.zeros_like(X), torch.zeros_like(X), torch.zeros_like(lam), torch.zeros_like(lam)), None)
     if config.return_best:
-        best = (torch.full((K,), torch.inf, dtype=dtype, device=device), X.detach().clone(), lam.detach().clone(),
-                torch.zeros(K, dtype=dtype, device=device), torch.zeros(K, dtype=torch.long, device=device))
+        state.best = (torch.full((K,), torch.inf, dtype=dtype, device=device), X.detach().clone(),
+                      lam.detach().clone(), torch.zeros(K, dtype=dtype, device=device),
+                      torch.zeros(K, dtype=torch.long, device=device))
+    history = torch.empty(config.steps + 1, K, dtype=dtype, device=device)
     with torch.no_grad():  # the KKT loss of the trivial multipliers λ′ = 0: ‖θ‖² plus the full penalty
-        trivial = objective(X, torch.zeros_like(lam))
+        trivial = objective(state.X, torch.zeros_like(state.lam))
+    step_kwargs = dict(penalty_prior=prior if prior is not None and prior.enforce == "penalty" else None,
+                       project=prior.project if prior is not None and prior.enforce == "project" else None,
+                       lrs=lrs, config=config)
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=config.steps, desc="attack", disable=not progress)
-    for t in range(config.steps + 1):
-        kkt, loss = _objective(objective, X, lam, prior, config)
-        history[t] = loss.detach()
-        check_finite(history[t], "attack loss", step=t)
-        if config.return_best:
-            with torch.no_grad():
-                better = loss < best[0]
-                best[0].copy_(torch.where(better, loss, best[0]))
-                best[1].copy_(torch.where(better.view(K, 1, 1), X, best[1]))
-                best[2].copy_(torch.where(better.view(K, 1), lam, best[2]))
-                best[3].copy_(torch.where(better, kkt, best[3]))
-                best[4].masked_fill_(better, t)
-        if t == 0:
-            bound = DIVERGENCE_FACTOR * torch.maximum(history[0], trivial)
-        elif (history[t] > bound).any():
-            k = int((history[t] > bound).nonzero()[0])
-            raise ValueError(f"the attack diverged: loss {history[t, k].item():.3g} (member {k}) at step {t} exceeds "
-                             f"{DIVERGENCE_FACTOR:g} × max(initial loss, loss at λ′ = 0) = {bound[k].item():.3g}; "
-                             "lower lr")
-        if report is not None and (t % report_every == 0 or t == config.steps):
-            report(t, X, lam, loss)
-        if t == config.steps:
-            break
-        gX, gl = torch.autograd.grad(loss.sum(), (X, lam))
-        with torch.no_grad():
-            for param, grad, lr, buffers in ((X, gX, lr_x, state[0]), (lam, gl, lr_l, state[1])):
-                _update(param, grad, lr=lr, buffers=buffers, t=t + 1, config=config)
-            if prior is not None and prior.enforce == "project":
-                X.copy_(prior.project(X))
-        check_finite(X.detach(), "candidates", step=t + 1)
-        check_finite(lam.detach(), "multipliers", step=t + 1)
-        bar.update(1)
-        if progress and (t + 1) % report_every == 0:
-            bar.set_postfix(loss=f"{loss.detach().sum().item():.3g}")
+    checked, saved, bound, done = 0, state.copy(), None, 0   # steps < checked are good; saved: the state at `checked`
+    with torch.no_grad():
+        for t in range(config.steps + 1):
+            due = report is not None and (t % report_every == 0 or t == config.steps)
+            X_t, lam_t = (state.X.clone(), state.lam.clone()) if due else (None, None)
+            kkt, loss = _step(objective, state, t, history=history, **step_kwargs)
+            if t == 0:
+                bound = DIVERGENCE_FACTOR * torch.maximum(history[0], trivial)
+            if due or t == config.steps or t + 1 - checked >= CHECK_EVERY:
+                window = history[checked:t + 1]
+                if not bool((torch.isfinite(window) & (window <= bound)).all()):
+                    _replay(objective, saved, checked, t, history=history, bound=bound, step_kwargs=step_kwargs)
+                bar.update(min(t + 1, config.steps) - done)
+                done = min(t + 1, config.steps)
+                if progress:
+                    bar.set_postfix(loss=f"{loss.sum().item():.3g}")
+                if due:
+                    report(t, X_t, lam_t, loss)
+                checked, saved = t + 1, state.copy()
     bar.close()
     if config.return_best:
-        return _Trace(best[1].detach(), best[2].detach(), best[3].detach(), history, best[4].tolist())
-    return _Trace(X.detach(), lam.detach(), kkt.detach(), history, [config.steps] * K)
+        return _Trace(state.best[1], state.best[2], state.best[3], history, state.best[4].tolist())
+    return _Trace(state.X, state.lam, kkt, history, [config.steps] * K)
 
 
 def _update(param, grad, *, lr, buffers, t: int, config: AttackConfig) -> None:

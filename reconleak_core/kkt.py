@@ -200,56 +200,92 @@ class _ClosedFormResidual(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, X, c, net, alpha, form):
-        W, v, b = net.W.detach(), net.v.detach(), None if net.b is None else net.b.detach()
-        Z0 = X @ W.T
-        Z = Z0 if b is None else Z0 + b
-        smooth = alpha is not None and form == "smooth"
-        P = torch.sigmoid(alpha * Z) if smooth else (Z > 0).to(X.dtype)
-        cP = P * c.unsqueeze(-1)
-        U = cP.transpose(-1, -2) @ X
-        R_W = W - v.unsqueeze(-1) * U
-        loss = R_W.pow(2).sum((-1, -2))
-        R_b = R_v = None
-        if b is not None:
-            R_b = b - v * cP.sum(-2)
-            loss = loss + R_b.pow(2).sum(-1)
-        if not net.fixed_second_layer:
-            if smooth:
-                G_v = (torch.relu(Z) * c.unsqueeze(-1)).sum(-2)
-            else:
-                G_v = (W * U).sum(-1) + (0 if b is None else b * cP.sum(-2))
-            R_v = v - G_v
-            loss = loss + R_v.pow(2).sum(-1)
-        ctx.alpha, ctx.smooth = alpha, smooth
-        keep_z = alpha is not None or smooth or b is not None
-        ctx.save_for_backward(X, c, W, v, b, P, Z if keep_z else None, Z0 if keep_z else None, R_W, R_b, R_v)
+        loss, saved = _closed_residual(X, c, net, alpha, form)
+        ctx.alpha, ctx.smooth = alpha, saved.smooth
+        ctx.save_for_backward(*saved.tensors())
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        X, c, W, v, b, P, Z, Z0, R_W, R_b, R_v = ctx.saved_tensors
+        saved = _Saved(*ctx.saved_tensors, alpha=ctx.alpha, smooth=ctx.smooth)
+        dX, dc = _closed_residual_grad(saved)
         g = -2 * grad
-        M = v.unsqueeze(-1) * R_W
-        if R_v is not None:
-            M = M + R_v.unsqueeze(-1) * W
-        PM = P @ M
-        dX = c.unsqueeze(-1) * PM
-        dc = (X * PM).sum(-1)
-        if R_b is not None:
-            dc = dc + (P * (v * R_b).unsqueeze(-2)).sum(-1)
-        if R_v is not None and (ctx.smooth or b is not None):
-            dc = dc + ((torch.relu(Z) - P * Z0) * R_v.unsqueeze(-2)).sum(-1)
-        if ctx.alpha is not None:
-            alpha = ctx.alpha
-            scaled = (c.unsqueeze(-1) * X) @ R_W.transpose(-1, -2)
-            if R_b is not None:
-                scaled = scaled + c.unsqueeze(-1) * R_b.unsqueeze(-2)
-            scaled = scaled * (alpha * v)
-            S = P if ctx.smooth else torch.sigmoid(Z * alpha)
-            # sigmoid_backward(a, s) = a · s(1 − s): Dᵢⱼ in one pass over the gate
-            dX = dX + torch.ops.aten.sigmoid_backward(scaled, S) @ W
         return dX * g.reshape(*g.shape, 1, 1), dc * g.unsqueeze(-1), None, None, None
+
+
+@dataclass(frozen=True, eq=False)
+class _Saved:
+    """What the closed-form residual's backward needs from its forward (``None`` where a term is absent)."""
+
+    X: torch.Tensor
+    c: torch.Tensor
+    W: torch.Tensor
+    v: torch.Tensor
+    b: torch.Tensor | None
+    P: torch.Tensor
+    Z: torch.Tensor | None
+    Z0: torch.Tensor | None
+    R_W: torch.Tensor
+    R_b: torch.Tensor | None
+    R_v: torch.Tensor | None
+    alpha: object = None
+    smooth: bool = False
+
+    def tensors(self) -> tuple:
+        return (self.X, self.c, self.W, self.v, self.b, self.P, self.Z, self.Z0, self.R_W, self.R_b, self.R_v)
+
+
+def _closed_residual(X, c, net, alpha, form):
+    """Forward of :class:`_ClosedFormResidual`: the loss (batch shape) and a :class:`_Saved` for the backward."""
+    W, v, b = net.W.detach(), net.v.detach(), None if net.b is None else net.b.detach()
+    Z0 = X @ W.T
+    Z = Z0 if b is None else Z0 + b
+    smooth = alpha is not None and form == "smooth"
+    P = torch.sigmoid(alpha * Z) if smooth else (Z > 0).to(X.dtype)
+    cP = P * c.unsqueeze(-1)
+    U = cP.transpose(-1, -2) @ X
+    R_W = W - v.unsqueeze(-1) * U
+    loss = R_W.pow(2).sum((-1, -2))
+    R_b = R_v = None
+    if b is not None:
+        R_b = b - v * cP.sum(-2)
+        loss = loss + R_b.pow(2).sum(-1)
+    if not net.fixed_second_layer:
+        if smooth:
+            G_v = (torch.relu(Z) * c.unsqueeze(-1)).sum(-2)
+        else:
+            G_v = (W * U).sum(-1) + (0 if b is None else b * cP.sum(-2))
+        R_v = v - G_v
+        loss = loss + R_v.pow(2).sum(-1)
+    keep_z = alpha is not None or smooth or b is not None
+    return loss, _Saved(X, c, W, v, b, P, Z if keep_z else None, Z0 if keep_z else None, R_W, R_b, R_v,
+                        alpha=alpha, smooth=smooth)
+
+
+def _closed_residual_grad(saved: _Saved):
+    """Backward of :class:`_ClosedFormResidual` for an output gradient of −½: (∂/∂X, ∂/∂c) before the factor −2."""
+    X, c, W, v, b, P, Z, Z0, R_W, R_b, R_v = saved.tensors()
+    M = v.unsqueeze(-1) * R_W
+    if R_v is not None:
+        M = M + R_v.unsqueeze(-1) * W
+    PM = P @ M
+    dX = c.unsqueeze(-1) * PM
+    dc = (X * PM).sum(-1)
+    if R_b is not None:
+        dc = dc + (P * (v * R_b).unsqueeze(-2)).sum(-1)
+    if R_v is not None and (saved.smooth or b is not None):
+        dc = dc + ((torch.relu(Z) - P * Z0) * R_v.unsqueeze(-2)).sum(-1)
+    if saved.alpha is not None:
+        alpha = saved.alpha
+        scaled = (c.unsqueeze(-1) * X) @ R_W.transpose(-1, -2)
+        if R_b is not None:
+            scaled = scaled + c.unsqueeze(-1) * R_b.unsqueeze(-2)
+        scaled = scaled * (alpha * v)
+        S = P if saved.smooth else torch.sigmoid(Z * alpha)
+        # sigmoid_backward(a, s) = a · s(1 − s): Dᵢⱼ in one pass over the gate
+        dX = dX + torch.ops.aten.sigmoid_backward(scaled, S) @ W
+    return dX, dc
 
 
 def _grad_sum_generic(net: nn.Module, X: torch.Tensor, c: torch.Tensor, alpha=None,
@@ -432,8 +468,10 @@ class KKTLoss:
             raise ValueError(f"lam_scale must be one of {LAM_SCALES}, got {lam_scale!r}")
         self.penalty, self.penalty_form, self.lam_scale = float(penalty), penalty_form, lam_scale
         self.net, self.d = net, _input_dim(net)
+        self._gates = {}
 
-    def __call__(self, X: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    def _batch(self, X, lam) -> torch.Size:
+        """The checks of :meth:`__call__` (no pass over the values); the broadcast batch shape."""
         m = self.y.shape[-1]
         for name, t in (("X", X), ("lam", lam)):
             if not isinstance(t, torch.Tensor) or t.dtype != self.dtype or t.device != self.device:
@@ -446,14 +484,29 @@ class KKTLoss:
         shapes = [X.shape[:-2], lam.shape[:-1], self.y.shape[:-1]]
         shapes += [v.shape for v in (self.gate, self.lam_min) if isinstance(v, torch.Tensor)]
         try:
-            batch = torch.broadcast_shapes(*shapes)
+            return torch.broadcast_shapes(*shapes)
         except RuntimeError as err:
             raise ValueError(f"batch shapes of X, lam, y, gate and lam_min do not broadcast: {shapes}") from err
-        coeff = lam * self.y / m if self.lam_scale == "mean" else lam * self.y
+
+    def _coeff(self, lam):
+        return lam * self.y / self.y.shape[-1] if self.lam_scale == "mean" else lam * self.y
+
+    def _closed_gate(self, batch):
+        """The gate slope as the closed form takes it: a float, or one slope per member of shape (*batch, 1, 1)."""
+        if not isinstance(self.gate, torch.Tensor):
+            return self.gate
+        cached = self._gates.get(batch)
+        if cached is None:
+            cached = self._gates[batch] = self.gate.expand(batch).reshape(*batch, 1, 1)
+        return cached
+
+    def __call__(self, X: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        batch = self._batch(X, lam)
+        m = self.y.shape[-1]
+        coeff = self._coeff(lam)
         if self.method == "closed":
-            gate = self.gate.expand(batch).reshape(*batch, 1, 1) if isinstance(self.gate, torch.Tensor) else self.gate
             loss = _ClosedFormResidual.apply(X.expand(*batch, *X.shape[-2:]), coeff.expand(*batch, m), self.net,
-                                             gate, self.gate_form)
+                                             self._closed_gate(batch), self.gate_form)
         else:
             grads, _ = _grad_sum(self.net, X.expand(*batch, *X.shape[-2:]), torch.ones_like(self.y),
                                  coeff.expand(*batch, m), gate=self.gate, gate_form=self.gate_form,
@@ -465,6 +518,38 @@ class KKTLoss:
         if self.penalty_form == "squared":
             short = short.pow(2)
         return loss + (self.penalty * short.sum(-1)).expand(batch)
+
+    def value_and_grad(self, X: torch.Tensor, lam: torch.Tensor, *, check: bool = True):
+        """``(loss, ∂loss/∂X, ∂loss/∂lam)`` without an autograd graph (the attack's step; batched as ``__call__``).
+
+        The gradients are those of ``loss.sum()`` (each member's own: members have no cross terms). With
+        the closed form and ``X``, ``lam`` of the full batch shape, they come straight from the hand-written
+        backward of the closed form (no autograd graph, no ``autograd.grad``); otherwise from autograd.
+        ``check=False`` skips the shape, dtype and device checks of ``__call__``: for a caller that made them
+        once for tensors it then only updates in place (the attack's step loop).
+        """
+        batch = self._batch(X, lam) if check else X.shape[:-2]
+        if self.method != "closed" or X.shape[:-2] != batch or lam.shape[:-1] != batch:
+            with torch.enable_grad():
+                Xg, lg = X.detach().requires_grad_(True), lam.detach().requires_grad_(True)
+                loss = self(Xg, lg)
+                gX, gl = torch.autograd.grad(loss.sum(), (Xg, lg))
+            return loss.detach(), gX, gl
+        with torch.no_grad():
+            coeff = self._coeff(lam)
+            loss, saved = _closed_residual(X, coeff, self.net, self._closed_gate(batch), self.gate_form)
+            dX, dc = _closed_residual_grad(saved)
+            dX = dX * -2.0
+            dc = dc * -2.0
+            gl = dc / self.y.shape[-1] * self.y if self.lam_scale == "mean" else dc * self.y
+            short = torch.relu(_member_view(self.lam_min, 1) - lam)
+            if self.penalty_form == "squared":
+                loss = loss + self.penalty * short.pow(2).sum(-1)
+                gl = gl - self.penalty * (2 * short)
+            else:
+                loss = loss + self.penalty * short.sum(-1)
+                gl = gl - self.penalty * (short > 0).to(lam.dtype)
+        return loss, dX, gl
 
 
 @dataclass(frozen=True)
