@@ -27,6 +27,10 @@ straight-through soft gate, for α). Haim's ``ModifiedRelu`` uses the soft gate 
 it is timed, not compared. Targets (paper scale d=784, width=1000, m=1000, default gate, each dtype and
 thread count, printed as ``TARGET`` lines): library ≤ 2× the floor, and at least 1.1× faster than double
 backprop (library/baseline ≤ 0.91, issue 16). Rows for 1 and 2 torch threads (``--threads N``: one count).
+First, the whole book-scale attack (d=10, width=100, m=40, float64, default config): ``attack.reconstruct``
+per step against ``plain_attack``, twenty lines of matrix products with the hand-derived gradient and Adam
+in a Python loop (same dtype, sizes, gate and loss; both end at the same X′, λ′), target library/plain ≤ 1.3
+(issue 16); ``--compile`` adds the plain step under ``torch.compile``.
 The headline (last line) gives, for the default gate at one thread, the library/floor and
 library/baseline ratios at paper scale and the library/baseline ratio at book scale.
 """
@@ -34,15 +38,18 @@ library/baseline ratios at paper scale and the library/baseline ratio at book sc
 from __future__ import annotations
 
 import copy
+import pathlib
+import sys
 
 import torch
 
-import _bench
-from reconleak_core.attack import AttackConfig, reconstruct
-from reconleak_core.experiments import InitRadiusConfig
-from reconleak_core.kkt import KKTLoss
-from reconleak_core.models import TwoLayerReLU, soft_gate_relu
-from reconleak_core.runtime import get_device
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))   # this checkout's reconleak_core
+import _bench  # noqa: E402
+from reconleak_core.attack import AttackConfig, reconstruct  # noqa: E402
+from reconleak_core.experiments import InitRadiusConfig  # noqa: E402
+from reconleak_core.kkt import KKTLoss  # noqa: E402
+from reconleak_core.models import TwoLayerReLU, soft_gate_relu  # noqa: E402
+from reconleak_core.runtime import get_device  # noqa: E402
 
 _BOOK = InitRadiusConfig.preset("book")   # the book's init-radius experiment: d, width and m = 2n
 BOOK = (_BOOK.net.d, _BOOK.net.width, _BOOK.candidates_per_point * _BOOK.net.n)
@@ -160,8 +167,12 @@ def plain_attack(net, y, X0, lam0, *, steps: int, config: AttackConfig, step=pla
     return X, lam
 
 
-def book_attack(repeats: int, steps: int) -> list[str]:
-    """The book-scale attack (float64): ``reconstruct`` per step vs the plain loop (and its compiled step)."""
+def book_attack(repeats: int, steps: int, *, compiled: bool, thread_counts) -> list[str]:
+    """The book-scale attack (float64): ``reconstruct`` per step vs the plain loop (and its compiled step).
+
+    Both start from the library's initial (X′, λ′) of seed 0 and must end equal to 1e-8; the library's time
+    includes its setup (network copy, initial draws), spread over ``steps`` steps.
+    """
     d, width, m = BOOK
     config = AttackConfig(steps=steps)
     net = TwoLayerReLU(d, width, init_scale=1.0, dtype=torch.float64, seed=0)
@@ -175,15 +186,16 @@ def book_attack(repeats: int, steps: int) -> list[str]:
         raise SystemExit("the library's attack and the plain loop disagree")
     variants = {"library": lambda: reconstruct(net, m, steps=steps, seed=0, device="cpu"),
                 "plain": lambda: plain_attack(net, y, X0, lam0, steps=steps, config=config)}
-    try:
-        compiled = torch.compile(plain_step, dynamic=False)
-        plain_attack(net, y, X0, lam0, steps=3, config=config, step=compiled)   # compile outside the timing
-        variants["plain, torch.compile"] = lambda: plain_attack(net, y, X0, lam0, steps=steps, config=config,
-                                                                step=compiled)
-    except Exception as err:   # optional: no compiler toolchain on this machine
-        lines.append(f"torch.compile unavailable here ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
+    if compiled:
+        try:
+            fast = torch.compile(plain_step, dynamic=False)
+            plain_attack(net, y, X0, lam0, steps=3, config=config, step=fast)   # compile outside the timing
+            variants["plain, torch.compile"] = lambda: plain_attack(net, y, X0, lam0, steps=steps, config=config,
+                                                                    step=fast)
+        except Exception as err:   # optional: no compiler toolchain on this machine
+            lines.append(f"torch.compile unavailable here ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
     rows = []
-    for threads in [1, 2]:
+    for threads in thread_counts:
         with _bench.threads(threads):
             times = _bench.interleaved(variants, repeats=repeats)
         per = {k: v / steps for k, v in times.items()}
@@ -225,6 +237,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=None,
                    help=f"interleaved rounds (default 15 book, {_bench.MIN_ROUNDS} paper; at least {_bench.MIN_ROUNDS})")
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
+    p.add_argument("--compile", action="store_true",
+                   help="also time the plain attack step under torch.compile (minutes to compile on 2 cores)")
     args = _bench.parse(p)
     device = get_device(args.device)
     scales = QUICK_SCALES if args.quick else SCALES
@@ -236,6 +250,10 @@ def main() -> None:
     if max(agreement.values()) > 1e-10:
         raise SystemExit("the library's KKT step disagrees with the double-backprop baseline")
 
+    if device.type == "cpu":
+        for line in book_attack(args.repeats or _bench.MIN_ROUNDS, 50 if args.quick else 200, compiled=args.compile,
+                                thread_counts=_bench.thread_counts(args)):
+            print(line)
     rows, headline = [], {}
     for threads in _bench.thread_counts(args) if device.type == "cpu" else [torch.get_num_threads()]:
         with _bench.threads(threads):

@@ -594,11 +594,10 @@ def _loss_and_grad(objective: KKTLoss, state: _LoopState, *, penalty_prior, weig
     return kkt, kkt + weight * penalty.detach(), gX, gl
 
 
-def _step(objective, state: _LoopState, t: int, *, history, penalty_prior, project, lrs, config):
-    """Step t of the loop: record the loss of the iterate (and the best iterate), then update it in place
-    (unless t is the last step). Returns the iterate's KKT loss and total loss (K,)."""
+def _step(objective, state: _LoopState, t: int, *, penalty_prior, project, lrs, config):
+    """Step t of the loop: the loss of the iterate (and the best iterate so far), then the iterate updated in
+    place (unless t is the last step). Returns the iterate's KKT loss and total loss (K,)."""
     kkt, loss, gX, gl = _loss_and_grad(objective, state, penalty_prior=penalty_prior, weight=config.prior_weight)
-    history[t] = loss
     if state.best is not None:
         best_loss, best_X, best_lam, best_kkt, best_step = state.best
         better = loss < best_loss
@@ -629,7 +628,7 @@ def _replay(objective, state: _LoopState, start: int, stop: int, *, history, bou
     """Steps start..stop again from the state at ``start``, checking everything after every step: raises the
     error of the first non-finite loss, candidate or multiplier, or of the first diverging loss."""
     for t in range(start, stop + 1):
-        _step(objective, state, t, history=history, **step_kwargs)
+        history[t] = _step(objective, state, t, **step_kwargs)[1]
         check_finite(history[t], "attack loss", step=t)
         _diverged(history, t, bound)
         if t < step_kwargs["config"].steps:
@@ -645,9 +644,9 @@ def _step_loop(objective: KKTLoss, X, lam, *, prior, members: _Members, config: 
     steps and after the last; raises on a non-finite or diverging loss, candidate or multiplier.
 
     The hot loop does no validation, allocates only the step's own temporaries, and does not synchronise
-    with the device: it writes each step's loss into a preallocated history and checks the history every
-    :data:`CHECK_EVERY` steps and before every report (one sync). A failed check replays the steps since
-    the last good one from a saved state with every check after every step (:func:`_replay`), so the error
+    with the device: it keeps each step's loss and, every :data:`CHECK_EVERY` steps and before every report,
+    writes them into the history and checks them (one sync). A failed check replays the steps since the
+    last good one from a saved state with every check after every step (:func:`_replay`), so the error
     names the first bad step and what went bad exactly as a per-step check would.
     """
     K, dtype, device = members.K, X.dtype, X.device
@@ -670,15 +669,19 @@ def _step_loop(objective: KKTLoss, X, lam, *, prior, members: _Members, config: 
 
     bar = tqdm(total=config.steps, desc="attack", disable=not progress)
     checked, saved, bound, done = 0, state.copy(), None, 0   # steps < checked are good; saved: the state at `checked`
+    losses = []   # the losses of steps checked.. (stacked into the history at the next check)
     with torch.no_grad():
         for t in range(config.steps + 1):
             due = report is not None and (t % report_every == 0 or t == config.steps)
             X_t, lam_t = (state.X.clone(), state.lam.clone()) if due else (None, None)
-            kkt, loss = _step(objective, state, t, history=history, **step_kwargs)
+            kkt, loss = _step(objective, state, t, **step_kwargs)
+            losses.append(loss)
             if t == 0:
-                bound = DIVERGENCE_FACTOR * torch.maximum(history[0], trivial)
+                bound = DIVERGENCE_FACTOR * torch.maximum(loss, trivial)
             if due or t == config.steps or t + 1 - checked >= CHECK_EVERY:
                 window = history[checked:t + 1]
+                torch.stack(losses, out=window)
+                losses.clear()
                 if not bool((torch.isfinite(window) & (window <= bound)).all()):
                     _replay(objective, saved, checked, t, history=history, bound=bound, step_kwargs=step_kwargs)
                 bar.update(min(t + 1, config.steps) - done)

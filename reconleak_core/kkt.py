@@ -255,7 +255,7 @@ def _closed_residual(X, c, net, alpha, form):
         if smooth:
             G_v = (torch.relu(Z) * c.unsqueeze(-1)).sum(-2)
         else:
-            G_v = (W * U).sum(-1) + (0 if b is None else b * cP.sum(-2))
+            G_v = (W * U).sum(-1) if b is None else (W * U).sum(-1) + b * cP.sum(-2)
         R_v = v - G_v
         loss = loss + R_v.pow(2).sum(-1)
     keep_z = alpha is not None or smooth or b is not None
@@ -469,6 +469,7 @@ class KKTLoss:
         self.penalty, self.penalty_form, self.lam_scale = float(penalty), penalty_form, lam_scale
         self.net, self.d = net, _input_dim(net)
         self._gates = {}
+        self._lam_min_view = _member_view(self.lam_min, 1)
 
     def _batch(self, X, lam) -> torch.Size:
         """The checks of :meth:`__call__` (no pass over the values); the broadcast batch shape."""
@@ -535,20 +536,22 @@ class KKTLoss:
                 loss = self(Xg, lg)
                 gX, gl = torch.autograd.grad(loss.sum(), (Xg, lg))
             return loss.detach(), gX, gl
-        with torch.no_grad():
-            coeff = self._coeff(lam)
-            loss, saved = _closed_residual(X, coeff, self.net, self._closed_gate(batch), self.gate_form)
-            dX, dc = _closed_residual_grad(saved)
-            dX = dX * -2.0
-            dc = dc * -2.0
-            gl = dc / self.y.shape[-1] * self.y if self.lam_scale == "mean" else dc * self.y
-            short = torch.relu(_member_view(self.lam_min, 1) - lam)
-            if self.penalty_form == "squared":
-                loss = loss + self.penalty * short.pow(2).sum(-1)
-                gl = gl - self.penalty * (2 * short)
-            else:
-                loss = loss + self.penalty * short.sum(-1)
-                gl = gl - self.penalty * (short > 0).to(lam.dtype)
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                return self.value_and_grad(X, lam, check=False)
+        coeff = self._coeff(lam)
+        loss, saved = _closed_residual(X, coeff, self.net, self._closed_gate(batch), self.gate_form)
+        dX, dc = _closed_residual_grad(saved)
+        dX = dX * -2.0
+        dc = dc * -2.0
+        gl = dc / self.y.shape[-1] * self.y if self.lam_scale == "mean" else dc * self.y
+        short = torch.relu(self._lam_min_view - lam)
+        if self.penalty_form == "squared":
+            loss = loss + self.penalty * short.pow(2).sum(-1)
+            gl = gl - self.penalty * (2 * short)
+        else:
+            loss = loss + self.penalty * short.sum(-1)
+            gl = gl - self.penalty * (short > 0).to(lam.dtype)
         return loss, dX, gl
 
 
