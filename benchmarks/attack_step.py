@@ -251,7 +251,7 @@ def main() -> None:
         raise SystemExit("the library's KKT step disagrees with the double-backprop baseline")
 
     if device.type == "cpu":
-        for line in book_attack(args.repeats or _bench.MIN_ROUNDS, 50 if args.quick else 200, compiled=args.compile,
+        for line in book_attack(args.repeats or _bench.MIN_ROUNDS, 200, compiled=args.compile,
                                 thread_counts=_bench.thread_counts(args)):
             print(line)
     rows, headline = [], {}

@@ -493,8 +493,7 @@ class KKTLoss:
     (``(..., m, d)``) and ``lam`` (``(..., m)``) are tensors of the network's dtype and device with those
     shapes. It does not scan their values for NaN (:func:`kkt_loss` does;
     :func:`reconleak_core.attack.reconstruct`, which evaluates this object at every step, scans its
-    candidates after every update). Validating on every call cost about a third of a book-scale step
-    (``benchmarks/attack_step.py``).
+    candidates' losses). Validation per call is measurable at book scale (``benchmarks/attack_step.py``).
 
     For TwoLayerReLU (closed form) the loss and its gradient take three m×d×width matrix products with
     the exact gate and five with a soft gate (either form), with a hand-written backward; other
