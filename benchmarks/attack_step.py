@@ -27,6 +27,10 @@ straight-through soft gate, for α). Haim's ``ModifiedRelu`` uses the soft gate 
 it is timed, not compared. Targets (paper scale d=784, width=1000, m=1000, default gate, each dtype and
 thread count, printed as ``TARGET`` lines): library ≤ 2× the floor, and at least 1.1× faster than double
 backprop (library/baseline ≤ 0.91, issue 16). Rows for 1 and 2 torch threads (``--threads N``: one count).
+First, the whole book-scale attack (d=10, width=100, m=40, float64, default config): ``attack.reconstruct``
+per step against ``plain_attack``, twenty lines of matrix products with the hand-derived gradient and Adam
+in a Python loop (same dtype, sizes, gate and loss; both end at the same X′, λ′), target library/plain ≤ 1.3
+(issue 16); ``--compile`` adds the plain step under ``torch.compile``.
 The headline (last line) gives, for the default gate at one thread, the library/floor and
 library/baseline ratios at paper scale and the library/baseline ratio at book scale.
 """
@@ -34,15 +38,18 @@ library/baseline ratios at paper scale and the library/baseline ratio at book sc
 from __future__ import annotations
 
 import copy
+import pathlib
+import sys
 
 import torch
 
-import _bench
-from reconleak_core.attack import AttackConfig
-from reconleak_core.experiments import InitRadiusConfig
-from reconleak_core.kkt import KKTLoss
-from reconleak_core.models import TwoLayerReLU, soft_gate_relu
-from reconleak_core.runtime import get_device
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))   # this checkout's reconleak_core
+import _bench  # noqa: E402
+from reconleak_core.attack import AttackConfig, reconstruct  # noqa: E402
+from reconleak_core.experiments import InitRadiusConfig  # noqa: E402
+from reconleak_core.kkt import KKTLoss  # noqa: E402
+from reconleak_core.models import TwoLayerReLU, soft_gate_relu  # noqa: E402
+from reconleak_core.runtime import get_device  # noqa: E402
 
 _BOOK = InitRadiusConfig.preset("book")   # the book's init-radius experiment: d, width and m = 2n
 BOOK = (_BOOK.net.d, _BOOK.net.width, _BOOK.candidates_per_point * _BOOK.net.n)
@@ -122,6 +129,85 @@ def gemm_floor(d: int, width: int, m: int, dtype: torch.dtype, device: torch.dev
     return gemms[:products]
 
 
+def plain_step(W, v, y, X, lam, buffers, t: int, *, alpha, lam_min, penalty, lr, betas, eps):
+    """One plain attack step at the default loss (straight-through gate α, linear hinge, sum scale), in place.
+
+    Twenty lines of matrix products with the gradient derived by hand (as ``kkt._ClosedFormResidual``) and
+    Adam: no validation, no autograd, no history. Returns the loss (what an attack monitors).
+    """
+    Z = X @ W.T
+    H = (Z > 0).to(X.dtype)
+    c = lam * y
+    U = (H * c.unsqueeze(-1)).T @ X
+    R_W = W - v.unsqueeze(-1) * U
+    R_v = v - (W * U).sum(-1)
+    short = torch.relu(lam_min - lam)
+    loss = R_W.pow(2).sum() + R_v.pow(2).sum() + penalty * short.sum()
+    PM = H @ (v.unsqueeze(-1) * R_W + R_v.unsqueeze(-1) * W)
+    D = torch.ops.aten.sigmoid_backward(((c.unsqueeze(-1) * X) @ R_W.T) * (alpha * v), torch.sigmoid(alpha * Z))
+    gX = -2 * (c.unsqueeze(-1) * PM + D @ W)
+    gl = -2 * (X * PM).sum(-1) * y - penalty * (short > 0).to(X.dtype)
+    b1, b2 = betas
+    for param, grad, m1, m2 in ((X, gX, buffers[0], buffers[1]), (lam, gl, buffers[2], buffers[3])):
+        m1.mul_(b1).add_(grad, alpha=1 - b1)
+        m2.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        param.sub_(lr * (m1 / (1 - b1 ** t)) / (m2 / (1 - b2 ** t)).sqrt_().add_(eps))
+    return loss
+
+
+def plain_attack(net, y, X0, lam0, *, steps: int, config: AttackConfig, step=plain_step):
+    """``steps`` plain steps from (X0, λ0) (copies); returns the final (X′, λ′)."""
+    W, v = net.W.detach(), net.v.detach()
+    X, lam = X0.clone(), lam0.clone()
+    buffers = [torch.zeros_like(X), torch.zeros_like(X), torch.zeros_like(lam), torch.zeros_like(lam)]
+    kwargs = dict(alpha=config.gate, lam_min=config.lam_min, penalty=config.lam_penalty, lr=config.lr,
+                  betas=config.betas, eps=config.eps)
+    for t in range(1, steps + 1):
+        step(W, v, y, X, lam, buffers, t, **kwargs)
+    return X, lam
+
+
+def book_attack(repeats: int, steps: int, *, compiled: bool, thread_counts) -> list[str]:
+    """The book-scale attack (float64): ``reconstruct`` per step vs the plain loop (and its compiled step).
+
+    Both start from the library's initial (X′, λ′) of seed 0 and must end equal to 1e-8; the library's time
+    includes its setup (network copy, initial draws), spread over ``steps`` steps.
+    """
+    d, width, m = BOOK
+    config = AttackConfig(steps=steps)
+    net = TwoLayerReLU(d, width, init_scale=1.0, dtype=torch.float64, seed=0)
+    start = reconstruct(net, m, steps=0, seed=0, device="cpu")
+    X0, lam0, y = start.candidates, start.lam, start.labels
+    library = reconstruct(net, m, steps=steps, seed=0, device="cpu")
+    X, lam = plain_attack(net, y, X0, lam0, steps=steps, config=config)
+    diff = max((library.candidates - X).abs().max().item(), (library.lam - lam).abs().max().item())
+    lines = [f"book attack ({steps} steps, float64): library vs plain loop, max |difference| of X′, λ′ {diff:.2g}"]
+    if diff > 1e-8:
+        raise SystemExit("the library's attack and the plain loop disagree")
+    variants = {"library": lambda: reconstruct(net, m, steps=steps, seed=0, device="cpu"),
+                "plain": lambda: plain_attack(net, y, X0, lam0, steps=steps, config=config)}
+    if compiled:
+        try:
+            fast = torch.compile(plain_step, dynamic=False)
+            plain_attack(net, y, X0, lam0, steps=3, config=config, step=fast)   # compile outside the timing
+            variants["plain, torch.compile"] = lambda: plain_attack(net, y, X0, lam0, steps=steps, config=config,
+                                                                    step=fast)
+        except Exception as err:   # optional: no compiler toolchain on this machine
+            lines.append(f"torch.compile unavailable here ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
+    rows = []
+    for threads in thread_counts:
+        with _bench.threads(threads):
+            times = _bench.interleaved(variants, repeats=repeats)
+        per = {k: v / steps for k, v in times.items()}
+        rows.append([threads, *(_bench.fmt_s(per[k]) for k in variants), f"{per['library'] / per['plain']:.2f}"]
+                    + ([f"{per['library'] / per['plain, torch.compile']:.2f}"] if len(variants) == 3 else []))
+        lines.append(_bench.target(f"book attack step (d={d}, w={width}, m={m}, float64, {threads} thread(s)): "
+                                   "library/plain", per["library"] / per["plain"], 1.3))
+    header = ["threads", *(f"{k} per step" for k in variants), "library/plain"]
+    header += ["library/compiled"] if len(variants) == 3 else []
+    return [_bench.table(header, rows), *lines]
+
+
 def repeat(fn, *args, times: int):
     def run():
         for _ in range(times):
@@ -151,6 +237,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=None,
                    help=f"interleaved rounds (default 15 book, {_bench.MIN_ROUNDS} paper; at least {_bench.MIN_ROUNDS})")
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
+    p.add_argument("--compile", action="store_true",
+                   help="also time the plain attack step under torch.compile (minutes to compile on 2 cores)")
     args = _bench.parse(p)
     device = get_device(args.device)
     scales = QUICK_SCALES if args.quick else SCALES
@@ -162,6 +250,10 @@ def main() -> None:
     if max(agreement.values()) > 1e-10:
         raise SystemExit("the library's KKT step disagrees with the double-backprop baseline")
 
+    if device.type == "cpu":
+        for line in book_attack(args.repeats or _bench.MIN_ROUNDS, 200, compiled=args.compile,
+                                thread_counts=_bench.thread_counts(args)):
+            print(line)
     rows, headline = [], {}
     for threads in _bench.thread_counts(args) if device.type == "cpu" else [torch.get_num_threads()]:
         with _bench.threads(threads):

@@ -12,9 +12,10 @@ Interface.
 - :class:`AttackConfig` — optimiser and loss settings (book defaults; :meth:`AttackConfig.paper`;
   :meth:`AttackConfig.haim`, Haim et al.'s attack as their code runs it: SGD, smooth gate, squared hinge,
   1/m scale).
-- Priors, small frozen dataclasses with ``penalty(X)``, ``project(X)`` and ``center()``:
-  :class:`Box` (Haim's box, a squared-hinge penalty by default), :class:`Sphere` (known radius, a
-  projection by default) and :class:`Shift` (a known offset: the inner prior holds in shifted coordinates).
+- Priors: :class:`Box`, :class:`Sphere` and :class:`Shift` are the classes of
+  :mod:`reconleak_core.priors`, re-exported here (``attack.Box is priors.Box``). Any object following the
+  prior protocol documented there (``enforce``, ``penalty``, ``project``, ``center``, ``check``, ``stack``)
+  works as ``prior=``, a user's own class included.
 - :func:`reconstruct` — one attack; :func:`reconstruct_batch` — K independent attacks on the same
   network (per-member seeds, initialisations, priors, learning rates, gates and λ_min) run as ONE batched tensor
   computation sharing the step loop. Both return an :class:`AttackResult` on the CPU.
@@ -41,22 +42,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import (as_tensor, check_bool, check_finite, check_fraction, check_int, check_labels,
+from reconleak_core.checks import (check_bool, check_finite, check_fraction, check_int, check_labels,
                                    check_network, check_nonnegative, check_points, check_positive, check_real,
                                    check_seed)
 from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss
 from reconleak_core.models import GATE_FORMS
+from reconleak_core.priors import Box, Shift, Sphere, stack_priors
 from reconleak_core.runtime import get_device
 
-__all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "DIVERGENCE_FACTOR", "reconstruct",
-           "reconstruct_batch"]
+__all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "DIVERGENCE_FACTOR",
+           "PER_MEMBER_FIELDS", "reconstruct", "reconstruct_batch"]
 
 _OPTIMIZERS = ("adam", "sgd")
 DIVERGENCE_FACTOR = 1e6
 """A member whose loss exceeds this factor times max(initial loss, loss at λ′ = 0) has diverged: doing
 nothing (λ′ = 0) costs ‖θ‖² + lam_penalty · m · lam_min, and no converging run climbs a million times above
 both that and its own start."""
-_ENFORCE = ("penalty", "project")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -185,198 +186,6 @@ class AttackConfig:
 
 
 # ----------------------------------------------------------------------------------------------
-# Priors
-# ----------------------------------------------------------------------------------------------
-
-def _param(value, name: str) -> torch.Tensor:
-    """A prior parameter as a float64 tensor (scalar or per-coordinate), NaN rejected."""
-    tensor = as_tensor(value, name, dtype=torch.float64)
-    if torch.isnan(tensor).any():
-        raise ValueError(f"{name} contains NaN")
-    return tensor
-
-
-def _check_enforce(enforce: str, name: str) -> None:
-    if enforce not in _ENFORCE:
-        raise ValueError(f"{name}.enforce must be one of {_ENFORCE}, got {enforce!r}")
-
-
-def _check_coordinates(tensor: torch.Tensor, name: str, d: int) -> None:
-    if tensor.dim() > 1 or (tensor.dim() == 1 and tensor.shape[0] != d):
-        raise ValueError(f"{name} must be a number or have shape ({d},) (one value per input coordinate), "
-                         f"got shape {tuple(tensor.shape)}")
-
-
-def _stack_coordinates(tensors, d: int, dtype, device) -> torch.Tensor:
-    """Per-member per-coordinate parameters → shape (K, 1, d), broadcasting against (K, m, d)."""
-    return torch.stack([t.expand(d) for t in tensors]).unsqueeze(1).to(dtype=dtype, device=device)
-
-
-@dataclass(frozen=True, eq=False)
-class Box:
-    """The box prior lo ≤ x ≤ hi, coordinatewise (Haim et al. use [−1, 1] for normalised images).
-
-    ``lo``, ``hi``: numbers or one value per input coordinate (±inf allowed: unbounded).
-    ``enforce="penalty"`` (default, Haim et al.): the loss gets ``prior_weight`` · Σ relu(x−hi)² + relu(lo−x)²;
-    candidates are never clipped, so they may end slightly outside the box (read ``penalty`` to see by how much).
-    ``enforce="project"``: projected gradient descent, candidates are clamped into the box after every step.
-    """
-
-    lo: object = -1.0
-    hi: object = 1.0
-    enforce: str = "penalty"
-
-    def __post_init__(self):
-        lo, hi = _param(self.lo, "Box.lo"), _param(self.hi, "Box.hi")
-        try:
-            torch.broadcast_shapes(lo.shape, hi.shape)
-        except RuntimeError:
-            raise ValueError(f"Box.lo and Box.hi must be numbers or vectors of one length, got shapes "
-                             f"{tuple(lo.shape)} and {tuple(hi.shape)}") from None
-        if (torch.broadcast_tensors(lo, hi)[0] > torch.broadcast_tensors(lo, hi)[1]).any():
-            raise ValueError("Box.lo must be ≤ Box.hi in every coordinate")
-        object.__setattr__(self, "lo", lo)
-        object.__setattr__(self, "hi", hi)
-        _check_enforce(self.enforce, "Box")
-
-    def penalty(self, X: torch.Tensor) -> torch.Tensor:
-        """Σ over points and coordinates of relu(x − hi)² + relu(lo − x)²: shape ``X.shape[:-2]``; 0 inside."""
-        lo, hi = self.lo.to(X), self.hi.to(X)
-        return (torch.relu(X - hi) ** 2 + torch.relu(lo - X) ** 2).sum((-1, -2))
-
-    def project(self, X: torch.Tensor) -> torch.Tensor:
-        """The nearest point of the box (coordinatewise clamp)."""
-        return torch.minimum(torch.maximum(X, self.lo.to(X)), self.hi.to(X))
-
-    def center(self):
-        """Where the random initialisation is centred: the origin (as Haim et al.)."""
-        return None
-
-    def _check(self, d: int) -> None:
-        _check_coordinates(self.lo, "Box.lo", d)
-        _check_coordinates(self.hi, "Box.hi", d)
-
-    @classmethod
-    def _stack(cls, priors, d, dtype, device) -> "Box":
-        return cls(_stack_coordinates([p.lo for p in priors], d, dtype, device),
-                   _stack_coordinates([p.hi for p in priors], d, dtype, device), priors[0].enforce)
-
-
-@dataclass(frozen=True, eq=False)
-class Sphere:
-    """The known-radius prior ‖x‖ = radius (the paper's sphere data, §5).
-
-    ``enforce="project"`` (default): candidates are rescaled onto the sphere after every step and at
-    initialisation (a candidate exactly at the origin has no projection and raises).
-    ``enforce="penalty"``: the loss gets ``prior_weight`` · Σ (‖x‖ − radius)².
-    """
-
-    radius: object = 1.0
-    enforce: str = "project"
-
-    def __post_init__(self):
-        radius = _param(self.radius, "Sphere.radius")
-        if (radius <= 0).any() or not torch.isfinite(radius).all():
-            raise ValueError(f"Sphere.radius must be positive and finite, got {radius.tolist()}")
-        object.__setattr__(self, "radius", radius)
-        _check_enforce(self.enforce, "Sphere")
-
-    def penalty(self, X: torch.Tensor) -> torch.Tensor:
-        """Σ over points of (‖x‖ − radius)²: shape ``X.shape[:-2]``."""
-        return ((X.norm(dim=-1) - self.radius.to(X)) ** 2).sum(-1)
-
-    def project(self, X: torch.Tensor) -> torch.Tensor:
-        """x ↦ radius · x/‖x‖."""
-        norms = X.norm(dim=-1)
-        if (norms == 0).any():
-            raise ValueError("a candidate is exactly at the origin: it has no projection onto the sphere")
-        return X * (self.radius.to(X) / norms).unsqueeze(-1)
-
-    def center(self):
-        return None
-
-    def _check(self, d: int) -> None:
-        if self.radius.dim() != 0:
-            raise ValueError(f"Sphere.radius must be a single number, got shape {tuple(self.radius.shape)}")
-
-    @classmethod
-    def _stack(cls, priors, d, dtype, device) -> "Sphere":
-        radius = torch.stack([p.radius for p in priors]).unsqueeze(1).to(dtype=dtype, device=device)
-        return cls(radius, priors[0].enforce)
-
-
-@dataclass(frozen=True, eq=False)
-class Shift:
-    """A known shift: x − offset satisfies the ``inner`` prior (e.g. ``Shift(s, Box(0, 1))``).
-
-    The candidates live in shifted coordinates: random initialisations are centred at ``offset``, and
-    the inner prior's penalty or projection is applied to x − offset. ``inner=None``: only the
-    initialisation is shifted. Used by the book's secret-shift experiment (a prior that misses the
-    shift fails; knowing it restores the attack).
-    """
-
-    offset: object
-    inner: Box | Sphere | None = None
-
-    def __post_init__(self):
-        object.__setattr__(self, "offset", _param(self.offset, "Shift.offset"))
-        if not torch.isfinite(self.offset).all():
-            raise ValueError("Shift.offset must be finite")
-        if self.inner is not None and not isinstance(self.inner, (Box, Sphere)):
-            raise TypeError(f"Shift.inner must be a Box, a Sphere or None, got {type(self.inner).__name__}")
-
-    @property
-    def enforce(self) -> str:
-        return "penalty" if self.inner is None else self.inner.enforce
-
-    def penalty(self, X: torch.Tensor) -> torch.Tensor:
-        if self.inner is None:
-            return X.new_zeros(X.shape[:-2])
-        return self.inner.penalty(X - self.offset.to(X))
-
-    def project(self, X: torch.Tensor) -> torch.Tensor:
-        if self.inner is None:
-            return X
-        offset = self.offset.to(X)
-        return offset + self.inner.project(X - offset)
-
-    def center(self):
-        return self.offset
-
-    def _check(self, d: int) -> None:
-        if self.offset.shape != (d,):
-            raise ValueError(f"Shift.offset must have shape ({d},), got shape {tuple(self.offset.shape)}")
-        if self.inner is not None:
-            self.inner._check(d)
-
-    @classmethod
-    def _stack(cls, priors, d, dtype, device) -> "Shift":
-        offset = _stack_coordinates([p.offset for p in priors], d, dtype, device)
-        inners = [p.inner for p in priors]
-        if all(i is None for i in inners):
-            return cls(offset, None)
-        if any(i is None for i in inners) or len({type(i) for i in inners}) > 1 or len({i.enforce for i in inners}) > 1:
-            raise ValueError("all members' Shift priors must have inner priors of the same kind and enforce mode")
-        return cls(offset, type(inners[0])._stack(inners, d, dtype, device))
-
-
-_PRIORS = (Box, Sphere, Shift)
-
-
-def _stack_priors(priors: list, d: int, dtype, device):
-    """One prior whose parameters carry a leading member axis, or None."""
-    if all(p is None for p in priors):
-        return None
-    for p in priors:
-        if not isinstance(p, _PRIORS):
-            raise TypeError(f"prior must be a Box, Sphere, Shift or None, got {type(p).__name__}")
-        p._check(d)
-    if len({type(p) for p in priors}) > 1 or len({p.enforce for p in priors}) > 1:
-        raise ValueError("all members of a batched attack must use the same kind of prior and enforce mode")
-    return type(priors[0])._stack(priors, d, dtype, device)
-
-
-# ----------------------------------------------------------------------------------------------
 # Results
 # ----------------------------------------------------------------------------------------------
 
@@ -433,6 +242,10 @@ class AttackResult:
 # The attack
 # ----------------------------------------------------------------------------------------------
 
+PER_MEMBER_FIELDS = ("lr", "lam_lr", "gate", "lam_min")
+""":class:`AttackConfig` fields that :func:`reconstruct_batch` also takes as one value per member."""
+
+
 def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussian", init_scale: float | None = None,
                 init_radius: float | None = None, init_basis=None, prior=None, seed: int = 0,
                 config: AttackConfig | None = None, device="auto", dtype: torch.dtype | None = None,
@@ -451,8 +264,8 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
       ``init_basis`` (k × d, optional): draw the random points inside the span of its rows.
       Random points are centred at ``prior.center()`` (a :class:`Shift`'s offset); given points
       are used as they are; a projection prior is applied to the initial points.
-    - ``prior``: ``None`` (the unconstrained attack the paper analyses), :class:`Box`, :class:`Sphere` or
-      :class:`Shift`.
+    - ``prior``: ``None`` (the unconstrained attack the paper analyses), :class:`Box`, :class:`Sphere`,
+      :class:`Shift` or any object following the prior protocol of :mod:`reconleak_core.priors`.
     - ``seed``: seeds a private ``torch.Generator`` for λ′ (``config.lam_init``, drawn first) and X′
       (global random state untouched).
     - ``config``: an :class:`AttackConfig`; keyword ``overrides`` replace its fields (``steps=500, lr=0.1``).
@@ -472,23 +285,29 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
     if isinstance(init, (torch.Tensor, np.ndarray, list, tuple)):
         init = check_points(init, "init", batched=False)
     config = _config(config, overrides)
-    return _run(net, n_candidates, 1, labels, init, [init_scale], [init_radius], init_basis, [prior], [seed],
-                [config.lr], [config.lam_lr], [config.gate], [config.lam_min], config, device, dtype, progress,
-                callback, callback_every, squeeze=True)
+    members = _member_table(K=1, init=init, seeds=[seed], init_scales=[init_scale], init_radii=[init_radius],
+                            priors=[prior], lrs=[config.lr], lam_lrs=[config.lam_lr], gates=[config.gate],
+                            lam_mins=[config.lam_min], config=config)
+    return _attack(net, n_candidates, members=members, init=init, init_basis=init_basis, labels=labels, config=config,
+                   device=device, dtype=dtype, progress=progress, callback=callback, callback_every=callback_every,
+                   squeeze=True)
 
 
 def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = None, labels=None, init="gaussian",
-                      init_scale=None, init_radius=None, init_basis=None, prior=None, seeds=0, lr=None, lam_lr=None,
+                      init_scale=None, init_radius=None, init_basis=None, prior=None, seeds=0,
                       config: AttackConfig | None = None, device="auto", dtype: torch.dtype | None = None,
                       progress: bool = False, callback: Callable | None = None, callback_every: int = 100,
                       **overrides) -> AttackResult:
     """K independent attacks of :func:`reconstruct` on the same network, as ONE batched computation.
 
     Per-member settings are given as sequences of length K (a single value is shared by all members):
-    ``seeds``, ``init_scale``, ``init_radius``, ``prior`` (same kind for all members), ``lr``, ``lam_lr``,
-    and the :class:`AttackConfig` fields ``gate`` (positive slopes, one per member) and ``lam_min``
-    (a Haim-style hyperparameter sweep as one call: ``gate=[100, 300], lam_min=[0.05, 0.4]``; a single
-    value is the ordinary config override);
+    ``seeds``, ``init_scale``, ``init_radius``, ``prior`` (same kind for all members) and the
+    :class:`AttackConfig` fields of :data:`PER_MEMBER_FIELDS`: ``lr``, ``lam_lr``, ``gate`` (positive slopes,
+    one per member) and ``lam_min`` (a Haim-style hyperparameter sweep as one call:
+    ``gate=[100, 300], lam_min=[0.05, 0.4]``). Each of these four has one meaning whatever its form: it is
+    the config field of that name; a single value is the ordinary config override (``lr=0.1`` is
+    ``config=AttackConfig(lr=0.1)``, and ``result.config.lr`` is then 0.1), a sequence gives member k the
+    value k (``result.config`` keeps the config's value; ``result.members[k]`` records each member's).
     ``init`` may be a name, shared points (m, d) or per-member points (K, m, d). K is ``batch`` or the
     common length of these sequences. A shared scalar seed gives every member the same random draws
     (a controlled sweep: members differ only by their other settings).
@@ -496,22 +315,22 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
     All members share the step loop; the loss is the sum over members, whose gradients are
     independent, and the Adam / SGD-momentum updates are written on batched tensors with a per-member
     learning rate of shape (K, 1, 1). Member k therefore computes what ``reconstruct`` computes with
-    member k's settings (to rounding). The batch is much faster than K sequential attacks (see the book).
+    member k's settings (to rounding). The batch is much faster than K sequential attacks
+    (``benchmarks/batched_sweep.py``).
 
     Returns an :class:`AttackResult` with batched shapes; ``result.member(k)`` extracts member k.
     """
-    member_gate = overrides.pop("gate") if _is_sequence(overrides.get("gate")) else None
-    member_lam_min = overrides.pop("lam_min") if _is_sequence(overrides.get("lam_min")) else None
+    per_member = {name: overrides.pop(name) for name in PER_MEMBER_FIELDS if _is_sequence(overrides.get(name))}
+    if overrides.get("lr", 0.0) is None:   # lr=None: the config's (there is no "no step size")
+        del overrides["lr"]
     config = _config(config, overrides)
     init_is_points = isinstance(init, (torch.Tensor, np.ndarray, list, tuple))
     if init_is_points:
         init = check_points(init, "init", batched=True)
         if init.dim() > 3:
             raise ValueError(f"init points must have shape (m, d) or (K, m, d), got shape {tuple(init.shape)}")
-    sizes = {name: len(value) for name, value in (("seeds", seeds), ("init_scale", init_scale),
-                                                  ("init_radius", init_radius), ("prior", prior), ("lr", lr),
-                                                  ("lam_lr", lam_lr), ("gate", member_gate),
-                                                  ("lam_min", member_lam_min)) if _is_sequence(value)}
+    sequences = {"seeds": seeds, "init_scale": init_scale, "init_radius": init_radius, "prior": prior, **per_member}
+    sizes = {name: len(value) for name, value in sequences.items() if _is_sequence(value)}
     if init_is_points and init.dim() == 3:
         sizes["init"] = init.shape[0]
     if batch is not None:
@@ -522,14 +341,18 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
     if K < 1:
         raise ValueError("a batched attack needs at least one member (got empty per-member sequences)")
 
-    def expand(value, default=None):
-        value = default if value is None else value
+    def expand(value):
         return list(value) if _is_sequence(value) else [value] * K
 
-    return _run(net, n_candidates, K, labels, init, expand(init_scale), expand(init_radius), init_basis,
-                expand(prior), expand(seeds), expand(lr, config.lr), expand(lam_lr, config.lam_lr),
-                expand(member_gate, config.gate), expand(member_lam_min, config.lam_min), config,
-                device, dtype, progress, callback, callback_every, squeeze=False)
+    members = _member_table(K=K, init=init, seeds=expand(seeds), init_scales=expand(init_scale),
+                            init_radii=expand(init_radius), priors=expand(prior),
+                            lrs=expand(per_member.get("lr", config.lr)),
+                            lam_lrs=expand(per_member.get("lam_lr", config.lam_lr)),
+                            gates=expand(per_member.get("gate", config.gate)),
+                            lam_mins=expand(per_member.get("lam_min", config.lam_min)), config=config)
+    return _attack(net, n_candidates, members=members, init=init, init_basis=init_basis, labels=labels, config=config,
+                   device=device, dtype=dtype, progress=progress, callback=callback, callback_every=callback_every,
+                   squeeze=False)
 
 
 def _is_sequence(value) -> bool:
@@ -559,6 +382,121 @@ def _input_dim(net: nn.Module) -> int:
     return first.in_features
 
 
+# ------------------------------------------------------------------------ 1. the per-member table
+@dataclass(frozen=True)
+class _Members:
+    """The validated settings of the K members of an attack: entry k of every field is member k's.
+
+    ``init`` is ``"gaussian"``, ``"sphere"`` or ``"points"``; ``init_scales`` is set (floats) only for the
+    gaussian initialisation and ``init_radii`` only for the sphere (``None`` entries otherwise); ``lam_lrs``
+    are resolved (``None`` → the member's ``lr``); ``gates`` is ``None`` for every member or a positive slope
+    for every member; ``priors`` are the members' own (unstacked) priors.
+    """
+
+    init: str
+    seeds: tuple
+    init_scales: tuple
+    init_radii: tuple
+    priors: tuple
+    lrs: tuple
+    lam_lrs: tuple
+    gates: tuple
+    lam_mins: tuple
+
+    @property
+    def K(self) -> int:
+        return len(self.seeds)
+
+    def constant(self, name: str):
+        """The field as one float when all members agree (the unbatched fast path), else a list."""
+        values = getattr(self, name)
+        return values[0] if len(set(values)) == 1 else list(values)
+
+    def record(self, k: int, step: int) -> dict:
+        """Member k's settings as ``AttackResult.members[k]``, with the step of the returned iterate."""
+        return {"seed": self.seeds[k], "lr": self.lrs[k], "lam_lr": self.lam_lrs[k], "init": self.init,
+                "init_scale": self.init_scales[k], "init_radius": self.init_radii[k], "prior": self.priors[k],
+                "gate": self.gates[k], "lam_min": self.lam_mins[k], "step": step}
+
+
+def _member_table(*, K: int, init, seeds, init_scales, init_radii, priors, lrs, lam_lrs, gates, lam_mins,
+                  config: AttackConfig) -> _Members:
+    """Validate the per-member sequences (each of length K) into a :class:`_Members`; the inputs are not modified."""
+    if isinstance(init, torch.Tensor):
+        kind = "points"
+        if any(v is not None for v in (*init_scales, *init_radii)):
+            raise ValueError("init_scale and init_radius apply to random initialisations, not to given init points")
+        init_scales = init_radii = (None,) * K
+    elif isinstance(init, str) and init in ("gaussian", "sphere"):
+        kind = init
+        if kind == "gaussian":
+            init_scales = tuple(check_positive(config.init_scale if s is None else s, "init_scale") for s in init_scales)
+            init_radii = (None,) * K
+        else:
+            if any(r is None for r in init_radii):
+                raise ValueError("init='sphere' needs init_radius (the radius of the initial sphere)")
+            init_radii = tuple(check_positive(r, "init_radius") for r in init_radii)
+            init_scales = (None,) * K
+    else:
+        raise ValueError(f"init must be 'gaussian', 'sphere' or a tensor of points, got {init!r}")
+    lrs = tuple(check_positive(v, "lr") for v in lrs)
+    lam_lrs = tuple(lr if v is None else check_positive(v, "lam_lr") for v, lr in zip(lam_lrs, lrs))
+    if any(g is None for g in gates):
+        if not all(g is None for g in gates):
+            raise ValueError("per-member gate values must all be positive slopes (gate=None applies to all members "
+                             "only: pass it as a single value)")
+        gates = (None,) * K
+    else:
+        gates = tuple(check_positive(g, "gate") for g in gates)
+    return _Members(init=kind, seeds=tuple(check_seed(s) for s in seeds), init_scales=tuple(init_scales),
+                    init_radii=tuple(init_radii), priors=tuple(priors), lrs=lrs, lam_lrs=lam_lrs, gates=gates,
+                    lam_mins=tuple(check_nonnegative(v, "lam_min") for v in lam_mins))
+
+
+# ------------------------------------------------------------------------------ the whole attack
+def _attack(net, n_candidates, *, members: _Members, init, init_basis, labels, config: AttackConfig, device, dtype,
+            progress, callback, callback_every, squeeze: bool) -> AttackResult:
+    """Validation of the shared settings, then :func:`_initialise`, :func:`_step_loop` and :func:`_package`."""
+    check_network(net)
+    m = check_int(n_candidates, "n_candidates")
+    callback_every = check_int(callback_every, "callback_every")
+    progress = check_bool(progress, "progress")
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable as callback(step, state)")
+    device = get_device(device)
+    if dtype is None:
+        dtype = torch.float32 if device.type == "cuda" else torch.float64
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    d = _input_dim(net)
+    if labels is None:
+        y = torch.where(torch.arange(m) % 2 == 0, 1.0, -1.0).to(torch.float64)
+    else:
+        y = check_labels(labels, n=m, dtype=torch.float64)
+        if y.dim() != 1:
+            raise ValueError(f"labels must have shape ({m},), got shape {tuple(y.shape)}")
+    prior = stack_priors(members.priors, d=d, dtype=dtype, device=device)
+    X, lam = _initialise(members, init=init, init_basis=init_basis, prior=prior, m=m, d=d, config=config,
+                         device=device, dtype=dtype)
+    y = y.to(device=device, dtype=dtype)
+    net = copy.deepcopy(net).to(device=device, dtype=dtype)
+    as_member = lambda v: torch.tensor(v, dtype=dtype, device=device) if isinstance(v, list) else v  # noqa: E731
+    objective = KKTLoss(net, y, lam_min=as_member(members.constant("lam_mins")), penalty=config.lam_penalty,
+                        penalty_form=config.lam_penalty_form, lam_scale=config.lam_scale,
+                        gate=as_member(members.constant("gates")), gate_form=config.gate_form)
+    report = None
+    if callback is not None:
+        view = (lambda t: t[0]) if squeeze else (lambda t: t)  # noqa: E731
+
+        def report(step, X, lam, loss):
+            callback(step, AttackState(step, view(X.detach().cpu().clone()), view(lam.detach().cpu().clone()),
+                                       view(loss.detach().cpu().clone())))
+    trace = _step_loop(objective, X, lam, prior=prior, members=members, config=config, report=report,
+                       report_every=callback_every, progress=progress)
+    return _package(trace, members=members, y=y, config=config, squeeze=squeeze)
+
+
+# ------------------------------------------------------------------------------ 2. initialisation
 def _basis(init_basis, d: int) -> torch.Tensor | None:
     """Orthonormal columns (d × k) spanning the rows of ``init_basis`` (k × d)."""
     if init_basis is None:
@@ -570,7 +508,7 @@ def _basis(init_basis, d: int) -> torch.Tensor | None:
     return Q
 
 
-def _draw(kind: str, m: int, d: int, scale, radius, Q, gen: torch.Generator) -> torch.Tensor:
+def _draw(kind: str, *, m: int, d: int, scale, radius, Q, gen: torch.Generator) -> torch.Tensor:
     """Random initial candidates (float64, CPU) from the member's generator."""
     k = d if Q is None else Q.shape[1]
     Z = torch.randn(m, k, generator=gen, dtype=torch.float64)
@@ -581,179 +519,188 @@ def _draw(kind: str, m: int, d: int, scale, radius, Q, gen: torch.Generator) -> 
     return Z if Q is None else Z @ Q.T
 
 
-def _objective(kkt_objective: KKTLoss, X, lam, prior, config):
-    """Per-member loss (K,): KKT loss, and the total with the prior's penalty."""
-    kkt = kkt_objective(X, lam)
-    if prior is not None and prior.enforce == "penalty":
-        return kkt, kkt + config.prior_weight * prior.penalty(X)
-    return kkt, kkt
-
-
-def _member_constant(values, check):
-    """Per-member values → one float (all equal: the unbatched fast path) or a list of checked floats."""
-    values = [check(v) for v in values]
-    return values[0] if len(set(values)) == 1 else values
-
-
-def _check_member_gate(value):
-    if value is None:
-        raise ValueError("per-member gate values must all be positive slopes (gate=None applies to all members "
-                         "only: pass it as a single value)")
-    return check_positive(value, "gate")
-
-
-def _check_member_lam_min(value):
-    return check_nonnegative(value, "lam_min")
-
-
-def _run(net, n_candidates, K, labels, init, init_scales, init_radii, init_basis, priors, seeds, lrs, lam_lrs,
-         gates, lam_mins, config, device, dtype, progress, callback, callback_every, squeeze):
-    check_network(net)
-    n_candidates = check_int(n_candidates, "n_candidates")
-    callback_every = check_int(callback_every, "callback_every")
-    progress = check_bool(progress, "progress")
-    if callback is not None and not callable(callback):
-        raise TypeError("callback must be callable as callback(step, state)")
-    device = get_device(device)
-    if dtype is None:
-        dtype = torch.float32 if device.type == "cuda" else torch.float64
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    d, m = _input_dim(net), n_candidates
-
-    if labels is None:
-        y = torch.where(torch.arange(m) % 2 == 0, 1.0, -1.0).to(torch.float64)
-    else:
-        y = check_labels(labels, n=m, dtype=torch.float64)
-        if y.dim() != 1:
-            raise ValueError(f"labels must have shape ({m},), got shape {tuple(y.shape)}")
-
-    seeds = [check_seed(s) for s in seeds]
-    lrs = [check_positive(v, "lr") for v in lrs]
-    lam_lrs = [lr if v is None else check_positive(v, "lam_lr") for v, lr in zip(lam_lrs, lrs)]
-    prior = _stack_priors(priors, d, dtype, device)
-    gate = None if all(g is None for g in gates) else _member_constant(gates, _check_member_gate)
-    lam_min = _member_constant(lam_mins, _check_member_lam_min)
-
-    # Initial multipliers λ′ (config.lam_init), then candidates: float64 draws from each member's own generator.
-    gens = [torch.Generator().manual_seed(seed) for seed in seeds]
+def _initialise(members: _Members, *, init, init_basis, prior, m: int, d: int, config: AttackConfig, device,
+                dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Initial (X′, λ′) of shapes (K, m, d) and (K, m) on ``device``: λ′ (``config.lam_init``) drawn first, then
+    the candidates, in float64 from each member's own generator; random candidates centred at the prior's
+    centre; a projection prior applied."""
+    K = members.K
+    gens = [torch.Generator().manual_seed(seed) for seed in members.seeds]
     lam0 = torch.stack([torch.rand(m, generator=gen, dtype=torch.float64) for gen in gens])
     if isinstance(config.lam_init, tuple):
         lo, hi = config.lam_init
         lam0 = lo + (hi - lo) * lam0
     else:
         lam0 = torch.full_like(lam0, config.lam_init)
-    if isinstance(init, torch.Tensor):
+    if members.init == "points":
         if init.shape[-2:] != (m, d):
             raise ValueError(f"init points must have shape ({m}, {d}) (n_candidates × input dimension) "
                              f"or (K, {m}, {d}), got shape {tuple(init.shape)}")
-        if any(v is not None for v in init_scales + init_radii):
-            raise ValueError("init_scale and init_radius apply to random initialisations, not to given init points")
         X0 = init.to(torch.float64).expand(K, m, d)
-        init_name = "points"
-    elif init in ("gaussian", "sphere"):
-        init_name = init
-        Q = _basis(init_basis, d)
-        X0 = []
-        for k in range(K):
-            if init == "gaussian":
-                init_scales[k] = check_positive(config.init_scale if init_scales[k] is None else init_scales[k],
-                                                "init_scale")
-            elif init_radii[k] is None:
-                raise ValueError("init='sphere' needs init_radius (the radius of the initial sphere)")
-            else:
-                init_radii[k] = check_positive(init_radii[k], "init_radius")
-            X0.append(_draw(init, m, d, init_scales[k], init_radii[k], Q, gens[k]))
-        X0 = torch.stack(X0)
     else:
-        raise ValueError(f"init must be 'gaussian', 'sphere' or a tensor of points, got {init!r}")
-
+        Q = _basis(init_basis, d)
+        X0 = torch.stack([_draw(members.init, m=m, d=d, scale=members.init_scales[k], radius=members.init_radii[k],
+                                Q=Q, gen=gens[k]) for k in range(K)])
     X = X0.to(device=device, dtype=dtype)
-    if prior is not None and init_name != "points" and prior.center() is not None:
+    if prior is not None and members.init != "points" and prior.center() is not None:
         X = X + prior.center()
     with torch.no_grad():
         if prior is not None and prior.enforce == "project":
             X = prior.project(X)
-    X = X.clone().requires_grad_(True)
-    lam = lam0.to(device=device, dtype=dtype).requires_grad_(True)
-    y = y.to(device=device, dtype=dtype)
-    net = copy.deepcopy(net).to(device=device, dtype=dtype)
-    as_member = lambda v: torch.tensor(v, dtype=dtype, device=device) if isinstance(v, list) else v  # noqa: E731
-    kkt_objective = KKTLoss(net, y, lam_min=as_member(lam_min), penalty=config.lam_penalty,
-                            penalty_form=config.lam_penalty_form, lam_scale=config.lam_scale, gate=as_member(gate),
-                            gate_form=config.gate_form)
+    return X.clone(), lam0.to(device=device, dtype=dtype)
 
-    lr_x = torch.tensor(lrs, dtype=dtype, device=device).view(K, 1, 1)
-    lr_l = torch.tensor(lam_lrs, dtype=dtype, device=device).view(K, 1)
-    state = [(torch.zeros_like(X), torch.zeros_like(X)), (torch.zeros_like(lam), torch.zeros_like(lam))]
-    history = torch.empty(config.steps + 1, K, dtype=dtype, device=device)
+
+# ------------------------------------------------------------------------------- 3. the step loop
+@dataclass(frozen=True, eq=False)
+class _Trace:
+    """What the step loop leaves: the returned iterate (X′, λ′, its KKT loss), the loss history, and the step
+    of the returned iterate per member."""
+
+    candidates: torch.Tensor
+    lam: torch.Tensor
+    kkt: torch.Tensor
+    history: torch.Tensor
+    steps: list
+
+
+CHECK_EVERY = 64
+"""Steps between the step loop's checks of its loss history (finite, not diverging): one device sync each."""
+
+
+@dataclass(eq=False)
+class _LoopState:
+    """The step loop's variables at one step: iterate, optimiser buffers, best iterate so far (or ``None``)."""
+
+    X: torch.Tensor
+    lam: torch.Tensor
+    buffers: tuple
+    best: tuple | None
+
+    def copy(self) -> "_LoopState":
+        clone = lambda ts: None if ts is None else tuple(t.clone() for t in ts)  # noqa: E731
+        return _LoopState(self.X.clone(), self.lam.clone(), clone(self.buffers), clone(self.best))
+
+
+def _loss_and_grad(objective: KKTLoss, state: _LoopState, *, penalty_prior, weight: float):
+    """Per-member KKT loss and total loss (K,), and the total's gradients w.r.t. X′ and λ′ (no graph kept)."""
+    kkt, gX, gl = objective.value_and_grad(state.X, state.lam, check=False)
+    if penalty_prior is None:
+        return kkt, kkt, gX, gl
+    with torch.enable_grad():
+        Xg = state.X.detach().requires_grad_(True)
+        penalty = penalty_prior.penalty(Xg)
+        if penalty.requires_grad:
+            gX = gX + weight * torch.autograd.grad(penalty.sum(), Xg)[0]
+    return kkt, kkt + weight * penalty.detach(), gX, gl
+
+
+def _step(objective, state: _LoopState, t: int, *, penalty_prior, project, lrs, config):
+    """Step t of the loop: the loss of the iterate (and the best iterate so far), then the iterate updated in
+    place (unless t is the last step). Returns the iterate's KKT loss and total loss (K,)."""
+    kkt, loss, gX, gl = _loss_and_grad(objective, state, penalty_prior=penalty_prior, weight=config.prior_weight)
+    if state.best is not None:
+        best_loss, best_X, best_lam, best_kkt, best_step = state.best
+        better = loss < best_loss
+        best_loss.copy_(torch.where(better, loss, best_loss))
+        best_X.copy_(torch.where(better.view(-1, 1, 1), state.X, best_X))
+        best_lam.copy_(torch.where(better.view(-1, 1), state.lam, best_lam))
+        best_kkt.copy_(torch.where(better, kkt, best_kkt))
+        best_step.masked_fill_(better, t)
+    if t < config.steps:
+        for param, grad, lr, buffers in ((state.X, gX, lrs[0], state.buffers[:2]),
+                                         (state.lam, gl, lrs[1], state.buffers[2:])):
+            _update(param, grad, lr=lr, buffers=buffers, t=t + 1, config=config)
+        if project is not None:
+            state.X.copy_(project(state.X))
+    return kkt, loss
+
+
+def _diverged(history, t: int, bound) -> None:
+    """Raise the divergence error if the loss at step t ≥ 1 exceeds ``bound`` (K,)."""
+    if t > 0 and (history[t] > bound).any():
+        k = int((history[t] > bound).nonzero()[0])
+        raise ValueError(f"the attack diverged: loss {history[t, k].item():.3g} (member {k}) at step {t} exceeds "
+                         f"{DIVERGENCE_FACTOR:g} × max(initial loss, loss at λ′ = 0) = {bound[k].item():.3g}; "
+                         "lower lr")
+
+
+def _replay(objective, state: _LoopState, start: int, stop: int, *, history, bound, step_kwargs) -> None:
+    """Steps start..stop again from the state at ``start``, checking everything after every step: raises the
+    error of the first non-finite loss, candidate or multiplier, or of the first diverging loss."""
+    for t in range(start, stop + 1):
+        history[t] = _step(objective, state, t, **step_kwargs)[1]
+        check_finite(history[t], "attack loss", step=t)
+        _diverged(history, t, bound)
+        if t < step_kwargs["config"].steps:
+            check_finite(state.X, "candidates", step=t + 1)
+            check_finite(state.lam, "multipliers", step=t + 1)
+    raise ValueError(f"the attack's loss became non-finite or diverged between steps {start} and {stop}, but "
+                     "replaying those steps did not reproduce it (a nondeterministic device?); lower lr")
+
+
+def _step_loop(objective: KKTLoss, X, lam, *, prior, members: _Members, config: AttackConfig, report, report_every,
+               progress) -> _Trace:
+    """``config.steps`` optimiser steps from (X′, λ′); ``report(step, X, lam, loss)`` every ``report_every``
+    steps and after the last; raises on a non-finite or diverging loss, candidate or multiplier.
+
+    The hot loop does no validation, allocates only the step's own temporaries, and does not synchronise
+    with the device: it keeps each step's loss and, every :data:`CHECK_EVERY` steps and before every report,
+    writes them into the history and checks them (one sync). A failed check replays the steps since the
+    last good one from a saved state with every check after every step (:func:`_replay`), so the error
+    names the first bad step and what went bad exactly as a per-step check would.
+    """
+    K, dtype, device = members.K, X.dtype, X.device
+    lrs = (torch.tensor(members.lrs, dtype=dtype, device=device).view(K, 1, 1),
+           torch.tensor(members.lam_lrs, dtype=dtype, device=device).view(K, 1))
+    state = _LoopState(X.detach(), lam.detach(),
+                       (torch.zeros_like(X), torch.zeros_like(X), torch.zeros_like(lam), torch.zeros_like(lam)), None)
     if config.return_best:
-        best = (torch.full((K,), torch.inf, dtype=dtype, device=device), X.detach().clone(), lam.detach().clone(),
-                torch.zeros(K, dtype=dtype, device=device), torch.zeros(K, dtype=torch.long, device=device))
+        state.best = (torch.full((K,), torch.inf, dtype=dtype, device=device), X.detach().clone(),
+                      lam.detach().clone(), torch.zeros(K, dtype=dtype, device=device),
+                      torch.zeros(K, dtype=torch.long, device=device))
+    history = torch.empty(config.steps + 1, K, dtype=dtype, device=device)
     with torch.no_grad():  # the KKT loss of the trivial multipliers λ′ = 0: ‖θ‖² plus the full penalty
-        trivial = kkt_objective(X, torch.zeros_like(lam))
-
-    def report(step, loss):
-        view = (lambda t: t[0]) if squeeze else (lambda t: t)
-        callback(step, AttackState(step, view(X.detach().cpu().clone()), view(lam.detach().cpu().clone()),
-                                   view(loss.detach().cpu().clone())))
+        trivial = objective(state.X, torch.zeros_like(state.lam))
+    step_kwargs = dict(penalty_prior=prior if prior is not None and prior.enforce == "penalty" else None,
+                       project=prior.project if prior is not None and prior.enforce == "project" else None,
+                       lrs=lrs, config=config)
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=config.steps, desc="attack", disable=not progress)
-    for t in range(config.steps + 1):
-        kkt, loss = _objective(kkt_objective, X, lam, prior, config)
-        history[t] = loss.detach()
-        check_finite(history[t], "attack loss", step=t)
-        if config.return_best:
-            with torch.no_grad():
-                better = loss < best[0]
-                best[0].copy_(torch.where(better, loss, best[0]))
-                best[1].copy_(torch.where(better.view(K, 1, 1), X, best[1]))
-                best[2].copy_(torch.where(better.view(K, 1), lam, best[2]))
-                best[3].copy_(torch.where(better, kkt, best[3]))
-                best[4].masked_fill_(better, t)
-        if t == 0:
-            bound = DIVERGENCE_FACTOR * torch.maximum(history[0], trivial)
-        elif (history[t] > bound).any():
-            k = int((history[t] > bound).nonzero()[0])
-            raise ValueError(f"the attack diverged: loss {history[t, k].item():.3g} (member {k}) at step {t} exceeds "
-                             f"{DIVERGENCE_FACTOR:g} × max(initial loss, loss at λ′ = 0) = {bound[k].item():.3g}; "
-                             "lower lr")
-        if callback is not None and (t % callback_every == 0 or t == config.steps):
-            report(t, loss)
-        if t == config.steps:
-            break
-        gX, gl = torch.autograd.grad(loss.sum(), (X, lam))
-        with torch.no_grad():
-            for param, grad, lr, (buf1, buf2) in ((X, gX, lr_x, state[0]), (lam, gl, lr_l, state[1])):
-                _update(param, grad, lr, buf1, buf2, t + 1, config)
-            if prior is not None and prior.enforce == "project":
-                X.copy_(prior.project(X))
-        check_finite(X.detach(), "candidates", step=t + 1)
-        check_finite(lam.detach(), "multipliers", step=t + 1)
-        bar.update(1)
-        if progress and (t + 1) % callback_every == 0:
-            bar.set_postfix(loss=f"{loss.detach().sum().item():.3g}")
+    checked, saved, bound, done = 0, state.copy(), None, 0   # steps < checked are good; saved: the state at `checked`
+    losses = []   # the losses of steps checked.. (stacked into the history at the next check)
+    with torch.no_grad():
+        for t in range(config.steps + 1):
+            due = report is not None and (t % report_every == 0 or t == config.steps)
+            X_t, lam_t = (state.X.clone(), state.lam.clone()) if due else (None, None)
+            kkt, loss = _step(objective, state, t, **step_kwargs)
+            losses.append(loss)
+            if t == 0:
+                bound = DIVERGENCE_FACTOR * torch.maximum(loss, trivial)
+            if due or t == config.steps or t + 1 - checked >= CHECK_EVERY:
+                window = history[checked:t + 1]
+                torch.stack(losses, out=window)
+                losses.clear()
+                if not bool((torch.isfinite(window) & (window <= bound)).all()):
+                    _replay(objective, saved, checked, t, history=history, bound=bound, step_kwargs=step_kwargs)
+                bar.update(min(t + 1, config.steps) - done)
+                done = min(t + 1, config.steps)
+                if progress:
+                    bar.set_postfix(loss=f"{loss.sum().item():.3g}")
+                if due:
+                    report(t, X_t, lam_t, loss)
+                checked, saved = t + 1, state.copy()
     bar.close()
-
-    steps = best[4].tolist() if config.return_best else [config.steps] * K
-    members = tuple({"seed": seeds[k], "lr": lrs[k], "lam_lr": lam_lrs[k], "init": init_name,
-                     "init_scale": init_scales[k] if init_name == "gaussian" else None,
-                     "init_radius": init_radii[k] if init_name == "sphere" else None,
-                     "prior": priors[k], "gate": gates[k], "lam_min": float(lam_mins[k]), "step": steps[k]}
-                    for k in range(K))
     if config.return_best:
-        X, lam, kkt = best[1], best[2], best[3]
-    candidates, lam_out = X.detach().cpu(), lam.detach().cpu()
-    history, kkt = history.cpu().numpy(), kkt.detach().cpu()
-    if squeeze:
-        candidates, lam_out, history, kkt = candidates[0], lam_out[0], history[:, 0], kkt[0]
-    return AttackResult(candidates, lam_out, y.cpu(), history, kkt, config, members)
+        return _Trace(state.best[1], state.best[2], state.best[3], history, state.best[4].tolist())
+    return _Trace(state.X, state.lam, kkt, history, [config.steps] * K)
 
 
-def _update(param, grad, lr, buf1, buf2, t: int, config: AttackConfig) -> None:
-    """One in-place Adam or SGD-momentum step with a per-member learning rate ``lr`` (broadcast)."""
+def _update(param, grad, *, lr, buffers, t: int, config: AttackConfig) -> None:
+    """One in-place Adam or SGD-momentum step with a per-member learning rate ``lr`` (broadcast);
+    ``buffers``: the optimiser's two state tensors of ``param`` (Adam's moments; SGD uses the first)."""
+    buf1, buf2 = buffers
     if config.optimizer == "adam":
         b1, b2 = config.betas
         buf1.mul_(b1).add_(grad, alpha=1 - b1)
@@ -763,3 +710,14 @@ def _update(param, grad, lr, buf1, buf2, t: int, config: AttackConfig) -> None:
     else:
         buf1.mul_(config.momentum).add_(grad)
         param.sub_(lr * buf1)
+
+
+# ---------------------------------------------------------------------------------- 4. packaging
+def _package(trace: _Trace, *, members: _Members, y: torch.Tensor, config: AttackConfig, squeeze: bool) -> AttackResult:
+    """The :class:`AttackResult` on the CPU (member axis dropped for :func:`reconstruct`)."""
+    records = tuple(members.record(k, trace.steps[k]) for k in range(members.K))
+    candidates, lam, kkt = trace.candidates.cpu(), trace.lam.cpu(), trace.kkt.cpu()
+    history = trace.history.cpu().numpy()
+    if squeeze:
+        candidates, lam, history, kkt = candidates[0], lam[0], history[:, 0], kkt[0]
+    return AttackResult(candidates, lam, y.cpu(), history, kkt, config, records)

@@ -24,8 +24,8 @@ Interface.
 - :func:`certificate` — the (ε, δ)-KKT certificate of a trained network (:class:`Certificate`).
 - :func:`simplex_kkt_point` — a hand-built exact KKT point (ε = δ = 0) for tests and the book.
 
-Two ways to compute the stationarity sum: a closed form for
-:class:`~reconleak_core.models.TwoLayerReLU` (a few batched matrix products, no double backprop) and a
+Two ways to compute the stationarity sum: a closed form registered for the network's class in
+:data:`CLOSED_FORMS` (:class:`ClosedForm`; :class:`~reconleak_core.models.TwoLayerReLU`'s is built in) (a few batched matrix products, no double backprop) and a
 generic one for any homogeneous module (``torch.func``: Σᵢ cᵢ∇θΦ(θ; xᵢ) = ∇θ[Σᵢ cᵢ Φ(θ; xᵢ)], vmapped over
 the batch). They agree to rounding error (``tests/test_kkt.py``). Introduced in the book's chapter
 "KKT points and the reconstruction attack".
@@ -34,7 +34,9 @@ the batch). They agree to rounding error (``tests/test_kkt.py``). Introduced in 
 from __future__ import annotations
 
 import copy
+import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,10 +47,11 @@ from reconleak_core.checks import (as_tensor, check_fraction, check_int, check_l
                                    check_multipliers, check_network, check_nonnegative, check_points, check_positive,
                                    check_real,
                                    scalar_output)
-from reconleak_core.models import (GATE_FORMS, HomogeneousMLP, TwoLayerReLU, homogeneity_degree, parameter_vector,
+from reconleak_core.models import (GATE_FORMS, TwoLayerReLU, homogeneity_degree, parameter_vector,
                                    soft_gate_relu)
 
 __all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "PENALTY_FORMS", "LAM_SCALES",
+           "ClosedForm", "CLOSED_FORMS", "closed_form", "gate_aware",
            "Certificate", "certificate", "simplex_kkt_point"]
 
 _METHODS = ("auto", "closed", "generic")
@@ -64,10 +67,20 @@ def _check_net(net) -> nn.Module:
 
 
 def _degree(net: nn.Module) -> int:
-    """``net.degree`` for the library's networks; otherwise :func:`homogeneity_degree` (which rejects biases)."""
-    if isinstance(net, (TwoLayerReLU, HomogeneousMLP)):
-        return net.degree
+    """The network's declared ``degree`` (an integer attribute or property, see the network protocol);
+    otherwise :func:`homogeneity_degree` (structural checks, then measured)."""
+    degree = getattr(net, "degree", None)
+    if isinstance(degree, int) and not isinstance(degree, bool):
+        return degree
     return homogeneity_degree(net)
+
+
+def gate_aware(net: nn.Module) -> bool:
+    """Whether ``net.forward`` takes the soft gate (``forward(x, gate=None, gate_form=...)``, the network protocol)."""
+    try:
+        return "gate" in inspect.signature(net.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _dtype(net: nn.Module) -> torch.dtype:
@@ -100,9 +113,11 @@ def _inputs(net: nn.Module, X, y, batched: bool):
 def _check_method(method: str, net: nn.Module, gate, gate_form: str) -> str:
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    closed_ok = isinstance(net, TwoLayerReLU)
+    closed_ok = closed_form(net) is not None
     if method == "closed" and not closed_ok:
-        raise ValueError(f"method='closed' needs a TwoLayerReLU network, got {type(net).__name__}; use method='generic'")
+        raise ValueError(f"method='closed' needs a network with a registered closed form (CLOSED_FORMS: "
+                         f"{', '.join(c.__name__ for c in CLOSED_FORMS)}), got {type(net).__name__}; "
+                         "use method='generic'")
     if method == "auto":
         method = "closed" if closed_ok else "generic"
     if gate_form not in GATE_FORMS:
@@ -110,9 +125,11 @@ def _check_method(method: str, net: nn.Module, gate, gate_form: str) -> str:
     if gate is None:
         if gate_form == "smooth":
             raise ValueError("gate_form='smooth' needs a gate slope α (gate=α); gate=None is the exact ReLU derivative")
-    elif method == "generic" and not isinstance(net, (TwoLayerReLU, HomogeneousMLP)):
-        raise ValueError(f"the soft gate (gate={gate!r}) needs a network whose ReLUs the library controls: "
-                         f"TwoLayerReLU or HomogeneousMLP, not {type(net).__name__}; pass gate=None")
+    elif method == "generic" and not gate_aware(net):
+        raise ValueError(f"the soft gate (gate={gate!r}) needs a network whose ReLUs the library controls: a "
+                         f"forward(x, gate=None, gate_form=...) (as TwoLayerReLU, HomogeneousMLP), which "
+                         f"{type(net).__name__} lacks; wrap it in models.SoftGated(net) to gate its nn.ReLU "
+                         "modules, or pass gate=None")
     return method
 
 
@@ -200,56 +217,123 @@ class _ClosedFormResidual(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, X, c, net, alpha, form):
-        W, v, b = net.W.detach(), net.v.detach(), None if net.b is None else net.b.detach()
-        Z0 = X @ W.T
-        Z = Z0 if b is None else Z0 + b
-        smooth = alpha is not None and form == "smooth"
-        P = torch.sigmoid(alpha * Z) if smooth else (Z > 0).to(X.dtype)
-        cP = P * c.unsqueeze(-1)
-        U = cP.transpose(-1, -2) @ X
-        R_W = W - v.unsqueeze(-1) * U
-        loss = R_W.pow(2).sum((-1, -2))
-        R_b = R_v = None
-        if b is not None:
-            R_b = b - v * cP.sum(-2)
-            loss = loss + R_b.pow(2).sum(-1)
-        if not net.fixed_second_layer:
-            if smooth:
-                G_v = (torch.relu(Z) * c.unsqueeze(-1)).sum(-2)
-            else:
-                G_v = (W * U).sum(-1) + (0 if b is None else b * cP.sum(-2))
-            R_v = v - G_v
-            loss = loss + R_v.pow(2).sum(-1)
-        ctx.alpha, ctx.smooth = alpha, smooth
-        keep_z = alpha is not None or smooth or b is not None
-        ctx.save_for_backward(X, c, W, v, b, P, Z if keep_z else None, Z0 if keep_z else None, R_W, R_b, R_v)
+        loss, saved = closed_form(net).residual(X, c, net, alpha, form)
+        ctx.saved, ctx.closed = saved, closed_form(net)   # plain tensors of this computation
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        X, c, W, v, b, P, Z, Z0, R_W, R_b, R_v = ctx.saved_tensors
+        dX, dc = ctx.closed.residual_grad(ctx.saved)
+        del ctx.saved
         g = -2 * grad
-        M = v.unsqueeze(-1) * R_W
-        if R_v is not None:
-            M = M + R_v.unsqueeze(-1) * W
-        PM = P @ M
-        dX = c.unsqueeze(-1) * PM
-        dc = (X * PM).sum(-1)
-        if R_b is not None:
-            dc = dc + (P * (v * R_b).unsqueeze(-2)).sum(-1)
-        if R_v is not None and (ctx.smooth or b is not None):
-            dc = dc + ((torch.relu(Z) - P * Z0) * R_v.unsqueeze(-2)).sum(-1)
-        if ctx.alpha is not None:
-            alpha = ctx.alpha
-            scaled = (c.unsqueeze(-1) * X) @ R_W.transpose(-1, -2)
-            if R_b is not None:
-                scaled = scaled + c.unsqueeze(-1) * R_b.unsqueeze(-2)
-            scaled = scaled * (alpha * v)
-            S = P if ctx.smooth else torch.sigmoid(Z * alpha)
-            # sigmoid_backward(a, s) = a · s(1 − s): Dᵢⱼ in one pass over the gate
-            dX = dX + torch.ops.aten.sigmoid_backward(scaled, S) @ W
         return dX * g.reshape(*g.shape, 1, 1), dc * g.unsqueeze(-1), None, None, None
+
+
+@dataclass(frozen=True, eq=False)
+class _Saved:
+    """What the closed-form residual's backward needs from its forward (``None`` where a term is absent)."""
+
+    X: torch.Tensor
+    c: torch.Tensor
+    W: torch.Tensor
+    v: torch.Tensor
+    b: torch.Tensor | None
+    P: torch.Tensor
+    Z: torch.Tensor | None
+    Z0: torch.Tensor | None
+    R_W: torch.Tensor
+    R_b: torch.Tensor | None
+    R_v: torch.Tensor | None
+    alpha: object = None
+    smooth: bool = False
+
+    def tensors(self) -> tuple:
+        return (self.X, self.c, self.W, self.v, self.b, self.P, self.Z, self.Z0, self.R_W, self.R_b, self.R_v)
+
+
+def _closed_residual(X, c, net, alpha, form):
+    """Forward of :class:`_ClosedFormResidual`: the loss (batch shape) and a :class:`_Saved` for the backward."""
+    W, v, b = net.W.detach(), net.v.detach(), None if net.b is None else net.b.detach()
+    Z0 = X @ W.T
+    Z = Z0 if b is None else Z0 + b
+    smooth = alpha is not None and form == "smooth"
+    P = torch.sigmoid(alpha * Z) if smooth else (Z > 0).to(X.dtype)
+    cP = P * c.unsqueeze(-1)
+    U = cP.transpose(-1, -2) @ X
+    R_W = W - v.unsqueeze(-1) * U
+    loss = R_W.pow(2).sum((-1, -2))
+    R_b = R_v = None
+    if b is not None:
+        R_b = b - v * cP.sum(-2)
+        loss = loss + R_b.pow(2).sum(-1)
+    if not net.fixed_second_layer:
+        if smooth:
+            G_v = (torch.relu(Z) * c.unsqueeze(-1)).sum(-2)
+        else:
+            G_v = (W * U).sum(-1) if b is None else (W * U).sum(-1) + b * cP.sum(-2)
+        R_v = v - G_v
+        loss = loss + R_v.pow(2).sum(-1)
+    keep_z = alpha is not None or smooth or b is not None
+    return loss, _Saved(X, c, W, v, b, P, Z if keep_z else None, Z0 if keep_z else None, R_W, R_b, R_v,
+                        alpha=alpha, smooth=smooth)
+
+
+def _closed_residual_grad(saved: _Saved):
+    """Backward of :class:`_ClosedFormResidual` for an output gradient of −½: (∂/∂X, ∂/∂c) before the factor −2."""
+    X, c, W, v, b, P, Z, Z0, R_W, R_b, R_v = saved.tensors()
+    M = v.unsqueeze(-1) * R_W
+    if R_v is not None:
+        M = M + R_v.unsqueeze(-1) * W
+    PM = P @ M
+    dX = c.unsqueeze(-1) * PM
+    dc = (X * PM).sum(-1)
+    if R_b is not None:
+        dc = dc + (P * (v * R_b).unsqueeze(-2)).sum(-1)
+    if R_v is not None and (saved.smooth or b is not None):
+        dc = dc + ((torch.relu(Z) - P * Z0) * R_v.unsqueeze(-2)).sum(-1)
+    if saved.alpha is not None:
+        alpha = saved.alpha
+        scaled = (c.unsqueeze(-1) * X) @ R_W.transpose(-1, -2)
+        if R_b is not None:
+            scaled = scaled + c.unsqueeze(-1) * R_b.unsqueeze(-2)
+        scaled = scaled * (alpha * v)
+        S = P if saved.smooth else torch.sigmoid(Z * alpha)
+        # sigmoid_backward(a, s) = a · s(1 − s): Dᵢⱼ in one pass over the gate
+        dX = dX + torch.ops.aten.sigmoid_backward(scaled, S) @ W
+    return dX, dc
+
+
+@dataclass(frozen=True)
+class ClosedForm:
+    """The closed forms of one network class, registered in :data:`CLOSED_FORMS` (the network protocol).
+
+    - ``grad_sum(net, X, c, alpha, form)``: the per-parameter sums Σᵢ cᵢ∇θΦ(θ; xᵢ) in ``net.parameters()``
+      order, batched over leading dimensions, differentiable by autograd in X and c (``stationarity_sum``);
+    - ``residual(X, c, net, alpha, form)`` → ``(loss, saved)``: ‖θ − Σᵢ cᵢ∇θΦ‖² (batch shape) without a
+      graph, and whatever ``residual_grad(saved)`` needs to return (∂/∂X, ∂/∂c) of that loss divided by −2
+      (the loss of ``kkt_loss`` and its hand-written backward);
+    - ``certificate`` (optional): an object with ``kinks(net, X, kink_tol)``, ``gram(net, X, y, kinks)`` and
+      ``residual(net, X, y, z, kinks)`` for :func:`certificate`'s Clarke-gate fit; ``None``: the generic,
+      autograd-derivative certificate.
+
+    ``method="auto"`` uses the closed form of ``type(net)`` (or of its nearest registered base class).
+    """
+
+    grad_sum: Callable
+    residual: Callable
+    residual_grad: Callable
+    certificate: object = None
+
+
+CLOSED_FORMS: dict = {}
+"""Network class → :class:`ClosedForm`. A user's network class registers its own:
+``kkt.CLOSED_FORMS[MyNet] = kkt.ClosedForm(...)``; nothing else in the library changes."""
+
+
+def closed_form(net: nn.Module) -> ClosedForm | None:
+    """The registered :class:`ClosedForm` of ``net``'s class (nearest in its MRO), or ``None``."""
+    return next((CLOSED_FORMS[cls] for cls in type(net).__mro__ if cls in CLOSED_FORMS), None)
 
 
 def _grad_sum_generic(net: nn.Module, X: torch.Tensor, c: torch.Tensor, alpha=None,
@@ -277,7 +361,7 @@ def _grad_sum_generic(net: nn.Module, X: torch.Tensor, c: torch.Tensor, alpha=No
     return [grads[name].reshape(*batch, *params[name].shape) for name in names]
 
 
-def _grad_sum(net, X, y, lam, gate, gate_form, method):
+def _grad_sum(net, X, y, lam, *, gate, gate_form, method):
     """Shared core of :func:`stationarity_sum` and :func:`kkt_loss`: per-parameter sums, batched."""
     batch = torch.broadcast_shapes(X.shape[:-2], lam.shape[:-1], y.shape[:-1],
                                    gate.shape if isinstance(gate, torch.Tensor) else ())
@@ -286,19 +370,18 @@ def _grad_sum(net, X, y, lam, gate, gate_form, method):
     c = (lam * y).expand(*batch, m)
     if method == "closed":
         gate = gate.expand(batch) if isinstance(gate, torch.Tensor) else gate
-        return _grad_sum_closed(net, X, c, gate, gate_form), batch
+        return closed_form(net).grad_sum(net, X, c, gate, gate_form), batch
     return _grad_sum_generic(net, X, c, gate, gate_form), batch
 
 
 def _checked_method(net, gate, gate_form, method) -> str:
     """The network's structure (homogeneous) and the gate checked; the method resolved."""
     _check_net(net)
-    if not isinstance(net, (TwoLayerReLU, HomogeneousMLP)):
-        _degree(net)  # structural check: rejects biases and non-homogeneous layers
+    _degree(net)  # a declared degree, or the structural check (rejects biases and non-homogeneous layers)
     return _check_method(method, net, gate, gate_form)
 
 
-def _validated(net, X, y, lam, gate, gate_form, method, batched):
+def _validated(net, X, y, lam, *, gate, gate_form, method, batched):
     method = _checked_method(net, gate, gate_form, method)
     X, y = _inputs(net, X, y, batched=batched)
     lam = check_multipliers(lam, X.shape[-2], dtype=X.dtype, device=X.device)
@@ -351,8 +434,8 @@ def stationarity_sum(net: nn.Module, X, y, lam, *, gate=None, gate_form: str = "
     1[z > 0]). At a KKT point θ = stationarity_sum(θ, X, y, λ) (paper §2, Eq. KKT) with the exact gate.
     A first-layer bias (``TwoLayerReLU(bias=True)``) contributes its block Σᵢ λᵢyᵢ vⱼ 1[zᵢⱼ > 0].
     """
-    X, y, lam, gate, method = _validated(net, X, y, lam, gate, gate_form, method, batched=True)
-    grads, batch = _grad_sum(net, X, y, lam, gate, gate_form, method)
+    X, y, lam, gate, method = _validated(net, X, y, lam, gate=gate, gate_form=gate_form, method=method, batched=True)
+    grads, batch = _grad_sum(net, X, y, lam, gate=gate, gate_form=gate_form, method=method)
     return torch.cat([g.reshape(*batch, -1) for g in grads], dim=-1)
 
 
@@ -395,7 +478,7 @@ def kkt_loss(net: nn.Module, X, y, lam, *, lam_min=0.0, penalty: float = 1.0, pe
     (generic form, through :func:`~reconleak_core.models.soft_gate_relu`) only. A first-layer bias
     (``TwoLayerReLU(bias=True)``, as Haim et al.'s networks) adds its block ‖b − s Σᵢλᵢyᵢvⱼρ′(zᵢⱼ)‖².
     """
-    X, y, lam, gate, method = _validated(net, X, y, lam, gate, gate_form, method, batched=True)
+    X, y, lam, gate, method = _validated(net, X, y, lam, gate=gate, gate_form=gate_form, method=method, batched=True)
     return KKTLoss(net, y, lam_min=lam_min, penalty=penalty, penalty_form=penalty_form, lam_scale=lam_scale,
                    gate=gate, gate_form=gate_form, method=method)(X, lam)
 
@@ -410,8 +493,7 @@ class KKTLoss:
     (``(..., m, d)``) and ``lam`` (``(..., m)``) are tensors of the network's dtype and device with those
     shapes. It does not scan their values for NaN (:func:`kkt_loss` does;
     :func:`reconleak_core.attack.reconstruct`, which evaluates this object at every step, scans its
-    candidates after every update). Validating on every call cost about a third of a book-scale step
-    (``benchmarks/attack_step.py``).
+    candidates' losses). Validation per call is measurable at book scale (``benchmarks/attack_step.py``).
 
     For TwoLayerReLU (closed form) the loss and its gradient take three m×d×width matrix products with
     the exact gate and five with a soft gate (either form), with a hand-written backward; other
@@ -432,8 +514,11 @@ class KKTLoss:
             raise ValueError(f"lam_scale must be one of {LAM_SCALES}, got {lam_scale!r}")
         self.penalty, self.penalty_form, self.lam_scale = float(penalty), penalty_form, lam_scale
         self.net, self.d = net, _input_dim(net)
+        self._gates = {}
+        self._lam_min_view = _member_view(self.lam_min, 1)
 
-    def __call__(self, X: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    def _batch(self, X, lam) -> torch.Size:
+        """The checks of :meth:`__call__` (no pass over the values); the broadcast batch shape."""
         m = self.y.shape[-1]
         for name, t in (("X", X), ("lam", lam)):
             if not isinstance(t, torch.Tensor) or t.dtype != self.dtype or t.device != self.device:
@@ -446,17 +531,33 @@ class KKTLoss:
         shapes = [X.shape[:-2], lam.shape[:-1], self.y.shape[:-1]]
         shapes += [v.shape for v in (self.gate, self.lam_min) if isinstance(v, torch.Tensor)]
         try:
-            batch = torch.broadcast_shapes(*shapes)
+            return torch.broadcast_shapes(*shapes)
         except RuntimeError as err:
             raise ValueError(f"batch shapes of X, lam, y, gate and lam_min do not broadcast: {shapes}") from err
-        coeff = lam * self.y / m if self.lam_scale == "mean" else lam * self.y
+
+    def _coeff(self, lam):
+        return lam * self.y / self.y.shape[-1] if self.lam_scale == "mean" else lam * self.y
+
+    def _closed_gate(self, batch):
+        """The gate slope as the closed form takes it: a float, or one slope per member of shape (*batch, 1, 1)."""
+        if not isinstance(self.gate, torch.Tensor):
+            return self.gate
+        cached = self._gates.get(batch)
+        if cached is None:
+            cached = self._gates[batch] = self.gate.expand(batch).reshape(*batch, 1, 1)
+        return cached
+
+    def __call__(self, X: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        batch = self._batch(X, lam)
+        m = self.y.shape[-1]
+        coeff = self._coeff(lam)
         if self.method == "closed":
-            gate = self.gate.expand(batch).reshape(*batch, 1, 1) if isinstance(self.gate, torch.Tensor) else self.gate
             loss = _ClosedFormResidual.apply(X.expand(*batch, *X.shape[-2:]), coeff.expand(*batch, m), self.net,
-                                             gate, self.gate_form)
+                                             self._closed_gate(batch), self.gate_form)
         else:
             grads, _ = _grad_sum(self.net, X.expand(*batch, *X.shape[-2:]), torch.ones_like(self.y),
-                                 coeff.expand(*batch, m), self.gate, self.gate_form, "generic")
+                                 coeff.expand(*batch, m), gate=self.gate, gate_form=self.gate_form,
+                                 method="generic")
             loss = torch.zeros(batch, dtype=X.dtype, device=X.device)
             for p, g in zip(self.net.parameters(), grads):
                 loss = loss + (p.detach() - g).pow(2).reshape(*batch, -1).sum(-1)
@@ -464,6 +565,41 @@ class KKTLoss:
         if self.penalty_form == "squared":
             short = short.pow(2)
         return loss + (self.penalty * short.sum(-1)).expand(batch)
+
+    def value_and_grad(self, X: torch.Tensor, lam: torch.Tensor, *, check: bool = True):
+        """``(loss, ∂loss/∂X, ∂loss/∂lam)`` without an autograd graph (the attack's step; batched as ``__call__``).
+
+        The gradients are those of ``loss.sum()`` (each member's own: members have no cross terms). With
+        the closed form and ``X``, ``lam`` of the full batch shape, they come straight from the hand-written
+        backward of the closed form (no autograd graph, no ``autograd.grad``); otherwise from autograd.
+        ``check=False`` skips the shape, dtype and device checks of ``__call__``: for a caller that made them
+        once for tensors it then only updates in place (the attack's step loop).
+        """
+        batch = self._batch(X, lam) if check else X.shape[:-2]
+        if self.method != "closed" or X.shape[:-2] != batch or lam.shape[:-1] != batch:
+            with torch.enable_grad():
+                Xg, lg = X.detach().requires_grad_(True), lam.detach().requires_grad_(True)
+                loss = self(Xg, lg)
+                gX, gl = torch.autograd.grad(loss.sum(), (Xg, lg))
+            return loss.detach(), gX, gl
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                return self.value_and_grad(X, lam, check=False)
+        coeff = self._coeff(lam)
+        closed = closed_form(self.net)
+        loss, saved = closed.residual(X, coeff, self.net, self._closed_gate(batch), self.gate_form)
+        dX, dc = closed.residual_grad(saved)
+        dX = dX * -2.0
+        dc = dc * -2.0
+        gl = dc / self.y.shape[-1] * self.y if self.lam_scale == "mean" else dc * self.y
+        short = torch.relu(self._lam_min_view - lam)
+        if self.penalty_form == "squared":
+            loss = loss + self.penalty * short.pow(2).sum(-1)
+            gl = gl - self.penalty * (2 * short)
+        else:
+            loss = loss + self.penalty * short.sum(-1)
+            gl = gl - self.penalty * (short > 0).to(lam.dtype)
+        return loss, dX, gl
 
 
 @dataclass(frozen=True)
@@ -491,10 +627,52 @@ class Certificate:
     kinks: int = 0
 
 
+def _certificate_form(net: nn.Module):
+    """The Clarke-gate certificate hooks of ``net``'s registered closed form, or ``None`` (generic certificate)."""
+    form = closed_form(net)
+    return None if form is None else form.certificate
+
+
 def _kinks(net: nn.Module, X: torch.Tensor, kink_tol: float) -> torch.Tensor:
-    """Boolean (n, width): point i lies on neuron j's kink, ∣wⱼ·xᵢ∣ ≤ kink_tol·‖wⱼ‖‖xᵢ‖ (TwoLayerReLU only)."""
-    if kink_tol == 0 or not isinstance(net, TwoLayerReLU):
+    """Boolean (n, width): the (point, neuron) kink pairs of the certificate (none without a closed form)."""
+    cert = _certificate_form(net)
+    if kink_tol == 0 or cert is None:
         return torch.zeros(X.shape[0], getattr(net, "width", 0), dtype=torch.bool, device=X.device)
+    return cert.kinks(net, X, kink_tol)
+
+
+class _TwoLayerCertificate:
+    """The Clarke-gate certificate of :class:`~reconleak_core.models.TwoLayerReLU` (its ``ClosedForm.certificate``)."""
+
+    @staticmethod
+    def check(net) -> None:
+        if net.b is not None:
+            raise ValueError("certificate() does not support a first-layer bias (TwoLayerReLU(bias=True)) yet: its "
+                             "Clarke-gate fit has no bias block; use kkt_loss/stationarity_sum for such a network")
+
+    @staticmethod
+    def kinks(net, X: torch.Tensor, kink_tol: float) -> torch.Tensor:
+        """Point i lies on neuron j's kink: ∣wⱼ·xᵢ∣ ≤ kink_tol·‖wⱼ‖‖xᵢ‖."""
+        return _two_layer_kinks(net, X, kink_tol)
+
+    @staticmethod
+    def gram(net, X, y, kinks):
+        return _two_layer_gram(net, X, y, kinks)
+
+    @staticmethod
+    def residual(net, X, y, z, kinks):
+        """Σ of the certificate's columns with coefficients z = (λ, μ), flattened as θ (no autograd)."""
+        n = X.shape[0]
+        ii, jj = kinks.nonzero(as_tuple=True)
+        lam_t = torch.as_tensor(z[:n], dtype=X.dtype, device=X.device)
+        Z = X @ net.W.T
+        coeff = ((Z > 0) & ~kinks).to(X.dtype) * (lam_t * y)[:, None]
+        coeff[ii, jj] = torch.as_tensor(z[n:], dtype=X.dtype, device=X.device) * y[ii]
+        grads = [(coeff * net.v).T @ X] + ([] if net.fixed_second_layer else [torch.relu(Z).T @ (lam_t * y)])
+        return torch.cat([g.reshape(-1) for g in grads])
+
+
+def _two_layer_kinks(net, X: torch.Tensor, kink_tol: float) -> torch.Tensor:
     Z = X @ net.W.detach().T
     scale = X.norm(dim=1, keepdim=True) * net.W.detach().norm(dim=1)
     return Z.abs() <= kink_tol * scale
@@ -509,30 +687,41 @@ def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torc
     paper-scale network can have 10⁵ kink pairs, whose dense Gram matrix would take 92 GB) it is a
     :class:`_ClarkeGram`, which applies JᵀJ through n × width matrices and never forms a kink block.
     """
+    cert = _certificate_form(net)
+    if cert is not None:
+        return cert.gram(net, X, y, kinks)
+    return _generic_gram(net, X, y)
+
+
+def _two_layer_gram(net, X, y, kinks):
+    """:func:`_jacobian_gram` of a TwoLayerReLU, through n × width matrices."""
     with torch.no_grad():
-        if isinstance(net, TwoLayerReLU):
-            W, v = net.W.detach(), net.v.detach()
-            Z = X @ W.T
-            A = ((Z > 0) & ~kinks).to(X.dtype) * v                # vⱼ gᵢⱼ
-            XX = X @ X.T
-            R = None if net.fixed_second_layer else torch.relu(Z)
-            gram = (A @ A.T) * XX
-            rhs = (A * Z).sum(1)
-            if R is not None:
-                gram = gram + R @ R.T
-                rhs = rhs + R @ v
-            ii, jj = kinks.nonzero(as_tuple=True)
-            if len(ii):
-                rhs = torch.cat([rhs, v[jj] * Z[ii, jj]])
-                yk = torch.cat([y, y[ii]])
-                if len(yk) > _DENSE_GRAM_LIMIT:
-                    top_left = gram * torch.outer(y, y)
-                    return _ClarkeGram(top_left, XX, A, R, y, ii, jj, v), (rhs * yk).cpu().numpy()
-                AB = A[:, jj] * v[jj] * XX[:, ii]
-                BB = (jj[:, None] == jj[None, :]).to(X.dtype) * (v[jj] ** 2)[:, None] * XX[ii][:, ii]
-                gram = torch.cat([torch.cat([gram, AB], 1), torch.cat([AB.T, BB], 1)], 0)
-                y = yk
-            return (gram * torch.outer(y, y)).cpu().numpy(), (rhs * y).cpu().numpy()
+        W, v = net.W.detach(), net.v.detach()
+        Z = X @ W.T
+        A = ((Z > 0) & ~kinks).to(X.dtype) * v                # vⱼ gᵢⱼ
+        XX = X @ X.T
+        R = None if net.fixed_second_layer else torch.relu(Z)
+        gram = (A @ A.T) * XX
+        rhs = (A * Z).sum(1)
+        if R is not None:
+            gram = gram + R @ R.T
+            rhs = rhs + R @ v
+        ii, jj = kinks.nonzero(as_tuple=True)
+        if len(ii):
+            rhs = torch.cat([rhs, v[jj] * Z[ii, jj]])
+            yk = torch.cat([y, y[ii]])
+            if len(yk) > _DENSE_GRAM_LIMIT:
+                top_left = gram * torch.outer(y, y)
+                return _ClarkeGram(top_left, XX, A, R, y=y, ii=ii, jj=jj, v=v), (rhs * yk).cpu().numpy()
+            AB = A[:, jj] * v[jj] * XX[:, ii]
+            BB = (jj[:, None] == jj[None, :]).to(X.dtype) * (v[jj] ** 2)[:, None] * XX[ii][:, ii]
+            gram = torch.cat([torch.cat([gram, AB], 1), torch.cat([AB.T, BB], 1)], 0)
+            y = yk
+        return (gram * torch.outer(y, y)).cpu().numpy(), (rhs * y).cpu().numpy()
+
+
+def _generic_gram(net, X, y):
+    """:func:`_jacobian_gram` of any homogeneous module: per-sample gradients by ``torch.func`` (J formed)."""
     names = [name for name, _ in net.named_parameters()]
     params = {name: p.detach() for name, p in net.named_parameters()}
     buffers = dict(net.named_buffers())
@@ -563,7 +752,7 @@ class _ClarkeGram:
     points, for the NNLS start) and ``largest_eigenvalue``.
     """
 
-    def __init__(self, top_left, XX, A, R, y, ii, jj, v):
+    def __init__(self, top_left, XX, A, R, *, y, ii, jj, v):
         self.top_left = top_left.cpu().numpy()
         self.XX, self.A = XX.cpu().numpy(), A.cpu().numpy()
         self.R = None if R is None else R.cpu().numpy()
@@ -685,9 +874,8 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
     kink_tol = check_fraction(kink_tol, "kink_tol")
     max_iter = check_int(max_iter, "max_iter", minimum=0)
     L = _degree(net)
-    if isinstance(net, TwoLayerReLU) and net.b is not None:
-        raise ValueError("certificate() does not support a first-layer bias (TwoLayerReLU(bias=True)) yet: its "
-                         "Clarke-gate fit has no bias block; use kkt_loss/stationarity_sum for such a network")
+    if _certificate_form(net) is not None:
+        _certificate_form(net).check(net)
     net64 = copy.deepcopy(net).to(torch.float64)
     X, y = _inputs(net64, X, y, batched=False)
     hat = normalize_margin(net64, X, y)
@@ -700,12 +888,8 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
     lam_t = torch.as_tensor(lam, dtype=torch.float64, device=X.device)
     with torch.no_grad():
         theta = parameter_vector(hat).detach()
-        if isinstance(hat, TwoLayerReLU):
-            Z = X @ hat.W.T
-            coeff = ((Z > 0) & ~kinks).to(X.dtype) * (lam_t * y)[:, None]
-            coeff[ii, jj] = torch.as_tensor(z[n:], dtype=X.dtype, device=X.device) * y[ii]
-            grads = [(coeff * hat.v).T @ X] + ([] if hat.fixed_second_layer else [torch.relu(Z).T @ (lam_t * y)])
-            residual = theta - torch.cat([g.reshape(-1) for g in grads])
+        if _certificate_form(hat) is not None:
+            residual = theta - _certificate_form(hat).residual(hat, X, y, z, kinks)
         else:
             residual = theta - stationarity_sum(hat, X, y, lam_t)
         q = margins(hat, X, y)
@@ -744,3 +928,7 @@ def simplex_kkt_point(n: int, d: int | None = None, dtype: torch.dtype = torch.f
         net.v.copy_(y)
     lam = torch.ones(n, dtype=torch.float64)
     return net.to(dtype), X.to(dtype), y.to(dtype), lam.to(dtype)
+
+
+CLOSED_FORMS[TwoLayerReLU] = ClosedForm(grad_sum=_grad_sum_closed, residual=_closed_residual,
+                                        residual_grad=_closed_residual_grad, certificate=_TwoLayerCertificate)

@@ -6,11 +6,23 @@ Interface
   first-layer bias ``b`` (width; ``bias=True``, as Haim et al.'s networks) and ``v`` (width), homogeneous of
   degree 2 in θ = (W, b, v), or of degree 1 in θ = (W, b) when the second layer is fixed.
 - :class:`HomogeneousMLP` — a bias-free deep ReLU network with scalar output, degree = number of layers.
+- :class:`SoftGated` — a user's network of plain ``nn.ReLU`` modules made gate-aware (:class:`GatedReLU`).
 - :func:`soft_gate_relu` — relu whose derivative carries Haim et al.'s soft gate σ(αz), in one of two
   forms (``"straight_through"`` or ``"smooth"``, see :data:`GATE_FORMS`).
 - :func:`homogeneity_degree` — the degree L of a network, verified numerically (Φ(cθ) = c^L Φ(θ)).
 - :func:`parameter_vector` — θ flattened in ``net.parameters()`` order (the order used by ``kkt``).
 - :func:`span_projector` — the orthogonal projector onto the span of given points.
+
+The network protocol (what ``kkt`` and ``attack`` need of any network, a user's included):
+
+- input dimension: an integer attribute ``d`` (else the ``in_features`` of the first ``nn.Linear``); the
+  forward takes points of shape ``(n, d)`` (a CNN reshapes them to its ``input_shape`` itself);
+- homogeneity: bias-free, positively homogeneous; the degree is an integer attribute ``degree`` or is
+  measured by :func:`homogeneity_degree`;
+- the soft gate: a ``forward(x, gate=None, gate_form="straight_through")`` (as the two classes here), or
+  plain ``nn.ReLU`` modules gated by wrapping the network in :class:`SoftGated`; otherwise ``gate=None``;
+- optionally a closed form, registered by class in ``kkt.CLOSED_FORMS`` (``kkt.ClosedForm``; TwoLayerReLU's
+  is); without one ``kkt`` uses ``torch.func`` (generic, any such module) and the plain certificate.
 
 Every network maps inputs of shape ``(..., d)`` to outputs of shape ``(...,)``; a user's network ending in
 ``nn.Linear(k, 1)`` (outputs ``(..., 1)``) is accepted everywhere, squeezed by
@@ -20,6 +32,7 @@ Introduced in the book's chapter "Homogeneous networks and the max-margin implic
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -28,7 +41,7 @@ from torch import nn
 from reconleak_core.checks import (check_float_dtype, check_int, check_network, check_points, check_positive,
                                    check_seed, scalar_output)
 
-__all__ = ["TwoLayerReLU", "HomogeneousMLP", "soft_gate_relu", "GATE_FORMS", "homogeneity_degree",
+__all__ = ["TwoLayerReLU", "HomogeneousMLP", "SoftGated", "GatedReLU", "soft_gate_relu", "GATE_FORMS", "homogeneity_degree",
            "parameter_vector", "span_projector"]
 
 GATE_FORMS = ("straight_through", "smooth")
@@ -94,7 +107,7 @@ class TwoLayerReLU(nn.Module):
         (a private generator: global random state is untouched).
     """
 
-    def __init__(self, d: int, width: int, init_scale: float = 1.0, fixed_second_layer: bool = False,
+    def __init__(self, d: int, width: int, init_scale: float = 1.0, *, fixed_second_layer: bool = False,
                  span=None, bias: bool = False, dtype: torch.dtype = torch.float64, seed: int = 0):
         super().__init__()
         self.d = d = check_int(d, "d")
@@ -215,7 +228,58 @@ def soft_gate_relu(z: torch.Tensor, alpha, form: str = "straight_through") -> to
     return out
 
 
-_HOMOGENEOUS = (TwoLayerReLU, HomogeneousMLP, nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ReLU, nn.LeakyReLU,
+class GatedReLU(nn.Module):
+    """``nn.ReLU`` whose derivatives carry the soft gate that :class:`SoftGated` sets for one call."""
+
+    def __init__(self):
+        super().__init__()
+        self.alpha, self.form = None, "straight_through"
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return soft_gate_relu(z, self.alpha, self.form)
+
+
+class SoftGated(nn.Module):
+    """A network built from plain ``nn.ReLU`` modules, made gate-aware: ``forward(x, gate=None, gate_form=...)``.
+
+    Holds a copy of ``net`` (same parameters, same order, names prefixed ``net.``) in which every ``nn.ReLU``
+    module is a :class:`GatedReLU`; ``forward(x, gate=α, gate_form=form)`` sets the gate of every one of them
+    for that call (the value stays relu(z); see :func:`soft_gate_relu`), so ``kkt_loss(..., gate=α)`` and the
+    attack's default soft gate work for a user's ``nn.Sequential`` or CNN. ReLUs applied as functions inside a
+    custom ``forward`` (``torch.relu``, ``F.relu``) are not modules and cannot be gated: such a network needs
+    its own gate-aware forward. The attributes ``d``, ``input_shape`` and ``degree`` of ``net`` are kept.
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        check_network(net)
+        self.net = copy.deepcopy(net)
+        self._gates = []
+        for module in list(self.net.modules()):
+            for name, child in list(module.named_children()):
+                if type(child) is nn.ReLU:
+                    gated = GatedReLU()
+                    setattr(module, name, gated)
+                    self._gates.append(gated)
+        if not self._gates:
+            raise ValueError(f"{type(net).__name__} has no nn.ReLU modules to gate: give it a forward(x, gate, "
+                             "gate_form) or pass gate=None")
+        for name in ("d", "input_shape", "degree"):
+            if hasattr(net, name):
+                object.__setattr__(self, name, getattr(net, name))
+
+    def forward(self, x: torch.Tensor, gate=None, gate_form: str = "straight_through") -> torch.Tensor:
+        """The wrapped network's output with ``gate`` set on every ReLU module for this call."""
+        for g in self._gates:
+            g.alpha, g.form = gate, gate_form
+        try:
+            return self.net(x)
+        finally:
+            for g in self._gates:
+                g.alpha, g.form = None, "straight_through"
+
+
+_HOMOGENEOUS = (TwoLayerReLU, HomogeneousMLP, SoftGated, GatedReLU, nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ReLU, nn.LeakyReLU,
                 nn.Identity, nn.Flatten, nn.Sequential, nn.ModuleList, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d,
                 nn.AvgPool2d)
 
@@ -254,7 +318,8 @@ def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
                              "TwoLayerReLU(..., bias=True)")
         if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             first = False
-        if not isinstance(module, _HOMOGENEOUS):
+        if not isinstance(module, _HOMOGENEOUS) and next(module.children(), None) is None:   # leaves only: a
+            # user's container module is judged by its children and by the numerical check below
             raise ValueError(f"the network is not known to be homogeneous: module '{label}' of type "
                              f"{type(module).__name__} is not a bias-free linear layer or positively homogeneous activation")
     params = dict(net.named_parameters())

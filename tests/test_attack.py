@@ -198,3 +198,19 @@ def test_cuda_without_a_device_raises(simplex):
     net, _, _ = simplex
     with pytest.raises(ValueError, match="no CUDA device is available"):
         attack.reconstruct(net, 4, device="cuda")
+
+
+def test_batched_attack_leaves_the_callers_per_member_lists_unchanged(simplex):
+    net, _, _ = simplex
+    scales, lrs = [None, 0.1], [0.01, 0.02]
+    result = attack.reconstruct_batch(net, 4, seeds=[0, 1], init_scale=scales, lr=lrs, steps=2)
+    assert scales == [None, 0.1] and lrs == [0.01, 0.02]
+    assert [m["init_scale"] for m in result.members] == [AttackConfig().init_scale, 0.1]
+
+
+def test_a_single_lr_in_a_batch_is_the_config_field(simplex):
+    net, _, _ = simplex
+    by_keyword = attack.reconstruct_batch(net, 4, seeds=[0, 1], lr=0.05, steps=5)
+    by_config = attack.reconstruct_batch(net, 4, seeds=[0, 1], config=AttackConfig(lr=0.05, steps=5))
+    assert by_keyword.config.lr == 0.05 and [m["lr"] for m in by_keyword.members] == [0.05, 0.05]
+    assert torch.equal(by_keyword.candidates, by_config.candidates)

@@ -1,0 +1,325 @@
+"""Priors of the reconstruction attack: what the attacker knows about the training data (paper §5).
+
+The paper's message (Theorems 4, 5, 8, 9; chapter "No prior, no leakage") is that the KKT loss alone has
+minimisers arbitrarily far from the training set; a prior on the candidates is what makes the attack leak.
+This module holds the prior protocol and the three priors the book uses:
+
+- :class:`Box` — lo ≤ x ≤ hi coordinatewise (Haim et al.'s box; a squared-hinge penalty by default);
+- :class:`Sphere` — ‖x‖ = radius (the paper's sphere data; a projection by default);
+- :class:`Shift` — x − offset satisfies an inner prior (the book's secret-shift experiment).
+
+The prior protocol
+------------------
+A prior is any object with the following members; the attack (:func:`reconleak_core.attack.reconstruct`,
+:func:`~reconleak_core.attack.reconstruct_batch`) uses nothing else, so a user-defined class plugs in
+without a change to the library (:func:`is_prior` tests for the members, it never lists classes).
+
+- ``enforce``: ``"penalty"`` (the loss gets ``prior_weight · penalty(X)``; candidates are never clipped)
+  or ``"project"`` (projected gradient descent: ``X ← project(X)`` after every step and at initialisation).
+- ``penalty(X)``: X of shape ``(..., m, d)`` → a non-negative tensor of shape ``(...)`` (summed over the m
+  points), differentiable in X by autograd, zero on the prior's set.
+- ``project(X)``: the nearest point of the prior's set to every point, same shape as X (no gradient is
+  taken through it).
+- ``center()``: ``None`` (random initialisations are centred at the origin) or a tensor broadcasting
+  against X (they are centred there; given ``init`` points are never moved).
+- ``check(d)``: raise ``ValueError`` if the prior does not fit inputs of dimension d (a per-coordinate
+  parameter of another length, ...). Called once per member before the attack starts.
+- ``stack(priors, *, d, dtype, device)`` (a classmethod): one prior of the same class standing for the K
+  members ``priors`` of a batched attack (all of this class, of one ``enforce`` mode, each already checked):
+  its parameters carry a leading member axis shaped to broadcast against candidates of shape ``(K, m, d)``
+  (a per-coordinate parameter becomes ``(K, 1, d)``, a per-point scalar ``(K, 1)``), in ``dtype`` on
+  ``device``. Batched semantics: for X of shape ``(K, m, d)``, ``stacked.penalty(X)[k]`` and
+  ``stacked.project(X)[k]`` equal member k's ``penalty(X[k])`` and ``project(X[k])``; the attack always runs
+  the stacked prior, K = 1 included. :func:`stack_priors` does the checking and the dispatch.
+
+Example: a ball prior ‖x‖ ≤ radius, written outside the library and run by the attack.
+
+>>> import torch
+>>> from reconleak_core import attack, models, priors
+>>> class Ball:
+...     '''‖x‖ ≤ radius: penalty Σ relu(‖x‖ − radius)², projection x · min(1, radius/‖x‖).'''
+...     def __init__(self, radius, enforce="project"):
+...         self.radius, self.enforce = torch.as_tensor(radius, dtype=torch.float64), enforce
+...     def penalty(self, X):
+...         return (torch.relu(X.norm(dim=-1) - self.radius.to(X)) ** 2).sum(-1)
+...     def project(self, X):
+...         norms = X.norm(dim=-1, keepdim=True)
+...         return X * torch.clamp(self.radius.to(X).unsqueeze(-1) / norms, max=1.0)
+...     def center(self):
+...         return None
+...     def check(self, d):
+...         if self.radius.dim() != 0:
+...             raise ValueError("Ball.radius must be a single number")
+...     @classmethod
+...     def stack(cls, members, *, d, dtype, device):   # radius (K, 1): one per member, per point
+...         radius = torch.stack([p.radius for p in members]).unsqueeze(1)
+...         return cls(radius.to(dtype=dtype, device=device), members[0].enforce)
+>>> priors.is_prior(Ball(1.0))
+True
+>>> net = models.TwoLayerReLU(4, 8, seed=0)
+>>> result = attack.reconstruct(net, 6, prior=Ball(0.5), init_scale=1.0, steps=20, seed=0)
+>>> bool(result.candidates.norm(dim=1).max() <= 0.5 + 1e-12)
+True
+>>> batch = attack.reconstruct_batch(net, 6, prior=[Ball(0.5), Ball(2.0)], init_scale=1.0, steps=20)
+>>> [bool(n <= r + 1e-12) for n, r in zip(batch.candidates.norm(dim=-1).amax(-1), (0.5, 2.0))]
+[True, True]
+
+Introduced in the book's chapters "The reconstruction attack" (Box, Sphere) and "Shifted images" (Shift).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from reconleak_core.checks import as_tensor
+
+__all__ = ["Prior", "ENFORCE_MODES", "is_prior", "stack_priors", "Box", "Sphere", "Shift"]
+
+ENFORCE_MODES = ("penalty", "project")
+"""How the attack applies a prior: add ``prior_weight · penalty(X)`` to its loss, or project after every step."""
+
+_MEMBERS = ("enforce", "penalty", "project", "center", "check", "stack")
+
+
+class Prior:
+    """Documentation of the prior protocol (see the module docstring); a prior need not inherit from it.
+
+    Subclassing is optional: it only documents the members. :func:`is_prior` checks for them by name.
+    """
+
+    enforce: str
+
+    def penalty(self, X: torch.Tensor) -> torch.Tensor:
+        """X ``(..., m, d)`` → penalty ``(...)``, zero on the prior's set, differentiable in X."""
+        raise NotImplementedError
+
+    def project(self, X: torch.Tensor) -> torch.Tensor:
+        """The nearest point of the prior's set, shape of X."""
+        raise NotImplementedError
+
+    def center(self) -> torch.Tensor | None:
+        """Where random initialisations are centred (``None``: the origin)."""
+        raise NotImplementedError
+
+    def check(self, d: int) -> None:
+        """Raise ``ValueError`` unless the prior fits inputs of dimension ``d``."""
+        raise NotImplementedError
+
+    @classmethod
+    def stack(cls, priors: Sequence, *, d: int, dtype: torch.dtype, device) -> "Prior":
+        """One prior for K members, parameters with a leading member axis (see the module docstring)."""
+        raise NotImplementedError
+
+
+def is_prior(obj) -> bool:
+    """Whether ``obj`` has every member of the prior protocol (``enforce`` one of :data:`ENFORCE_MODES`)."""
+    return all(hasattr(obj, name) for name in _MEMBERS) and getattr(obj, "enforce", None) in ENFORCE_MODES
+
+
+def stack_priors(priors: Sequence, *, d: int, dtype: torch.dtype, device):
+    """The K members' priors as one batched prior (``type(p).stack``), or ``None`` when no member has one.
+
+    Checks that every prior follows the protocol and fits dimension ``d`` (``p.check(d)``), and that all
+    members share one class and one ``enforce`` mode (a batched attack runs one prior computation).
+    """
+    priors = list(priors)
+    if all(p is None for p in priors):
+        return None
+    for p in priors:
+        if p is not None and not is_prior(p):
+            missing = [name for name in _MEMBERS if not hasattr(p, name)]
+            raise TypeError(f"prior must be None or follow the prior protocol of reconleak_core.priors (members "
+                            f"{', '.join(_MEMBERS)}; enforce one of {ENFORCE_MODES}), got {type(p).__name__}"
+                            + (f" without {', '.join(missing)}" if missing else f" with enforce={p.enforce!r}"))
+    if len({type(p) for p in priors}) > 1 or len({p.enforce for p in priors}) > 1:
+        raise ValueError("all members of a batched attack must use the same kind of prior and enforce mode")
+    for p in priors:
+        p.check(d)
+    return type(priors[0]).stack(priors, d=d, dtype=dtype, device=device)
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def _param(value, name: str) -> torch.Tensor:
+    """A prior parameter as a float64 tensor (scalar or per-coordinate), NaN rejected."""
+    tensor = as_tensor(value, name, dtype=torch.float64)
+    if torch.isnan(tensor).any():
+        raise ValueError(f"{name} contains NaN")
+    return tensor
+
+
+def _check_enforce(enforce: str, name: str) -> None:
+    if enforce not in ENFORCE_MODES:
+        raise ValueError(f"{name}.enforce must be one of {ENFORCE_MODES}, got {enforce!r}")
+
+
+def _check_coordinates(tensor: torch.Tensor, name: str, d: int) -> None:
+    if tensor.dim() > 1 or (tensor.dim() == 1 and tensor.shape[0] != d):
+        raise ValueError(f"{name} must be a number or have shape ({d},) (one value per input coordinate), "
+                         f"got shape {tuple(tensor.shape)}")
+
+
+def _stack_coordinates(tensors, d: int, dtype, device) -> torch.Tensor:
+    """Per-member per-coordinate parameters → shape (K, 1, d), broadcasting against (K, m, d)."""
+    return torch.stack([t.expand(d) for t in tensors]).unsqueeze(1).to(dtype=dtype, device=device)
+
+
+# ------------------------------------------------------------------------------------------------ priors
+@dataclass(frozen=True, eq=False)
+class Box:
+    """The box prior lo ≤ x ≤ hi, coordinatewise (Haim et al. use [−1, 1] for normalised images).
+
+    ``lo``, ``hi``: numbers or one value per input coordinate (±inf allowed: unbounded).
+    ``enforce="penalty"`` (default, Haim et al.): the loss gets ``prior_weight`` · Σ relu(x−hi)² + relu(lo−x)²;
+    candidates are never clipped, so they may end slightly outside the box (read ``penalty`` to see by how much).
+    ``enforce="project"``: projected gradient descent, candidates are clamped into the box after every step.
+    """
+
+    lo: object = -1.0
+    hi: object = 1.0
+    enforce: str = "penalty"
+
+    def __post_init__(self):
+        lo, hi = _param(self.lo, "Box.lo"), _param(self.hi, "Box.hi")
+        try:
+            torch.broadcast_shapes(lo.shape, hi.shape)
+        except RuntimeError:
+            raise ValueError(f"Box.lo and Box.hi must be numbers or vectors of one length, got shapes "
+                             f"{tuple(lo.shape)} and {tuple(hi.shape)}") from None
+        if (torch.broadcast_tensors(lo, hi)[0] > torch.broadcast_tensors(lo, hi)[1]).any():
+            raise ValueError("Box.lo must be ≤ Box.hi in every coordinate")
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
+        _check_enforce(self.enforce, "Box")
+
+    def penalty(self, X: torch.Tensor) -> torch.Tensor:
+        """Σ over points and coordinates of relu(x − hi)² + relu(lo − x)²: shape ``X.shape[:-2]``; 0 inside."""
+        lo, hi = self.lo.to(X), self.hi.to(X)
+        return (torch.relu(X - hi) ** 2 + torch.relu(lo - X) ** 2).sum((-1, -2))
+
+    def project(self, X: torch.Tensor) -> torch.Tensor:
+        """The nearest point of the box (coordinatewise clamp)."""
+        return torch.minimum(torch.maximum(X, self.lo.to(X)), self.hi.to(X))
+
+    def center(self):
+        """Where the random initialisation is centred: the origin (as Haim et al.)."""
+        return None
+
+    def check(self, d: int) -> None:
+        """``lo`` and ``hi`` are numbers or have shape (d,)."""
+        _check_coordinates(self.lo, "Box.lo", d)
+        _check_coordinates(self.hi, "Box.hi", d)
+
+    @classmethod
+    def stack(cls, priors, *, d, dtype, device) -> "Box":
+        """``lo``, ``hi`` of shape (K, 1, d)."""
+        return cls(_stack_coordinates([p.lo for p in priors], d, dtype, device),
+                   _stack_coordinates([p.hi for p in priors], d, dtype, device), priors[0].enforce)
+
+
+@dataclass(frozen=True, eq=False)
+class Sphere:
+    """The known-radius prior ‖x‖ = radius (the paper's sphere data, §5).
+
+    ``enforce="project"`` (default): candidates are rescaled onto the sphere after every step and at
+    initialisation (a candidate exactly at the origin has no projection and raises).
+    ``enforce="penalty"``: the loss gets ``prior_weight`` · Σ (‖x‖ − radius)².
+    """
+
+    radius: object = 1.0
+    enforce: str = "project"
+
+    def __post_init__(self):
+        radius = _param(self.radius, "Sphere.radius")
+        if (radius <= 0).any() or not torch.isfinite(radius).all():
+            raise ValueError(f"Sphere.radius must be positive and finite, got {radius.tolist()}")
+        object.__setattr__(self, "radius", radius)
+        _check_enforce(self.enforce, "Sphere")
+
+    def penalty(self, X: torch.Tensor) -> torch.Tensor:
+        """Σ over points of (‖x‖ − radius)²: shape ``X.shape[:-2]``."""
+        return ((X.norm(dim=-1) - self.radius.to(X)) ** 2).sum(-1)
+
+    def project(self, X: torch.Tensor) -> torch.Tensor:
+        """x ↦ radius · x/‖x‖."""
+        norms = X.norm(dim=-1)
+        if (norms == 0).any():
+            raise ValueError("a candidate is exactly at the origin: it has no projection onto the sphere")
+        return X * (self.radius.to(X) / norms).unsqueeze(-1)
+
+    def center(self):
+        """The origin."""
+        return None
+
+    def check(self, d: int) -> None:
+        """``radius`` is a single number."""
+        if self.radius.dim() != 0:
+            raise ValueError(f"Sphere.radius must be a single number, got shape {tuple(self.radius.shape)}")
+
+    @classmethod
+    def stack(cls, priors, *, d, dtype, device) -> "Sphere":
+        """``radius`` of shape (K, 1)."""
+        radius = torch.stack([p.radius for p in priors]).unsqueeze(1).to(dtype=dtype, device=device)
+        return cls(radius, priors[0].enforce)
+
+
+@dataclass(frozen=True, eq=False)
+class Shift:
+    """A known shift: x − offset satisfies the ``inner`` prior (e.g. ``Shift(s, Box(0, 1))``).
+
+    The candidates live in shifted coordinates: random initialisations are centred at ``offset``, and
+    the inner prior's penalty or projection is applied to x − offset. ``inner``: any prior (the protocol
+    above) or ``None`` (only the initialisation is shifted). Used by the book's secret-shift experiment (a
+    prior that misses the shift fails; knowing it restores the attack).
+    """
+
+    offset: object
+    inner: object = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "offset", _param(self.offset, "Shift.offset"))
+        if not torch.isfinite(self.offset).all():
+            raise ValueError("Shift.offset must be finite")
+        if self.inner is not None and not is_prior(self.inner):
+            raise TypeError(f"Shift.inner must be None or a prior (the protocol of reconleak_core.priors), "
+                            f"got {type(self.inner).__name__}")
+
+    @property
+    def enforce(self) -> str:
+        """The inner prior's mode (``"penalty"``, a zero penalty, without an inner prior)."""
+        return "penalty" if self.inner is None else self.inner.enforce
+
+    def penalty(self, X: torch.Tensor) -> torch.Tensor:
+        """The inner prior's penalty of X − offset (zero without an inner prior)."""
+        if self.inner is None:
+            return X.new_zeros(X.shape[:-2])
+        return self.inner.penalty(X - self.offset.to(X))
+
+    def project(self, X: torch.Tensor) -> torch.Tensor:
+        """offset + the inner prior's projection of X − offset."""
+        if self.inner is None:
+            return X
+        offset = self.offset.to(X)
+        return offset + self.inner.project(X - offset)
+
+    def center(self):
+        """The offset."""
+        return self.offset
+
+    def check(self, d: int) -> None:
+        """``offset`` has shape (d,) and the inner prior fits d."""
+        if self.offset.shape != (d,):
+            raise ValueError(f"Shift.offset must have shape ({d},), got shape {tuple(self.offset.shape)}")
+        if self.inner is not None:
+            self.inner.check(d)
+
+    @classmethod
+    def stack(cls, priors, *, d, dtype, device) -> "Shift":
+        """``offset`` of shape (K, 1, d); the inner priors stacked by :func:`stack_priors` (one kind, one mode)."""
+        offset = _stack_coordinates([p.offset for p in priors], d, dtype, device)
+        inners = [p.inner for p in priors]
+        if any(i is None for i in inners) and not all(i is None for i in inners):
+            raise ValueError("all members' Shift priors must have inner priors of the same kind and enforce mode")
+        return cls(offset, stack_priors(inners, d=d, dtype=dtype, device=device))
