@@ -79,7 +79,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from reconleak_core.attack import AttackConfig, Shift
+from reconleak_core.attack import AttackConfig, Shift, Sphere
 from reconleak_core.checks import check_int as _int
 from reconleak_core.checks import check_positive as _positive
 from reconleak_core.checks import check_real as _finite
@@ -89,7 +89,8 @@ from reconleak_core.train import TrainConfig
 __all__ = ["SCALES", "NetSpec", "TrainedNet", "trained_network", "DigitLeakConfig", "DigitLeakResult", "digit_leak",
            "InitRadiusConfig", "InitRadiusResult",
            "init_radius", "SecretShiftConfig", "SecretShiftResult", "secret_shift", "TrainingLengthConfig",
-           "TrainingLengthResult", "training_length", "InferShiftConfig", "InferShiftResult", "infer_shift",
+           "TrainingLengthResult", "training_length",
+           "TrainingLeakConfig", "TrainingLeakResult", "training_leak", "InferShiftConfig", "InferShiftResult", "infer_shift",
            "EXPERIMENTS", "run"]
 
 SCALES = ("test", "book", "paper")
@@ -408,6 +409,9 @@ class InitRadiusConfig:
     ``net`` is trained on the unit sphere of a subspace; the attack has no prior, m = ``candidates_per_point``·n
     candidates, settings ``attack``; member seeds are ``seed``, ``seed + 1``, ... and are shared across radii,
     so the radii differ only by the radius (same random directions). Presets: :meth:`preset`.
+    ``prior="sphere"``: every member also keeps its candidates on the sphere of its own init radius
+    (``attack.Sphere(radius)``, projected): the attacker who believes the data lie on that sphere (the
+    paper's Fig. 2a with the sphere prior at a right or a wrong radius); ``None`` (default): no prior.
     """
 
     net: NetSpec = NetSpec()
@@ -416,10 +420,14 @@ class InitRadiusConfig:
     candidates_per_point: int = 2
     attack: AttackConfig = AttackConfig(steps=2000)
     seed: int = 0
+    prior: str | None = None
 
     def __post_init__(self):
         _check_common(self)
         _set(self, radii=_floats(self.radii, "radii", positive=True))
+        if self.prior not in (None, "sphere"):
+            raise ValueError(f"prior must be None (no prior) or 'sphere' (the sphere of each member's init "
+                             f"radius, projected), got {self.prior!r}")
 
     @classmethod
     def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> "InitRadiusConfig":
@@ -466,6 +474,16 @@ class InitRadiusResult(_Result):
     name = "init_radius"
     _json_fields = ("radii", "kkt", "nearest", "matched", "direction", "candidate_norm", "eps_rel", "theta_sq")
 
+    def pooled(self, *, metric: str = "l2", threshold: float = 0.1) -> list:
+        """Per radius, the seeds pooled as restarts (``pooling.pool_scores``): every training point scored
+        against its best candidate over all seeds of that radius (``metric`` "l2" or "cosine" (direction
+        only); ``threshold``: the distance below which a point counts as recovered). A list of
+        ``PooledResult``, one per radius, with each restart's final KKT loss."""
+        from reconleak_core.pooling import pool_scores
+
+        return [pool_scores(self.X, torch.as_tensor(c), metric=metric, threshold=threshold,
+                            kkt=torch.as_tensor(k)) for c, k in zip(self.candidates, self.kkt)]
+
     def rows(self) -> list[dict]:
         return [{"radius": r, "kkt_rel": k, "nearest_dist": nd, "matched_dist": md, "direction": dr,
                  "candidate_norm": cn}
@@ -492,9 +510,11 @@ def init_radius(config: InitRadiusConfig | None = None, *, scale: str = "book", 
         tn = trained_network(config.net, device=device, progress=progress, cache=cache, cache_root=cache_root)
         R, S = len(config.radii), config.seeds
         seeds = _attack_seeds(config.seed, S)
+        radii = [r for r in config.radii for _ in seeds]
+        prior = None if config.prior is None else [Sphere(r) for r in radii]
         res = _attack(tn.net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack,
-                      device=device, progress=progress, init="sphere",
-                      init_radius=[r for r in config.radii for _ in seeds], seeds=seeds * R)
+                      device=device, progress=progress, init="sphere", init_radius=radii, seeds=seeds * R,
+                      prior=prior)
         cand = res.candidates.to(torch.float64)
         dist = np.array([_distances(tn.X, c) for c in cand]).reshape(R, S, 3)
         cert = _certificate(tn.net, tn.X, tn.y)
@@ -847,6 +867,125 @@ def training_length(config: TrainingLengthConfig | None = None, *, scale: str = 
         return _pack(steps=np.array(tn.steps), **{k: np.array(v) for k, v in out.items()})
 
     return _cached_result(TrainingLengthResult, "training_length", config, compute, device, cache, cache_root, refresh)
+
+
+# ------------------------------------------------------------------ 3b. leakage along one training run
+@dataclass(frozen=True)
+class TrainingLeakConfig:
+    """Leakage along ONE training run, where there is leakage to lose: ``net`` is saved at its
+    ``checkpoints`` and at the end; every saved network is attacked by ``restarts`` pooled attacks
+    (``pooling.pooled_attack``, one batched call per network) with the prior the data satisfy, the sphere
+    ‖x‖ = ``radius`` (projected); each training point is scored by its distance to its nearest pooled
+    candidate, and counts as recovered within ``threshold``. The default is chapter "Reconstruction
+    attacks"' circle (n = 10 points on the unit circle of ℝ², where the sphere prior leaks).
+    """
+
+    net: NetSpec = NetSpec(n=10, d=2, subspace_dim=None, width=1000, train=TrainConfig(steps=3000),
+                           checkpoints=(300, 1000))
+    restarts: int = 4
+    candidates_per_point: int = 2
+    attack: AttackConfig = AttackConfig(steps=800)
+    radius: float = 1.0
+    threshold: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.net, NetSpec) or self.net.dataset != "sphere" or self.net.arch != "two_layer":
+            raise TypeError("net must be a two-layer NetSpec of sphere data")
+        if not isinstance(self.attack, AttackConfig):
+            raise TypeError(f"attack must be an AttackConfig, got {type(self.attack).__name__}")
+        _int(self.restarts, "restarts")
+        _int(self.candidates_per_point, "candidates_per_point")
+        _positive(self.radius, "radius")
+        _positive(self.threshold, "threshold")
+        check_seed(self.seed)
+
+    @classmethod
+    def preset(cls, scale: str = "book", *, seed: int = 0) -> "TrainingLeakConfig":
+        """``"test"`` (seconds), ``"book"`` (default) or ``"paper"`` (longer training and attacks)."""
+        scale = _scale(scale)
+        if scale == "test":
+            net = NetSpec(n=6, d=2, subspace_dim=None, width=50, train=TrainConfig(steps=400),
+                          checkpoints=(100,), seed=seed)
+            return cls(net, restarts=2, attack=AttackConfig(steps=100), seed=seed)
+        if scale == "book":
+            return cls(dataclasses.replace(cls.net, seed=seed), seed=seed)
+        net = dataclasses.replace(cls.net, train=TrainConfig(steps=100_000),
+                                  checkpoints=(300, 1000, 10_000), seed=seed)
+        return cls(net, restarts=16, attack=AttackConfig(steps=20_000), seed=seed)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingLeakResult(_Result):
+    """Per saved network (``steps``, C of them): the certificate's ``eps_rel`` (C,), each restart's final
+    KKT loss ``kkt`` (C, R) relative to ‖θ̂‖² (``kkt_rel``), every training point's distance to its
+    nearest pooled candidate ``distance`` (C, n) and direction-only distance ``direction`` (C, n, 1 − cos),
+    the ``fraction`` recovered within the threshold (C,) and their ``median`` distance (C,); the
+    ``candidates`` (C, R·m, d), the training points ``X`` and labels ``y`` for plots."""
+
+    config: TrainingLeakConfig
+    steps: np.ndarray
+    eps_rel: np.ndarray
+    kkt_rel: np.ndarray
+    distance: np.ndarray
+    direction: np.ndarray
+    fraction: np.ndarray
+    median: np.ndarray
+    candidates: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+
+    name = "training_leak"
+    _json_fields = ("steps", "eps_rel", "kkt_rel", "fraction", "median")
+
+    def rows(self) -> list[dict]:
+        return [{"steps": s, "eps_rel": e, "kkt_rel": np.median(k), "recovered": f, "median_dist": m}
+                for s, e, k, f, m in zip(self.steps, self.eps_rel, self.kkt_rel, self.fraction, self.median)]
+
+
+def training_leak(config: TrainingLeakConfig | None = None, *, scale: str = "book", device="auto",
+                  progress: bool = False, cache: bool = True, cache_root=None,
+                  refresh: bool = False) -> TrainingLeakResult:
+    """Better-trained ⇒ less leakage? Pooled attacks with the right prior on checkpoints of ONE run.
+
+    Theorems 5, 8 and 9 (chapter "Approximate KKT and training time") say that the closer θ is to a KKT
+    point (smaller certificate ε), the farther equally good KKT sets reach; this measures what a pooled
+    attack with the right prior recovers from each checkpoint, beside the checkpoint's ε_rel
+    (``kkt.certificate``). Nothing here guarantees a monotone trend; the chapter reports what it finds.
+    """
+    config = TrainingLeakConfig.preset(scale) if config is None else config
+    if not isinstance(config, TrainingLeakConfig):
+        raise TypeError(f"config must be a TrainingLeakConfig, got {type(config).__name__}")
+
+    def compute():
+        from reconleak_core.kkt import normalize_margin
+        from reconleak_core.pooling import pooled_attack
+
+        tn = trained_network(config.net, device=device, progress=progress, cache=cache, cache_root=cache_root)
+        out = {k: [] for k in ("eps_rel", "kkt_rel", "distance", "direction", "fraction", "median", "candidates")}
+        for net in tn.nets:
+            cert = _certificate(net, tn.X, tn.y)
+            theta_sq = sum((p.detach().double() ** 2).sum() for p in normalize_margin(net, tn.X, tn.y).parameters())
+            pooled = pooled_attack(net, tn.X, tn.y, restarts=config.restarts,
+                                   candidates_per_point=config.candidates_per_point, prior=Sphere(config.radius),
+                                   metric="l2", threshold=config.threshold, config=config.attack, seed=config.seed,
+                                   device=device, progress=progress)
+            cos = _pool_cosine(tn.X, pooled.candidates)
+            for k, v in (("eps_rel", cert.eps_rel), ("kkt_rel", (pooled.kkt / theta_sq).numpy()),
+                         ("distance", pooled.score.numpy()), ("direction", cos), ("fraction", pooled.fraction),
+                         ("median", pooled.median), ("candidates", pooled.candidates.numpy())):
+                out[k].append(v)
+        arrays = {k: np.array(v, dtype=np.float64) for k, v in out.items()}
+        return _pack(steps=np.array(tn.steps), X=tn.X.numpy(), y=tn.y.numpy(), **arrays)
+
+    return _cached_result(TrainingLeakResult, "training_leak", config, compute, device, cache, cache_root, refresh)
+
+
+def _pool_cosine(X: torch.Tensor, candidates: torch.Tensor) -> np.ndarray:
+    """Every training point's direction-only distance 1 − cos∠ to its best-aligned candidate."""
+    from reconleak_core.pooling import pool_scores
+
+    return pool_scores(X, candidates, metric="cosine", threshold=0.0).score.numpy()
 
 
 # ---------------------------------------------------------------------------------- 4. infer shift
