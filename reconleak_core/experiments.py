@@ -1105,6 +1105,12 @@ def bias_shift(config: BiasShiftConfig | None = None, *, scale: str = "book", de
     shifted data can realise the same function of the centred images as one trained on them. Whether the
     uninformed attack (box [0, 1] in pixels) then recovers the images is measured, not proven: pooled SSIM
     per (draw, offset, bias), with the networks' KKT residual beside it.
+
+    Measured (book preset, draws 0, 1, 2; 2 shared CPU cores under a load of about 7–15, 260 s wall cold):
+    median SSIM (median over draws, range) s = 0: no bias 0.655 (0.653–0.693), bias 0.465 (0.460–0.469);
+    s = 1: no bias 0.484 (0.448–0.505), bias 0.490 (0.432–0.517). KKT residual s = 0: 0.20 / 0.32, s = 1:
+    0.66 / 0.60 (no bias / bias). Candidates' mean within 0.02 of 0 everywhere; ``ones_in_row_space`` 1.0 for
+    s = 1 and 0.63–0.79 for s = 0. So the bias does not let the uninformed attack through at s = 1 here.
     """
     config = BiasShiftConfig.preset(scale) if config is None else config
     if not isinstance(config, BiasShiftConfig):
