@@ -29,6 +29,7 @@ _SUMMARY = {
     "infer_shift": "can the attacker estimate the secret shift? (beyond the paper)",
     "deep_init_radius": "Fig. 2a on a 3-layer homogeneous network",
     "deep_secret_shift": "Fig. 2b on a 3-layer homogeneous network",
+    "bias_shift": "does the secret-shift defense survive a first-layer bias? (beyond the paper)",
 }
 
 

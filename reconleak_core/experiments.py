@@ -21,6 +21,7 @@ name                   function                   question
 ``infer_shift``        :func:`infer_shift`        can the attacker estimate the secret shift? (open question)
 ``deep_init_radius``   :func:`init_radius`        Fig. 2a on a 3-layer network (generic KKT loss)
 ``deep_secret_shift``  :func:`secret_shift`       Fig. 2b on a 3-layer network
+``bias_shift``         :func:`bias_shift`         does the secret shift survive a first-layer bias? (beyond)
 =====================  =========================  ====================================================
 
 :data:`EXPERIMENTS` maps each name to its function and preset; :func:`run` runs one by name.
@@ -91,6 +92,7 @@ __all__ = ["SCALES", "NetSpec", "TrainedNet", "trained_network", "DigitLeakConfi
            "init_radius", "SecretShiftConfig", "SecretShiftResult", "secret_shift", "TrainingLengthConfig",
            "TrainingLengthResult", "training_length",
            "TrainingLeakConfig", "TrainingLeakResult", "training_leak", "InferShiftConfig", "InferShiftResult", "infer_shift",
+           "BiasShiftConfig", "BiasShiftResult", "bias_shift", "kkt_residual", "ones_in_row_space",
            "EXPERIMENTS", "run"]
 
 SCALES = ("test", "book", "paper")
@@ -132,6 +134,9 @@ class NetSpec:
     - ``train``: the recipe of ``train.train_max_margin`` (a ``TrainConfig``; its defaults, lr 0.3 with the
       smoothed-margin step, unless a preset says otherwise); ``steps`` reads ``train.steps``.
     - ``checkpoints``: earlier steps (< ``steps``) at which the weights are also kept (``training_length``).
+    - ``bias``: a first-layer bias (``TwoLayerReLU(bias=True)``, as Haim et al.'s networks; two layers only).
+      The net stays 2-homogeneous in θ = (W, b, v), so margin normalisation holds; ``kkt.certificate`` does
+      not support it (``bias_shift`` measures such nets with :func:`kkt_residual` instead).
     """
 
     dataset: str = "sphere"
@@ -148,6 +153,7 @@ class NetSpec:
     train: TrainConfig = TrainConfig()
     checkpoints: tuple = ()
     seed: int = 0
+    bias: bool = False
 
     def __post_init__(self):
         if self.dataset not in _DATASETS:
@@ -170,6 +176,10 @@ class NetSpec:
             raise TypeError(f"in_span must be True or False, got {self.in_span!r}")
         if not isinstance(self.center, bool):
             raise TypeError(f"center must be True or False, got {self.center!r}")
+        if not isinstance(self.bias, bool):
+            raise TypeError(f"bias must be True or False, got {self.bias!r}")
+        if self.bias and self.arch != "two_layer":
+            raise ValueError(f"bias=True needs arch='two_layer' (TwoLayerReLU(bias=True)), got arch={self.arch!r}")
         if not isinstance(self.train, TrainConfig):
             raise TypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
         checkpoints = tuple(_int(c, "checkpoints entry") for c in self.checkpoints)
@@ -243,7 +253,7 @@ def _new_net(spec: NetSpec, X: torch.Tensor) -> torch.nn.Module:
 
     if spec.arch == "two_layer":
         return TwoLayerReLU(spec.input_dim, spec.width, init_scale=spec.init_scale,
-                            span=X if spec.in_span else None, seed=spec.seed)
+                            span=X if spec.in_span else None, bias=spec.bias, seed=spec.seed)
     net = HomogeneousMLP(spec.input_dim, (spec.width, spec.width), init_scale=spec.init_scale, seed=spec.seed)
     if spec.in_span:  # ∂Φ/∂(first-layer row) is a multiple of x, so gradient descent keeps the rows in the span too
         first = net.layers[0].weight
@@ -1084,6 +1094,200 @@ def infer_shift(config: InferShiftConfig | None = None, *, scale: str = "book", 
     return _cached_result(InferShiftResult, "infer_shift", config, compute, device, cache, cache_root, refresh)
 
 
+# ---------------------------------------------------------------------- 5. bias vs the secret shift
+def kkt_residual(net, X, y) -> float:
+    """ε_rel of the margin-normalised ``net`` at its training set: min over λ ≥ 0 of ‖θ̂ − Σᵢ λᵢyᵢ∇θΦ(θ̂; xᵢ)‖ / ‖θ̂‖.
+
+    The multipliers are a non-negative least-squares fit (``scipy.optimize.nnls``) of the hard-gate
+    gradients (``kkt.stationarity_sum`` with 1[z > 0]); it works for any network of the library, a
+    first-layer bias included (θ = (W, b, v)), where ``kkt.certificate`` (Clarke gates) does not. It is an
+    upper bound on the certificate's ε_rel: points on a ReLU kink get the one-sided gate, not the best one.
+    """
+    from scipy.optimize import nnls
+
+    from reconleak_core.kkt import normalize_margin, stationarity_sum
+    from reconleak_core.models import parameter_vector
+
+    net = normalize_margin(net, X, y)
+    n = X.shape[0]
+    with torch.no_grad():
+        J = stationarity_sum(net, X, y, torch.eye(n, dtype=X.dtype)).numpy()   # (n, P): row i = yᵢ∇θΦ(xᵢ)
+        theta = parameter_vector(net).numpy()
+    lam, residual = nnls(J.T, theta)
+    return float(residual / np.linalg.norm(theta))
+
+
+def ones_in_row_space(net, rtol: float = 1e-8) -> float:
+    """‖P 1‖ / ‖1‖ with P the projector onto the row space of the first-layer weights W (two-layer nets).
+
+    Gradient descent from an initialisation inside the data's span keeps the rows of W in span{xᵢ + s1};
+    centred data sum to zero, so for s ≠ 0 that span contains 1 (the mean of the xᵢ + s1 is s1) and the
+    value is 1, while for s = 0 it is below 1 unless 1 happens to lie in the span of the centred images. A
+    detector of *whether* the data were shifted, blind to *how much* (chapter "Open questions")."""
+    W = net.W.detach().to(torch.float64)
+    U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+    basis = Vh[S > rtol * S.max()]
+    ones = torch.ones(W.shape[1], dtype=torch.float64) / W.shape[1] ** 0.5
+    return float((basis @ ones).norm())
+
+
+def _chapter_digits_spec(scale: str, seed: int) -> NetSpec:
+    """The two-layer digit networks of chapter "Open questions": narrower and shorter than ``_digits_spec`` at
+    book scale (width 100, 2000 steps), so that 3 draws × offsets × {no bias, bias} train in seconds."""
+    spec = _digits_spec(scale, "two_layer", seed)
+    if scale == "book":
+        spec = dataclasses.replace(spec, width=100, train=TrainConfig(steps=2000))
+    return spec
+
+
+@dataclass(frozen=True)
+class BiasShiftConfig:
+    """Beyond the paper: does the secret-shift defense survive a first-layer bias?
+
+    For each data draw in ``draws`` (digits drawn with that seed; network init seed and first attack seed too),
+    each secret offset in ``offsets`` and each ``bias`` in ``biases``: the network ``net.shifted(s)`` (with
+    ``bias``) is trained, then attacked in ONE batched call by ``restarts`` members with the uninformed pixel
+    box ``box`` (the attacker ignores s), scored as ``secret_shift`` (pooled, rescaled SSIM). ``net`` is the
+    bias-free, unshifted template. Also measured per network: :func:`kkt_residual` (how close to a KKT point)
+    and two shift estimators (the pooled candidates' mean coordinate; :func:`ones_in_row_space`).
+    """
+
+    net: NetSpec = _chapter_digits_spec("book", 0)
+    offsets: tuple = (0.0, 1.0)
+    biases: tuple = (False, True)
+    draws: tuple = (0, 1, 2)
+    box: tuple = (0.0, 1.0)
+    restarts: int = 2
+    candidates_per_point: int = 1
+    attack: AttackConfig = AttackConfig(steps=600)
+    top_k: int = 4
+
+    def __post_init__(self):
+        if not isinstance(self.net, NetSpec) or self.net.dataset != "digits" or self.net.arch != "two_layer":
+            raise ValueError("net must be a two-layer digits NetSpec")
+        if self.net.offset != 0 or self.net.bias:
+            raise ValueError("net is the bias-free, unshifted template: offset 0 and bias False")
+        if not isinstance(self.attack, AttackConfig):
+            raise TypeError(f"attack must be an AttackConfig, got {type(self.attack).__name__}")
+        _set(self, offsets=_floats(self.offsets, "offsets"), box=_check_box(self.box),
+             draws=tuple(check_seed(d) for d in self.draws), biases=tuple(self.biases))
+        if not self.draws or not self.offsets:
+            raise ValueError("draws and offsets must not be empty")
+        if not self.biases or not all(isinstance(b, bool) for b in self.biases):
+            raise ValueError(f"biases must be a non-empty tuple of True/False, got {self.biases!r}")
+        _int(self.restarts, "restarts")
+        _int(self.candidates_per_point, "candidates_per_point")
+        if _int(self.top_k, "top_k") > self.net.n:
+            raise ValueError(f"top_k must be at most n={self.net.n}, got {self.top_k}")
+
+    @classmethod
+    def preset(cls, scale: str = "book", *, seed: int = 0) -> "BiasShiftConfig":
+        """``"test"``: one draw, offsets 0 and 1, 1 restart × 100 steps; ``"book"``: 3 draws (``seed``, +1, +2),
+        offsets 0 and 1, width 100, 2000 training steps, 2 restarts × 600 steps; ``"paper"``: width 1000, offsets
+        to 2, 5 draws, 8 restarts × 20,000 steps."""
+        scale = _scale(scale)
+        net = _chapter_digits_spec(scale, seed)
+        if scale == "test":
+            return cls(net, offsets=(0.0, 1.0), draws=(seed,), restarts=1, attack=AttackConfig(steps=100), top_k=2)
+        if scale == "book":
+            return cls(net, draws=(seed, seed + 1, seed + 2))
+        return cls(net, offsets=(0.0, 0.5, 1.0, 2.0), draws=tuple(seed + k for k in range(5)), restarts=8,
+                   attack=AttackConfig(steps=20_000), top_k=10)
+
+    def spec(self, draw: int, offset: float, bias: bool) -> NetSpec:
+        """The network of one (draw, offset, bias) cell: the template's draw, shifted, with or without bias."""
+        return dataclasses.replace(self.net, seed=draw, bias=bias).shifted(offset)
+
+
+@dataclass(frozen=True, eq=False)
+class BiasShiftResult(_Result):
+    """Arrays indexed (draw, offset, bias): ``median`` pooled SSIM (uninformed box), ``fraction`` ≥
+    ``pooling.RECOVERED_SSIM``, ``shared``, ``kkt`` (median final KKT loss over restarts), ``eps_rel``
+    (:func:`kkt_residual`), ``mean_estimate`` (the pooled candidates' mean coordinate in model coordinates: the
+    training set's is exactly s), ``ones_in_row_space``; ``ssim`` (D, O, B, n) per image; ``recon`` /
+    ``nearest`` (D, O, B, top_k, 64): best reconstructions and their training images (rescaled pixels)."""
+
+    config: BiasShiftConfig
+    offsets: np.ndarray
+    biases: np.ndarray
+    draws: np.ndarray
+    median: np.ndarray
+    fraction: np.ndarray
+    shared: np.ndarray
+    kkt: np.ndarray
+    eps_rel: np.ndarray
+    mean_estimate: np.ndarray
+    ones_in_row_space: np.ndarray
+    ssim: np.ndarray
+    recon: np.ndarray
+    nearest: np.ndarray
+    image_shape: tuple = (1, 8, 8)
+
+    name = "bias_shift"
+    _json_fields = ("offsets", "biases", "draws", "median", "fraction", "shared", "kkt", "eps_rel",
+                    "mean_estimate", "ones_in_row_space")
+
+    def rows(self) -> list[dict]:
+        """One row per (offset, bias): medians over the draws."""
+        med = lambda a: float(np.median(a))
+        return [{"offset": float(o), "bias": int(b), "median_ssim": med(self.median[:, i, j]),
+                 "fraction": med(self.fraction[:, i, j]), "shared": med(self.shared[:, i, j]),
+                 "eps_rel": med(self.eps_rel[:, i, j]), "mean_estimate": med(self.mean_estimate[:, i, j])}
+                for i, o in enumerate(self.offsets) for j, b in enumerate(self.biases)]
+
+
+def bias_shift(config: BiasShiftConfig | None = None, *, scale: str = "book", device="auto", progress: bool = False,
+               cache: bool = True, cache_root=None, refresh: bool = False) -> BiasShiftResult:
+    """Beyond the paper (chapter "Open questions"): the secret shift against networks with a first-layer bias.
+
+    A bias can absorb a constant shift: wⱼ·(x + s1) + bⱼ = wⱼ·x + (bⱼ + s wⱼ·1), so a biased net trained on
+    shifted data can realise the same function of the centred images as one trained on them. Whether the
+    uninformed attack (box [0, 1] in pixels) then recovers the images is measured, not proven: pooled SSIM
+    per (draw, offset, bias), with the networks' KKT residual beside it.
+
+    Measured (book preset, draws 0, 1, 2; 2 shared CPU cores under a load of about 7–15, 260 s wall cold):
+    median SSIM (median over draws, range) s = 0: no bias 0.655 (0.653–0.693), bias 0.465 (0.460–0.469);
+    s = 1: no bias 0.484 (0.448–0.505), bias 0.490 (0.432–0.517). KKT residual s = 0: 0.20 / 0.32, s = 1:
+    0.66 / 0.60 (no bias / bias). Candidates' mean within 0.02 of 0 everywhere; ``ones_in_row_space`` 1.0 for
+    s = 1 and 0.63–0.79 for s = 0. So the bias does not let the uninformed attack through at s = 1 here.
+    """
+    config = BiasShiftConfig.preset(scale) if config is None else config
+    if not isinstance(config, BiasShiftConfig):
+        raise TypeError(f"config must be a BiasShiftConfig, got {type(config).__name__}")
+
+    def compute():
+        from reconleak_core.pooling import pool_scores
+
+        keys = ("median", "fraction", "shared", "kkt", "eps_rel", "mean_estimate", "ones_in_row_space", "ssim",
+                "recon", "nearest")
+        out = {k: [] for k in keys}
+        R = config.restarts
+        for draw in config.draws:
+            for offset in config.offsets:
+                for bias in config.biases:
+                    spec = config.spec(draw, offset, bias)
+                    tn = trained_network(spec, device=device, progress=progress, cache=cache, cache_root=cache_root)
+                    res = _attack(tn.net, tn.X, tn.y, config.candidates_per_point * spec.n, config.attack,
+                                  device=device, progress=progress, prior=_pixel_prior(config.box, tn.mean),
+                                  seeds=_attack_seeds(draw, R))
+                    pooled = pool_scores(tn.X_clean, res.candidates, mean=tn.mean, image_shape=(1, 8, 8),
+                                         rescale=True, kkt=res.kkt)
+                    order = pooled.score.argsort(descending=True)[:config.top_k]
+                    cell = {"median": pooled.median, "fraction": pooled.fraction, "shared": pooled.shared,
+                            "kkt": pooled.kkt.median().item(), "eps_rel": kkt_residual(tn.net, tn.X, tn.y),
+                            "mean_estimate": res.candidates.double().mean().item(),
+                            "ones_in_row_space": ones_in_row_space(tn.net), "ssim": pooled.score.numpy(),
+                            "recon": pooled.best_candidates[order].numpy(), "nearest": pooled.X[order].numpy()}
+                    for k, v in cell.items():
+                        out[k].append(v)
+        D, O, B = len(config.draws), len(config.offsets), len(config.biases)
+        arrays = {k: np.array(v).reshape(D, O, B, *np.shape(v[0])) for k, v in out.items()}
+        return _pack(offsets=np.array(config.offsets), biases=np.array(config.biases), draws=np.array(config.draws),
+                     **arrays)
+
+    return _cached_result(BiasShiftResult, "bias_shift", config, compute, device, cache, cache_root, refresh)
+
+
 # ----------------------------------------------------------------------------------------- registry
 EXPERIMENTS = {
     "digit_leak": (digit_leak, lambda scale, seed: DigitLeakConfig.preset(scale, seed=seed)),
@@ -1093,6 +1297,7 @@ EXPERIMENTS = {
     "infer_shift": (infer_shift, lambda scale, seed: InferShiftConfig.preset(scale, seed=seed)),
     "deep_init_radius": (init_radius, lambda scale, seed: InitRadiusConfig.preset(scale, arch="mlp3", seed=seed)),
     "deep_secret_shift": (secret_shift, lambda scale, seed: SecretShiftConfig.preset(scale, arch="mlp3", seed=seed)),
+    "bias_shift": (bias_shift, lambda scale, seed: BiasShiftConfig.preset(scale, seed=seed)),
 }
 """name → (experiment function, preset(scale, seed) → config)."""
 

@@ -652,10 +652,37 @@ def plot_experiment(result):
         loss = as_tensor(result.loss, "loss", dtype=torch.float64)
         plot_curves(result.trials, {f"offset {float(v):.3g}": row for v, row in zip(o, loss)},
                     xlabel="trial shift", ylabel="final KKT loss", title="loss per trial", logy=True, ax=axes[1])
+    elif name == "bias_shift":
+        fig = plot_bias_shift(result)
     else:
         raise ValueError(f"no figure for experiment result {type(result).__name__!r} (name {name!r}): expected "
-                         "init_radius, secret_shift, training_length or infer_shift")
+                         "init_radius, secret_shift, training_length, infer_shift or bias_shift")
     fig.tight_layout()
+    return fig
+
+
+def plot_bias_shift(result, axes=None):
+    """``experiments.bias_shift``: median pooled SSIM (uninformed box) and KKT residual against the offset, one
+    curve per bias setting, the medians over draws with their range as a band (chapter "Open questions")."""
+    import numpy as np
+
+    plt = _pyplot()
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(COLUMN_INCHES, 3.2))
+    else:
+        fig = axes[0].figure
+    o = np.asarray(result.offsets, dtype=float)
+    for ax, values, ylabel in ((axes[0], result.median, "median best SSIM"), (axes[1], result.eps_rel, "ε_rel")):
+        for j, bias in enumerate(result.biases):
+            v = np.asarray(values)[:, :, j]
+            label = "first-layer bias" if bias else "no bias"
+            line, = ax.plot(o, np.median(v, axis=0), marker="o", label=label)
+            ax.fill_between(o, v.min(axis=0), v.max(axis=0), color=line.get_color(), alpha=0.2)
+        ax.set_xlabel("secret offset s")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize="small")
+    axes[0].set_title("uninformed box [0, 1]")
+    axes[1].set_title("KKT residual (NNLS, hard gate)")
     return fig
 
 

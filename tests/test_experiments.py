@@ -6,6 +6,7 @@ temporary cache folder; the init-radius trend is checked at book scale.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -219,3 +220,57 @@ def test_cli_unknown_experiment_exits_nonzero(capsys):
 def test_cli_cuda_without_cuda_exits_nonzero(tmp_path, capsys):
     assert main(["reproduce", "init_radius", "--scale", "test", "--device", "cuda", "--out", str(tmp_path)]) != 0
     assert "cuda" in capsys.readouterr().err.lower()
+
+
+def test_bias_shift_trains_biased_and_bias_free_nets_for_every_draw_and_offset(results, cache_dir):
+    result = results["bias_shift"]
+    config = experiments.BiasShiftConfig.preset("test")
+    D, O, B = len(config.draws), len(config.offsets), len(config.biases)
+    assert result.median.shape == result.eps_rel.shape == result.mean_estimate.shape == (D, O, B)
+    assert result.ssim.shape == (D, O, B, config.net.n)
+    assert result.recon.shape == result.nearest.shape == (D, O, B, config.top_k, 64)
+    np.testing.assert_allclose(result.median, np.median(result.ssim, axis=-1))
+    assert np.all((result.eps_rel >= 0) & (result.eps_rel <= 1))
+    biased = experiments.trained_network(config.spec(config.draws[0], 1.0, True), device="cpu", cache_root=cache_dir)
+    assert biased.net.bias and biased.net.b is not None and biased.spec.offset == 1.0
+    assert not experiments.trained_network(config.spec(config.draws[0], 1.0, False), device="cpu",
+                                           cache_root=cache_dir).net.bias
+
+
+def test_kkt_residual_is_zero_at_a_biased_kkt_point_and_positive_off_it():
+    from reconleak_core.models import TwoLayerReLU
+
+    # a hand-made KKT point of a biased net: the bias is a weight on the lifted input (x, 1). Points 2·(simplex
+    # vertices) lifted have pairwise products −1 < 0, norm r = √5; neuron j = (x_j, 1)·λa, v_j = a·y_j with
+    # λ = 1/r, a = r^(-1/2) is active on its own point only, every margin is 1 and θ = Σ λ yᵢ ∇θΦ(xᵢ)
+    E = torch.eye(3, dtype=torch.float64) - 1.0 / 3
+    X = 2 * E / E.norm(dim=1, keepdim=True)
+    y = torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)
+    r = 5 ** 0.5
+    lam, a = 1 / r, r ** -0.5
+    net = TwoLayerReLU(3, 3, bias=True)
+    with torch.no_grad():
+        net.W.copy_(lam * a * X)
+        net.b.fill_(lam * a)
+        net.v.copy_(a * y)
+    assert experiments.kkt_residual(net, X, y) < 1e-10
+    with torch.no_grad():
+        net.b.mul_(3.0)
+    assert experiments.kkt_residual(net, X, y) > 0.05
+
+
+def test_ones_lie_in_the_row_space_of_a_net_trained_on_shifted_centred_digits(results, cache_dir):
+    result = results["bias_shift"]
+    config = result.config
+    shifted = list(config.offsets).index(1.0)
+    np.testing.assert_allclose(result.ones_in_row_space[:, shifted], 1.0, atol=1e-6)
+    assert np.all(result.ones_in_row_space[:, list(config.offsets).index(0.0)] < 0.99)
+
+
+def test_net_spec_bias_needs_two_layers_and_a_bool():
+    with pytest.raises(ValueError, match="bias=True needs arch='two_layer'"):
+        experiments.NetSpec(arch="mlp3", bias=True)
+    with pytest.raises(TypeError, match="bias must be True or False"):
+        experiments.NetSpec(bias=1)
+    with pytest.raises(ValueError, match="bias-free, unshifted template"):
+        experiments.BiasShiftConfig(net=dataclasses.replace(experiments.BiasShiftConfig.net, bias=True))

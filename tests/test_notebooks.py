@@ -217,7 +217,7 @@ def test_setup_cell_lines_fit_the_book_column():
 # tagged "claim", whose one-line "✓ <claim>" outputs nbval compares; chaotic figures are shown in cells
 # tagged nbval-ignore-output. The lead sets CLAIM_CELLS_REQUIRED = True once the chapters have their claim
 # cells (phase 2); until then only the rules that hold for any chapter are checked.
-CLAIM_CELLS_REQUIRED = False
+CLAIM_CELLS_REQUIRED = True
 MIN_CLAIM_CELLS = 2
 CLAIM_TAG = "claim"
 UNCOMPARED_TAGS = ("nbval-ignore-output", "nbval-skip")

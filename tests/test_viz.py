@@ -177,3 +177,20 @@ def test_static_slider_formats_values_and_rejects_bad_input():
         viz.static_slider(draw, {"a": [1, 2]}, figsize=(2, 2), dpi=40, max_bytes=100)
     with pytest.raises(TypeError, match="callable"):
         viz.static_slider("draw", {"a": [1]})
+
+
+def test_plot_bias_shift_draws_a_median_curve_and_band_per_bias_setting():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    D, O = 3, 2
+    result = SimpleNamespace(name="bias_shift", offsets=np.array([0.0, 1.0]), biases=np.array([False, True]),
+                             median=np.random.default_rng(0).uniform(0.4, 0.7, (D, O, 2)),
+                             eps_rel=np.random.default_rng(1).uniform(0.1, 0.7, (D, O, 2)))
+    fig = viz.plot_experiment(result)
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        assert len(ax.lines) == 2 and len(ax.collections) == 2       # one median line and one range band per bias
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), np.median(
+            result.median if ax is fig.axes[0] else result.eps_rel, axis=0)[:, 0])
