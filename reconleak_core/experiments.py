@@ -89,8 +89,8 @@ from reconleak_core.train import TrainConfig
 
 __all__ = ["SCALES", "NetSpec", "TrainedNet", "trained_network", "DigitLeakConfig", "DigitLeakResult", "digit_leak",
            "InitRadiusConfig", "InitRadiusResult",
-           "init_radius", "SecretShiftConfig", "SecretShiftResult", "secret_shift", "TrainingLengthConfig",
-           "TrainingLengthResult", "training_length",
+           "init_radius", "SecretShiftConfig", "SecretShiftResult", "secret_shift", "ShiftGuessResult", "shift_guess",
+           "TrainingLengthConfig", "TrainingLengthResult", "training_length",
            "TrainingLeakConfig", "TrainingLeakResult", "training_leak", "InferShiftConfig", "InferShiftResult", "infer_shift",
            "BiasShiftConfig", "BiasShiftResult", "bias_shift", "kkt_residual", "ones_in_row_space",
            "EXPERIMENTS", "run"]
@@ -344,12 +344,15 @@ def _device_type(device) -> str:
     return get_device(device).type
 
 
-def _cached_result(cls, name: str, config, compute, device, cache: bool, cache_root, refresh: bool):
-    """Compute (or load) the result dict of ``config``; keyed by the config, the device type and the code version."""
+def _cached_result(cls, name: str, config, compute, device, cache: bool, cache_root, refresh: bool,
+                   **key_extra):
+    """Compute (or load) the result dict of ``config``; keyed by the config, the device type and the code version
+    (and ``key_extra``: arguments of the experiment beside its config)."""
     from reconleak_core.cache import cached
 
     if cache:
-        key = {"experiment": name, "config": config, "device": _device_type(device), "version": _VERSION}
+        key = {"experiment": name, "config": config, "device": _device_type(device), "version": _VERSION,
+               **key_extra}
         value = cached(key, compute, root=cache_root, name=name, refresh=refresh)
     else:
         value = compute()
@@ -776,6 +779,93 @@ def secret_shift(config: SecretShiftConfig | None = None, *, scale: str = "book"
         return _pack(offsets=np.array(config.offsets), **arrays)
 
     return _cached_result(SecretShiftResult, "secret_shift", config, compute, device, cache, cache_root, refresh)
+
+
+@dataclass(frozen=True, eq=False)
+class ShiftGuessResult(_Result):
+    """:func:`shift_guess`: per secret offset (rows) and attacker's guess g (columns, box [g, 1 + g] in
+    pixel coordinates) the pooled ``median`` SSIM, ``fraction`` ≥ ``pooling.RECOVERED_SSIM``, ``shared``
+    (average-ness) and ``kkt`` (median over restarts), all (O, G); ``eps_rel`` (O,) of each offset's network;
+    ``recon`` / ``nearest`` (O, G, top_k, 64): the best reconstructions (rescaled, pixel coordinates) and their
+    training images, best first. ``guess == 0`` is the uninformed attack, ``guess == offset`` the informed one."""
+
+    config: SecretShiftConfig
+    offsets: np.ndarray
+    guesses: np.ndarray
+    median: np.ndarray
+    fraction: np.ndarray
+    shared: np.ndarray
+    kkt: np.ndarray
+    eps_rel: np.ndarray
+    recon: np.ndarray
+    nearest: np.ndarray
+    image_shape: tuple = (1, 8, 8)
+
+    name = "shift_guess"
+    _json_fields = ("offsets", "guesses", "median", "fraction", "shared", "kkt", "eps_rel")
+
+    def at(self, offset: float, guess: float) -> tuple[int, int]:
+        """The (row, column) of a secret offset and a guess (each must be one of the grid's values)."""
+        for values, v, what in ((self.offsets, offset, "offset"), (self.guesses, guess, "guess")):
+            if not np.isclose(values, v).any():
+                raise ValueError(f"{what} {v!r} is not on the grid {values.tolist()}")
+        return int(np.isclose(self.offsets, offset).argmax()), int(np.isclose(self.guesses, guess).argmax())
+
+    def rows(self) -> list[dict]:
+        return [{"offset": o, "guess": g, "median": self.median[i, j], "shared": self.shared[i, j],
+                 "kkt": self.kkt[i, j], "eps_rel": self.eps_rel[i]}
+                for i, o in enumerate(self.offsets) for j, g in enumerate(self.guesses)]
+
+
+def shift_guess(config: SecretShiftConfig | None = None, guesses=None, *, scale: str = "book", device="auto",
+                progress: bool = False, cache: bool = True, cache_root=None,
+                refresh: bool = False) -> ShiftGuessResult:
+    """Fig. 2b over the whole (secret offset × attacker's guess) grid (chapter "Shifted images").
+
+    The networks of :func:`secret_shift` (``config.net.shifted(s)`` for every offset s); for each, ONE
+    batched attack with ``config.restarts`` members per guess g, each with the pixel box [g, 1 + g]
+    (``config.box`` moved by g), scored as :func:`secret_shift` scores (rescaled SSIM, pooled over the
+    restarts of one guess). ``guesses`` default to ``config.offsets``, so that the column g = 0 is the
+    uninformed attack and the diagonal g = s the informed one: the chapter's figure and its two sliders come
+    from this one computation."""
+    config = SecretShiftConfig.preset(scale) if config is None else config
+    if not isinstance(config, SecretShiftConfig):
+        raise TypeError(f"config must be a SecretShiftConfig, got {type(config).__name__}")
+    guesses = config.offsets if guesses is None else _floats(guesses, "guesses")
+    if len(guesses) < 1:
+        raise ValueError("guesses must hold at least one value")
+    shape, R, G = (1, 8, 8), config.restarts, len(guesses)
+
+    def compute():
+        from reconleak_core.pooling import pool_scores
+
+        keys = ("median", "fraction", "shared", "kkt", "recon", "nearest")
+        out = {k: [] for k in (*keys, "eps_rel")}
+        for offset in config.offsets:
+            tn = trained_network(config.net.shifted(offset), device=device, progress=progress, cache=cache,
+                                 cache_root=cache_root)
+            lo, hi = config.box
+            priors = [_pixel_prior((lo + g, hi + g), tn.mean) for g in guesses for _ in range(R)]
+            res = _attack(tn.net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack,
+                          device=device, progress=progress, prior=priors, seeds=_attack_seeds(config.seed, R) * G)
+            row = {k: [] for k in keys}
+            for j in range(G):
+                part = slice(j * R, (j + 1) * R)
+                pooled = pool_scores(tn.X_clean, res.candidates[part], mean=tn.mean, image_shape=shape,
+                                     rescale=True, kkt=res.kkt[part])
+                order = pooled.score.argsort(descending=True)[:config.top_k]
+                for k, v in (("median", pooled.median), ("fraction", pooled.fraction), ("shared", pooled.shared),
+                             ("kkt", pooled.kkt.median().item()), ("recon", pooled.best_candidates[order]),
+                             ("nearest", pooled.X[order])):
+                    row[k].append(v)
+            for k, v in row.items():
+                out[k].append(torch.stack(v) if k in ("recon", "nearest") else v)
+            out["eps_rel"].append(_certificate(tn.net, tn.X, tn.y).eps_rel)
+        arrays = {k: (torch.stack(v).numpy() if k in ("recon", "nearest") else np.array(v)) for k, v in out.items()}
+        return _pack(offsets=np.array(config.offsets), guesses=np.array(guesses), **arrays)
+
+    return _cached_result(ShiftGuessResult, "shift_guess", config, compute, device, cache, cache_root, refresh,
+                          guesses=tuple(guesses))
 
 
 # ------------------------------------------------------------------------------ 3. training length

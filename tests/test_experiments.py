@@ -65,6 +65,25 @@ def test_secret_shift_returns_reconstructions_beside_nearest_images(results):
     assert np.all((result.shared >= 0) & (result.shared <= config.net.n))
 
 
+def test_shift_guess_grid_holds_secret_shift_as_its_zero_column_and_diagonal(cache_dir):
+    config = experiments.SecretShiftConfig.preset("test")
+    grid = experiments.shift_guess(config, device="cpu", cache_root=cache_dir)
+    O = len(config.offsets)
+    assert grid.median.shape == grid.shared.shape == grid.kkt.shape == (O, O)
+    assert grid.recon.shape == grid.nearest.shape == (O, O, config.top_k, 64)
+    # same networks, seeds and priors as secret_shift: guess 0 is its uninformed column, guess s its informed one
+    shift = experiments.secret_shift(config, device="cpu", cache_root=cache_dir)
+    np.testing.assert_allclose(grid.eps_rel, shift.eps_rel)
+    np.testing.assert_allclose(grid.median[:, grid.at(0.0, 0.0)[1]], shift.median[:, 0], atol=1e-9)
+    np.testing.assert_allclose(np.diag(grid.median), shift.median[:, 1], atol=1e-9)
+    assert grid.at(0.5, 0.0) == (1, 0)
+    with pytest.raises(ValueError, match="not on the grid"):
+        grid.at(0.3, 0.0)
+    rows = grid.rows()
+    assert len(rows) == O * O and all(math.isfinite(float(v)) for row in rows for v in row.values())
+    json.dumps(grid.to_json())
+
+
 def test_digit_leak_scores_every_training_image_against_its_best_pooled_candidate(results):
     result = results["digit_leak"]
     config = experiments.DigitLeakConfig.preset("test")
