@@ -55,9 +55,9 @@ __all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResul
 
 _OPTIMIZERS = ("adam", "sgd")
 DIVERGENCE_FACTOR = 1e6
-"""A member whose loss exceeds this factor times max(initial loss, loss at λ′ = 0) has diverged: doing
-nothing (λ′ = 0) costs ‖θ‖² + lam_penalty · m · lam_min, and no converging run climbs a million times above
-both that and its own start."""
+"""Divergence bound of the attack. A member whose loss exceeds this factor times the larger of its initial
+loss and its loss at λ′ = 0 has diverged; doing nothing (λ′ = 0) costs ‖θ‖² plus the whole λ′ penalty,
+and no converging run climbs a million times above both that and its own start."""
 
 
 # ----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ __all__ = ["as_tensor", "check_finite", "check_points", "check_labels", "check_m
            "check_float_dtype", "check_network", "scalar_output", "SEED_MAX"]
 
 SEED_MAX = 2**63 - 1
-"""Largest seed: torch generators take a signed 64-bit integer."""
+"""The largest seed accepted (torch generators take a signed 64-bit integer)."""
 
 
 def _is_bool(value) -> bool:

@@ -197,7 +197,7 @@ def at_least(claim: str, value, bound) -> None:
 
 
 def close_to(claim: str, value, target, *, tol) -> None:
-    """The claim holds when |``value`` − ``target``| ≤ ``tol`` (an absolute tolerance, ≥ 0).
+    """The claim holds when ∣``value`` − ``target``∣ ≤ ``tol`` (an absolute tolerance, ≥ 0).
 
     For deterministic results stated with a tolerance (a fitted slope equal to the degree to 1e-6, a
     residual zero to 1e-10): ``claims.close_to("the fitted slope is the degree 2", slope, 2, tol=1e-6)``.
@@ -248,7 +248,7 @@ def _monotone(claim: str, values, atol, rtol, direction: int, word: str) -> None
 def decreasing(claim: str, values, *, atol=0.0, rtol=0.0) -> None:
     """The claim holds when each value is at most the previous one plus a slack.
 
-    values[i+1] ≤ values[i] + ``atol`` + ``rtol`` · |values[i]| for every i (at least two values). With the
+    ``values[i+1] ≤ values[i] + atol + rtol · ∣values[i]∣`` for every i (at least two values). With the
     default zero slack, equal neighbours are allowed (non-increasing). Use ``rtol`` for quantities spread over
     orders of magnitude (losses), ``atol`` for bounded ones (SSIM, distances).
     """

@@ -37,7 +37,7 @@ Introduced in the book's chapters "The initialisation radius", "Shifted images" 
 Data and training (issue 10). Digits are centred by their training mean (``data.digits``; Haim et al.'s
 ``data_reduce_mean``), the secret shift is added after centring, priors are pixel boxes moved into model
 coordinates (``data.pixel_box``), and scores are computed in pixel coordinates. Every network trains with
-``train.TrainConfig``'s recipe (lr 0.3; :meth:`NetSpec.shifted` divides it by (1 + |s|)² for shifted data);
+``train.TrainConfig``'s recipe (lr 0.3; :meth:`NetSpec.shifted` divides it by (1 + ∣s∣)² for shifted data);
 digit networks have width 1000 and 10,000 steps at book scale. Measured (2026-12, 2 shared CPU cores under a
 load of about 7–9, so times are inflated 2–6×). ``digit_leak`` book preset (draw seed s = network init
 seed = first attack seed; 8 restarts × 3000 Adam steps, m = n = 20, one batched call; training included,
@@ -198,7 +198,7 @@ class NetSpec:
         return self.train.steps
 
     def shifted(self, offset: float) -> "NetSpec":
-        """This spec trained on data shifted by ``offset``, with the step size divided by (1 + |offset|)².
+        """This spec trained on data shifted by ``offset``, with the step size divided by (1 + ∣offset∣)².
 
         The gradient of a ReLU net grows like ‖x‖², and a shift s adds s·√d to every ‖x‖; at the default
         lr 0.3 the first steps then switch every neuron off on centred digits shifted by s ≥ 1 (measured:

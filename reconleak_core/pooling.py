@@ -81,7 +81,7 @@ class PooledResult:
 
     @property
     def recovered(self) -> torch.Tensor:
-        """(n,) bool: score ≥ threshold for SSIM, ≤ threshold for distances."""
+        """Boolean per training point, shape ``(n,)``; score ≥ threshold for SSIM, ≤ threshold for distances."""
         return self.score >= self.threshold if self.higher_is_better else self.score <= self.threshold
 
     @property
@@ -97,7 +97,7 @@ class PooledResult:
 
     @property
     def best_candidates(self) -> torch.Tensor:
-        """(n, d): each training point's best candidate (pixel coordinates), for side-by-side figures."""
+        """Each training point's best candidate, shape ``(n, d)`` (pixel coordinates), for side-by-side figures."""
         return self.candidates[self.best]
 
     def summary(self) -> dict:
