@@ -19,6 +19,7 @@ import torch
 from reconleak_core import experiments, sweep
 from reconleak_core.attack import AttackConfig, reconstruct_batch
 from reconleak_core.experiments import InitRadiusConfig, NetSpec
+from reconleak_core.train import TrainConfig
 
 ray = pytest.importorskip("ray", reason="Ray is an optional dependency (pip install 'reconleak_core[sweep]'); "
                                         "without it the sweep tests cannot start a Ray instance")
@@ -72,7 +73,7 @@ def test_sweep_of_an_experiment_equals_the_in_process_run_and_shares_its_cache(l
 
 
 def test_batched_attack_split_over_tasks_keeps_members_and_their_order(local_ray):
-    net = experiments.trained_network(NetSpec(n=6, d=5, subspace_dim=3, width=20, steps=800), cache=False).net
+    net = experiments.trained_network(NetSpec(n=6, d=5, subspace_dim=3, width=20, train=TrainConfig(steps=800)), cache=False).net
     kwargs = dict(seeds=[3, 1, 4, 1, 5], init_scale=[0.01, 0.1, 0.03, 0.3, 1.0], lr=0.02, steps=50, device="cpu",
                   dtype=torch.float64)
     local = reconstruct_batch(net, 12, **kwargs)
@@ -84,7 +85,7 @@ def test_batched_attack_split_over_tasks_keeps_members_and_their_order(local_ray
 
 
 def test_random_search_on_ray_equals_the_local_search(local_ray, tmp_path):
-    spec = NetSpec(n=6, d=5, subspace_dim=3, width=20, steps=800)
+    spec = NetSpec(n=6, d=5, subspace_dim=3, width=20, train=TrainConfig(steps=800))
     args = dict(trials=3, restarts=2, seed=1, attack=AttackConfig(steps=60), device="cpu")
     local = sweep.random_search(spec, executor="local", cache=False, **args)
     swept = sweep.random_search(spec, executor="ray", cache_root=tmp_path, **args)
