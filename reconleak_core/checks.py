@@ -20,7 +20,7 @@ from torch import nn
 
 __all__ = ["as_tensor", "check_finite", "check_points", "check_labels", "check_multipliers", "check_positive",
            "check_real", "check_reals", "check_nonnegative", "check_fraction", "check_int", "check_seed", "check_bool",
-           "check_float_dtype", "check_network", "scalar_output", "SEED_MAX"]
+           "check_float_dtype", "check_network", "scalar_output", "check_image_shape", "SEED_MAX"]
 
 SEED_MAX = 2**63 - 1
 """The largest seed accepted (torch generators take a signed 64-bit integer)."""
@@ -232,3 +232,14 @@ def scalar_output(output: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         return output.squeeze(-1)
     raise ValueError(f"the network must output one number per point: for inputs of shape {tuple(X.shape)} "
                      f"it returned shape {tuple(output.shape)}, expected {tuple(batch)} or {(*batch, 1)}")
+
+
+def check_image_shape(image_shape, dim: int) -> tuple:
+    """``image_shape`` as a tuple (C, H, W) of positive integers whose product is the points' dimension ``dim``."""
+    shape = tuple(image_shape)
+    if len(shape) != 3 or any(_is_bool(v) or not isinstance(v, int) or v < 1 for v in shape):
+        raise ValueError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}")
+    if shape[0] * shape[1] * shape[2] != dim:
+        raise ValueError(f"image_shape {shape} has {shape[0] * shape[1] * shape[2]} pixels but the points have "
+                         f"dimension {dim}")
+    return shape

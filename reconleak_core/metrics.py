@@ -37,7 +37,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from reconleak_core.checks import as_tensor, check_finite, check_points, check_positive
+from reconleak_core.checks import as_tensor, check_finite, check_image_shape, check_points, check_positive
 from reconleak_core.models import span_projector
 
 __all__ = [
@@ -305,14 +305,7 @@ class CandidateNeighbours(NamedTuple):
 _VOTES = (None, "min", "mean", "median")
 
 
-def _image_shape(image_shape, dim: int) -> tuple:
-    shape = tuple(image_shape)
-    if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape):
-        raise ValueError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}")
-    if shape[0] * shape[1] * shape[2] != dim:
-        raise ValueError(f"image_shape {shape} has {shape[0] * shape[1] * shape[2]} pixels but the points have "
-                         f"dimension {dim}")
-    return shape
+_image_shape = check_image_shape
 
 
 def _standardise(X: torch.Tensor, channels: int) -> torch.Tensor:

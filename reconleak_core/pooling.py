@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from reconleak_core.attack import AttackConfig, AttackResult
-from reconleak_core.checks import check_bool, check_int, check_points, check_real, check_seed
+from reconleak_core.checks import check_bool, check_image_shape, check_int, check_points, check_real, check_seed
 
 __all__ = ["PooledResult", "pool_scores", "pooled_attack", "METRICS", "RECOVERED_SSIM"]
 
@@ -115,13 +115,7 @@ def _check_metric(metric: str, image_shape, d: int):
         return None
     if image_shape is None:
         raise ValueError("metric='ssim' needs image_shape=(C, H, W), e.g. data.DIGITS_IMAGE_SHAPE")
-    shape = tuple(image_shape)
-    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
-        raise ValueError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}")
-    if shape[0] * shape[1] * shape[2] != d:
-        raise ValueError(f"image_shape {shape} has {shape[0] * shape[1] * shape[2]} pixels but the points have "
-                         f"dimension {d}")
-    return shape
+    return check_image_shape(image_shape, d)
 
 
 def _mean(mean, d: int, dtype) -> torch.Tensor:
