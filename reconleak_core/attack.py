@@ -48,7 +48,7 @@ from reconleak_core.checks import (check_bool, check_finite, check_fraction, che
 from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss
 from reconleak_core.models import GATE_FORMS
 from reconleak_core.priors import Box, Shift, Sphere, stack_priors
-from reconleak_core.runtime import get_device
+from reconleak_core.runtime import get_device, progress_bar
 
 __all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "DIVERGENCE_FACTOR",
            "PER_MEMBER_FIELDS", "reconstruct", "reconstruct_batch"]
@@ -665,9 +665,7 @@ def _step_loop(objective: KKTLoss, X, lam, *, prior, members: _Members, config: 
                        project=prior.project if prior is not None and prior.enforce == "project" else None,
                        lrs=lrs, config=config)
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=config.steps, desc="attack", disable=not progress)
+    bar = progress_bar(total=config.steps, desc="attack", enabled=progress)
     checked, saved, bound, done = 0, state.copy(), None, 0   # steps < checked are good; saved: the state at `checked`
     losses = []   # the losses of steps checked.. (stacked into the history at the next check)
     with torch.no_grad():

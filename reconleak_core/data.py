@@ -39,6 +39,7 @@ import torch
 
 from reconleak_core.checks import (as_tensor, check_bool, check_finite, check_float_dtype, check_int, check_points,
                                    check_positive, check_real, check_seed)
+from reconleak_core.runtime import progress_bar
 
 __all__ = [
     "sphere",
@@ -276,15 +277,13 @@ def _download(url: str, target: Path, expected_sha256: str, progress: bool) -> N
     under ``target``'s name."""
     import urllib.request
 
-    from tqdm.auto import tqdm
-
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = response.headers.get("Content-Length")
-            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True, disable=not progress,
-                      desc=target.name) as bar:
+            with progress_bar(total=int(total) if total else None, unit="B", unit_scale=True, enabled=progress,
+                              desc=target.name) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))

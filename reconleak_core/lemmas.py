@@ -38,6 +38,7 @@ import torch
 from reconleak_core.checks import (as_tensor, check_finite, check_fraction, check_int, check_labels, check_multipliers,
                                    check_network, check_points, check_positive)
 from reconleak_core.models import TwoLayerReLU, parameter_vector
+from reconleak_core.runtime import progress_bar
 
 __all__ = ["mergeable_pairs", "merge", "split", "split_budget", "splitting_directions", "KKTSet", "far_kkt_set", "SplitReach",
            "achievable_split_distance", "split_kkt_set", "kkt_residuals"]
@@ -540,9 +541,7 @@ def achievable_split_distance(net: TwoLayerReLU, X, y, lam=None, *, refine_steps
     budgets = torch.full((n,), math.inf, dtype=X.dtype, device=X.device)
     directions = torch.zeros_like(X)
     bounds = torch.full((n,), math.inf, dtype=X.dtype, device=X.device)
-    from tqdm.auto import tqdm
-
-    for i in tqdm(torch.nonzero(support).flatten().tolist(), desc="split directions", disable=not progress):
+    for i in progress_bar(torch.nonzero(support).flatten().tolist(), desc="split directions", enabled=progress):
         nu, t, upper = _best_line(net, X[i], refine_steps, kink_tol)
         budgets[i], directions[i], bounds[i] = t, nu, upper
     reach = budgets[support].min().item()

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from reconleak_core.checks import as_tensor, check_finite, check_image_shape, check_points, check_positive
 from reconleak_core.models import span_projector
+from reconleak_core.runtime import progress_bar
 
 __all__ = [
     "NearestDistances",
@@ -234,8 +235,6 @@ def best_reconstructions(X_train, X_rec, k: int, metric: str = "ssim", image_sha
     [0, 1], and report DSSIM; here the neighbour is chosen by the score itself (which biases SSIM up), and
     candidates must already be in the images' range for SSIM to be meaningful.
     """
-    from tqdm.auto import tqdm
-
     X_train, X_rec = _point_pair(X_train, X_rec, "X_train", "X_rec")
     n = X_train.shape[0]
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
@@ -255,7 +254,7 @@ def best_reconstructions(X_train, X_rec, k: int, metric: str = "ssim", image_sha
                              f"have dimension {X_train.shape[1]}")
         train_img, rec_img = X_train.reshape(n, *shape), X_rec.reshape(-1, *shape)
         rows = [ssim(train_img[i], rec_img, data_range=data_range).max(dim=0)
-                for i in tqdm(range(n), disable=not progress, desc="SSIM")]
+                for i in progress_bar(range(n), desc="SSIM", enabled=progress)]
         score = torch.stack([r.values for r in rows])
         rec_index = torch.stack([r.indices for r in rows])
         order = torch.argsort(score, descending=True, stable=True)

@@ -46,6 +46,7 @@ from torch import nn
 
 from reconleak_core.checks import (check_bool, check_finite, check_int, check_labels, check_network, check_points,
                                    check_positive, scalar_output)
+from reconleak_core.runtime import progress_bar
 
 __all__ = ["TrainConfig", "History", "train_max_margin"]
 
@@ -139,8 +140,6 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
     Networks whose output has shape (n, 1) are handled (squeezed by :func:`reconleak_core.checks.scalar_output`).
     Introduced in the book's chapter "Homogeneous networks and the max-margin implicit bias".
     """
-    from tqdm.auto import tqdm
-
     from reconleak_core.kkt import _degree, certificate
 
     check_network(net)
@@ -168,7 +167,7 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
     start = time.perf_counter()
     # the finished bar is left in place: a bar hidden when it closes (leave=False) is saved hidden and
     # leaves a blank gap in the rendered page (.ci/check_book.py)
-    bar = tqdm(range(1, config.steps + 1), disable=not progress, desc="training")
+    bar = progress_bar(range(1, config.steps + 1), desc="training", enabled=progress)
     for k in bar:
         q = y * scalar_output(net(X), X)
         log_l = torch.logsumexp(_log_losses(q, config.loss), 0)      # log ℓ, ℓ = Σᵢ loss(qᵢ)
