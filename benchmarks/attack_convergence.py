@@ -2,7 +2,7 @@
 
     python benchmarks/attack_convergence.py [--quick] [--steps S] [--seeds K] [--spec sphere|digits]
 
-Network: the book's standard trained network (``experiments.trained_network(NetSpec())``: unit-sphere data
+Network: the book's standard trained network (``trained_nets.trained_network(NetSpec())``: unit-sphere data
 in a subspace, two-layer ReLU, width 100; ``--spec digits``: centred-free 8×8 digits, width 1000),
 margin-normalised as the experiments do. Every variant runs m = 2n candidates with the same seeds, each
 variant as ONE batched call (``attack.reconstruct_batch``, the seeds as members) per step size:
@@ -33,7 +33,7 @@ import torch
 
 import _bench
 from reconleak_core.attack import AttackConfig, Box, reconstruct_batch
-from reconleak_core.experiments import NetSpec, trained_network
+from reconleak_core.trained_nets import NetSpec, trained_network
 from reconleak_core.kkt import kkt_loss, normalize_margin
 from reconleak_core.metrics import nearest_distances
 from reconleak_core.models import parameter_vector

@@ -3,7 +3,7 @@
     python benchmarks/certificate.py [--quick] [--repeats R] [--threads N]
 
 The network is ``gpu_scale.py --quick``'s: ``NetSpec(n=500, d=784, subspace_dim=None, width=1000,
-steps=10_000)``, trained once by ``experiments.trained_network`` and kept in the library's result cache
+steps=10_000)``, trained once by ``trained_nets.trained_network`` and kept in the library's result cache
 (``RECONLEAK_CACHE``; the first run trains it, about 4 minutes on 2 CPU cores). Each round computes the
 certificate in a fresh process (``multiprocessing`` spawn) at the given torch/BLAS thread count, so its
 peak memory is measured alone: the process's peak resident set size minus its size before the call.
@@ -27,7 +27,7 @@ LIMIT_S = 60.0
 
 
 def _spec(quick: bool):
-    from reconleak_core.experiments import NetSpec
+    from reconleak_core.trained_nets import NetSpec
 
     return NetSpec(**(QUICK if quick else PAPER))
 
@@ -37,7 +37,7 @@ def _measure(quick: bool, threads: int, queue) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from reconleak_core.experiments import trained_network
+    from reconleak_core.trained_nets import trained_network
     from reconleak_core.kkt import certificate
 
     tn = trained_network(_spec(quick), device="cpu")
@@ -57,7 +57,7 @@ def main() -> None:
     if args.repeats < _bench.MIN_ROUNDS:
         p.error(f"--repeats must be at least {_bench.MIN_ROUNDS}")
     print(_bench.machine())
-    from reconleak_core.experiments import trained_network
+    from reconleak_core.trained_nets import trained_network
 
     spec = _spec(args.quick)
     start = time.perf_counter()

@@ -36,7 +36,8 @@ def main() -> None:
         print("gpu_scale: no CUDA device on this machine; the paper-scale run needs one. Skipped.")
         return
 
-    from reconleak_core.experiments import InitRadiusConfig, NetSpec, init_radius, trained_network
+    from reconleak_core.experiments import InitRadiusConfig, init_radius
+    from reconleak_core.trained_nets import NetSpec, trained_network
     from reconleak_core.train import TrainConfig
 
     device = torch.device("cuda")

@@ -2,9 +2,9 @@
 
 ``reproduce`` runs one experiment of :mod:`reconleak_core.experiments` at a scale, prints its table
 (numbers rounded to 3 significant digits), and writes ``<experiment>.json`` (the numbers) and
-``<experiment>.png`` (the figure, drawn by :func:`reconleak_core.viz.plot_experiment` with the Agg
-backend; for the shift experiments also ``<experiment>_images.png``, the best reconstructions beside their
-nearest training images) into ``--out`` (default ``./reconleak_results/<experiment>``). :func:`main` returns the exit
+``<experiment><suffix>.png`` (the result's ``figures()``, drawn with the Agg backend: the headline figure,
+and for ``secret_shift`` also ``secret_shift_images.png``, the best reconstructions beside their nearest
+training images) into ``--out`` (default ``./reconleak_results/<experiment>``). :func:`main` returns the exit
 code: 0 on success, 2 on a usage error, reported as one line ``error: ...`` on stderr (unknown experiment, CUDA
 asked for but absent, a seed outside [0, 2⁶³ − 1], an ``--out`` or ``--cache-dir`` that is a file or cannot be
 created or written). The arguments, the output folder and the cache folder are all checked before any
@@ -22,20 +22,10 @@ from pathlib import Path
 
 from reconleak_core.experiments import EXPERIMENTS, SCALES
 
-_SUMMARY = {
-    "init_radius": "paper Fig. 2a: attack initialised on spheres of several radii",
-    "secret_shift": "paper Fig. 2b: images shifted by an offset the attacker does not know",
-    "training_length": "certificate ε, split distance and leakage along one training run",
-    "infer_shift": "can the attacker estimate the secret shift? (beyond the paper)",
-    "deep_init_radius": "Fig. 2a on a 3-layer homogeneous network",
-    "deep_secret_shift": "Fig. 2b on a 3-layer homogeneous network",
-    "bias_shift": "does the secret-shift defense survive a first-layer bias? (beyond the paper)",
-}
-
-
 def _experiment_list() -> str:
+    """The registry (``experiments.EXPERIMENTS``) as the help's list: one line per experiment, its summary."""
     width = max(map(len, EXPERIMENTS))
-    return "experiments:\n" + "\n".join(f"  {name:<{width}}  {_SUMMARY.get(name, '')}" for name in EXPERIMENTS)
+    return "experiments:\n" + "\n".join(f"  {name:<{width}}  {e.summary}" for name, e in EXPERIMENTS.items())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,7 +49,26 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--cache-dir", type=Path, default=None,
                      help="cache folder (default $RECONLEAK_CACHE or ~/.cache/reconleak)")
     rep.add_argument("--progress", action="store_true", help="show progress bars")
+    rep.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                     help="import MODULE first (repeatable): a module that registers experiments of its own "
+                          "(experiments.register or @experiments.experiment) makes them runnable here")
     return parser
+
+
+def _import_plugins(argv) -> None:
+    """Import the modules named by ``--import`` before the parser lists the experiments: their
+    registrations join :data:`reconleak_core.experiments.EXPERIMENTS`. Raises ``ValueError`` for a module
+    that cannot be imported."""
+    import importlib
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--import", dest="imports", action="append", default=[])
+    known, _ = pre.parse_known_args(argv)
+    for module in known.imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(f"--import {module}: cannot import it ({exc})") from None
 
 
 def _format(value) -> str:
@@ -115,26 +124,26 @@ def _reproduce(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from reconleak_core.viz import plot_experiment, plot_shift_reconstructions
-
     out.mkdir(parents=True, exist_ok=True)
     payload = {**result.to_json(), "scale": args.scale, "seed": args.seed, "device": device.type}
     written = [out / f"{args.experiment}.json"]
     written[0].write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-    figures = {f"{args.experiment}.png": plot_experiment}
-    if result.name == "secret_shift":
-        figures[f"{args.experiment}_images.png"] = plot_shift_reconstructions
-    for filename, plot in figures.items():
-        fig = plot(result)
-        fig.savefig(out / filename, dpi=120)
+    for suffix, fig in result.figures().items():
+        path = out / f"{args.experiment}{suffix}.png"
+        fig.savefig(path, dpi=120)
         plt.close(fig)
-        written.append(out / filename)
+        written.append(path)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 
 def main(argv=None) -> int:
     """Entry point of ``python -m reconleak_core`` and of the ``reconleak`` console script; returns the exit code."""
+    try:
+        _import_plugins(sys.argv[1:] if argv is None else argv)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     parser = _parser()
     try:
         args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ from torch import nn
 
 __all__ = ["as_tensor", "check_finite", "check_points", "check_labels", "check_multipliers", "check_positive",
            "check_real", "check_reals", "check_nonnegative", "check_fraction", "check_int", "check_seed", "check_bool",
-           "check_float_dtype", "check_network", "scalar_output", "check_image_shape", "SEED_MAX"]
+           "check_float_dtype", "check_network", "scalar_output", "check_image_shape", "set_frozen", "SEED_MAX"]
 
 SEED_MAX = 2**63 - 1
 """The largest seed accepted (torch generators take a signed 64-bit integer)."""
@@ -243,3 +243,10 @@ def check_image_shape(image_shape, dim: int) -> tuple:
         raise ValueError(f"image_shape {shape} has {shape[0] * shape[1] * shape[2]} pixels but the points have "
                          f"dimension {dim}")
     return shape
+
+
+def set_frozen(obj, **values) -> None:
+    """Store checked, normalised ``values`` on a frozen dataclass ``obj`` (for ``__post_init__``: a tuple
+    of floats in place of the list a caller passed, say)."""
+    for key, value in values.items():
+        object.__setattr__(obj, key, value)

@@ -1,11 +1,12 @@
-"""The paper's experiments (and two beyond it) as pure functions of small frozen configurations.
+"""The paper's experiments (and some beyond it) as pure functions of small frozen configurations, and the
+registry that the command line, its help and the figures are read from.
 
 Interface.
 
 Every experiment is ``experiment(config=None, *, scale="book", device="auto", progress=False,
-cache=True, cache_root=None, refresh=False)`` and returns a frozen result dataclass of NumPy arrays
-(what a chapter plots) with ``to_json()`` (the numbers, for the command line) and ``rows()`` (the
-table the command line prints). ``config=None`` takes the preset of ``scale``:
+cache=True, cache_root=None, refresh=False)`` and returns a frozen :class:`Result` dataclass of tensors
+(float64, CPU; what a chapter plots) with ``rows()`` (the table the command line prints), ``plot()`` (its
+headline figure) and ``to_json()`` (the numbers). ``config=None`` takes the preset of ``scale``:
 
 - ``"test"``  a few seconds, for the test suite (same code path);
 - ``"book"``  the default: seconds on a laptop CPU, what the chapters show;
@@ -17,92 +18,90 @@ name                   function                   question
 ``digit_leak``         :func:`digit_leak`         the leak with the right prior: pooled attacks on centred digits
 ``init_radius``        :func:`init_radius`        attack initialised on spheres of several radii (Fig. 2a)
 ``secret_shift``       :func:`secret_shift`       images shifted by an offset the attacker ignores (Fig. 2b)
+``shift_guess``        :func:`shift_guess`        Fig. 2b over the grid of secret offsets × the attacker's guesses
 ``training_length``    :func:`training_length`    certificate ε, split distance and leakage along training
+``training_leak``      :func:`training_leak`      pooled attacks with the right prior along one training run
 ``infer_shift``        :func:`infer_shift`        can the attacker estimate the secret shift? (open question)
 ``deep_init_radius``   :func:`init_radius`        Fig. 2a on a 3-layer network (generic KKT loss)
 ``deep_secret_shift``  :func:`secret_shift`       Fig. 2b on a 3-layer network
 ``bias_shift``         :func:`bias_shift`         does the secret shift survive a first-layer bias? (beyond)
 =====================  =========================  ====================================================
 
-:data:`EXPERIMENTS` maps each name to its function and preset; :func:`run` runs one by name.
+Adding an experiment (from outside the package too) is one declaration; :data:`EXPERIMENTS` then holds
+it, :func:`run` and ``python -m reconleak_core reproduce <name>`` (with ``--import <module>`` for a module
+outside the package) run it, and the command line's help lists its summary::
 
-Shared machinery: :class:`NetSpec` describes a trained network (data, architecture, training); the
-one helper :func:`trained_network` builds and trains it (``train.train_max_margin``) and caches the
-weights on disk keyed by the spec (``cache.cached``), so experiments that share a network train it once.
-Every attack sweep is ONE batched call of ``attack.reconstruct_batch`` on the margin-normalised
-network (one call per network). Results are cached too, keyed by the experiment's configuration, and
-written atomically. Seeds come from the configurations (explicit generators), never global state.
-Introduced in the book's chapters "The initialisation radius", "Shifted images" and "Open questions".
+    @dataclass(frozen=True)
+    class MarginConfig:                        # a frozen configuration with a preset(scale, *, seed)
+        net: NetSpec = NetSpec(n=6, d=4, subspace_dim=2, width=20)
 
-Data and training (issue 10). Digits are centred by their training mean (``data.digits``; Haim et al.'s
+        @classmethod
+        def preset(cls, scale="book", *, seed=0):
+            return cls(dataclasses.replace(cls.net, seed=seed))
+
+    @dataclass(frozen=True, eq=False)
+    class MarginResult(Result):                # tensors and numbers; rows() and plot()
+        config: MarginConfig
+        margins: torch.Tensor
+        name = "margins"
+
+        def rows(self):
+            return [{"point": i, "margin": m} for i, m in enumerate(self.margins)]
+
+        def plot(self):
+            fig, ax = plt.subplots()
+            ax.plot(self.margins)
+            return fig
+
+    @experiment("margins", config=MarginConfig, result=MarginResult, summary="normalised margins")
+    def margins(config, run):                  # run: a Run (run.network, run.attack, run.pooled_attack)
+        tn = run.network(config.net)
+        return {"margins": kkt.margins(kkt.normalize_margin(tn.net, tn.X, tn.y), tn.X, tn.y)}
+
+The declaration writes the shared opening (the preset for ``config=None``, the type check) and closing
+(the disk cache, keyed by the configuration, the device type and the code version) once. The trained
+networks come from :mod:`reconleak_core.trained_nets` (``run.network(spec)``), so experiments that share a
+network train it once. Every attack sweep is ONE batched call of ``attack.reconstruct_batch`` on the
+margin-normalised network (``run.attack``, one call per network). Seeds come from the configurations,
+never global state. Introduced in the book's chapters "The KKT reconstruction attack", "Approximate KKT
+points", "The initialisation radius", "Shifted images" and "Open questions"; what the presets measure is
+recorded in ``benchmarks/RESULTS.md`` and in the chapters.
+
+Data and training. Digits are centred by their training mean (``data.digits``; Haim et al.'s
 ``data_reduce_mean``), the secret shift is added after centring, priors are pixel boxes moved into model
 coordinates (``data.pixel_box``), and scores are computed in pixel coordinates. Every network trains with
-``train.TrainConfig``'s recipe (lr 0.3; :meth:`NetSpec.shifted` divides it by (1 + ∣s∣)² for shifted data);
-digit networks have width 1000 and 10,000 steps at book scale. Measured (2026-12, 2 shared CPU cores under a
-load of about 7–9, so times are inflated 2–6×). ``digit_leak`` book preset (draw seed s = network init
-seed = first attack seed; 8 restarts × 3000 Adam steps, m = n = 20, one batched call; training included,
-cache cold): pooled median SSIM 0.742 / 0.824 / 0.845 for s = 0 / 1 / 2 (75 / 90 / 90 % of the 20 training
-digits ≥ 0.7; ε_rel 0.056 / 0.045 / 0.052), held-out draw s = 7: 0.788 (70 %); 140–173 s wall each here.
-The network's initialisation matters: draws 1 and 2 trained from init seed 0 instead gave medians 0.273 and
-0.251 (0 % ≥ 0.7, median KKT loss 0.25 vs 0.05–0.11), and neither m = 2n (0.28) nor attack lr 0.03 (0.29)
-rescued draw 1; a chapter's claim should therefore pool over several draws/seeds.
-``secret_shift`` book preset restricted to offsets (0.5, 2), seed 0 (one draw only, 216 s with training):
-the shifted nets are far from KKT points (ε_rel 0.40 at s = 0.5, 0.66 at s = 2, against 0.056 centred: the
-step divided by (1 + s)² leaves 10,000 steps too few); pooled median SSIM (rescaled scoring) uninformed box
-0.589 / 0.518, informed box [s, 1 + s] 0.487 / 0.343; training images sharing a best candidate 9–12 of 20
-either way. So the uninformed attack degrades with s (0.742 at s = 0), but the informed one does not restore
-the leak on these under-trained nets: the shifted nets need longer training before Fig. 2b's contrast can
-show.
-
-Earlier measurements, before centring and the recipe change (kept for the record; they no longer describe
-the presets): at book scale (2 CPU cores, 2026-11), with the library's
-default attack (``AttackConfig()``: Adam, soft gate α = 300) in every preset. Only part of the paper's
-picture appears. ``init_radius``: from radii 0.1 to 3 the final KKT loss ends below that of the training
-set itself (the network is an approximate KKT point, ε_rel 0.16), lowest from radius 0.1, and from radius 10
-about 16 times above it, while the candidates keep the size they started with (nearest distance 0.76 at radius 1,
-2.2 at 3, 8.5 at 10); radii below 1 do as well as 1, because the objective is invariant under
-(x′, λ′) → (cx′, λ′/c) but for the λ′ ≥ ``lam_min`` penalty. ``secret_shift``: SSIM of the best
-reconstructions 0.51 at offset 0, 0.40–0.48 up to 2 without a steady trend (two layers); with the box moved
-by the true offset it ends at 0.38 at offset 2; on the 3-layer network it falls steadily (0.56 → 0.34).
-``infer_shift``: the lowest KKT loss does not point at the true offset (0 of 4; it prefers a box near
-[0, 1]). No training point is recovered without a prior; the book-scale networks are far from KKT points
-(certificate ε_rel 0.16–0.94 on these data). Single attacks at this scale are chaotic: a change of
-floating-point rounding alone moves the printed figures in their second digit (the trends above survived
-one such change).
-The ``paper`` presets (the paper's sizes, for a GPU) have not been run by the authors of this module.
+``train.TrainConfig``'s recipe (:meth:`~reconleak_core.trained_nets.NetSpec.shifted` divides its step by
+(1 + ∣s∣)² for shifted data). The ``paper`` presets are the paper's sizes, for a GPU.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from reconleak_core.attack import AttackConfig, Shift, Sphere
+from reconleak_core.checks import check_bool, check_reals, check_seed, set_frozen
 from reconleak_core.checks import check_int as _int
 from reconleak_core.checks import check_positive as _positive
-from reconleak_core.checks import check_real as _finite
-from reconleak_core.checks import check_reals, check_seed
 from reconleak_core.train import TrainConfig
+from reconleak_core.trained_nets import NETWORK_VERSION, NetSpec, TrainedNet, trained_network
 
-__all__ = ["SCALES", "NetSpec", "TrainedNet", "trained_network", "DigitLeakConfig", "DigitLeakResult", "digit_leak",
-           "InitRadiusConfig", "InitRadiusResult",
-           "init_radius", "SecretShiftConfig", "SecretShiftResult", "secret_shift", "ShiftGuessResult", "shift_guess",
+__all__ = ["SCALES", "Experiment", "Result", "Run", "experiment", "register", "EXPERIMENTS", "run",
+           "DigitLeakConfig", "DigitLeakResult", "digit_leak",
+           "InitRadiusConfig", "InitRadiusResult", "init_radius",
+           "SecretShiftConfig", "SecretShiftResult", "secret_shift",
+           "ShiftGuessConfig", "ShiftGuessResult", "shift_guess",
            "TrainingLengthConfig", "TrainingLengthResult", "training_length",
-           "TrainingLeakConfig", "TrainingLeakResult", "training_leak", "InferShiftConfig", "InferShiftResult", "infer_shift",
-           "BiasShiftConfig", "BiasShiftResult", "bias_shift", "kkt_residual", "ones_in_row_space",
-           "EXPERIMENTS", "run"]
+           "TrainingLeakConfig", "TrainingLeakResult", "training_leak",
+           "InferShiftConfig", "InferShiftResult", "infer_shift",
+           "BiasShiftConfig", "BiasShiftResult", "bias_shift", "kkt_residual", "ones_in_row_space"]
 
 SCALES = ("test", "book", "paper")
-_ARCHS = ("two_layer", "mlp3")
-_DATASETS = ("sphere", "digits")
-_VERSION = 4  # bump when a computation changes: it is part of every cache key
-
-
-# ----------------------------------------------------------------------------------------- validation
-# (_int, _positive, _finite: reconleak_core.checks' check_int, check_positive, check_real)
+_VERSION = 5  # bump when a computation changes: it is part of every result's cache key
 _floats = check_reals
 
 
@@ -112,215 +111,187 @@ def _scale(scale: str) -> str:
     return scale
 
 
-def _set(obj, **values) -> None:
-    for key, value in values.items():
-        object.__setattr__(obj, key, value)
+# ------------------------------------------------------------------------------------------ registry
+def _jsonable(value):
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
-# ------------------------------------------------------------------------------------ trained networks
+class Result:
+    """What every experiment returns: a frozen dataclass of tensors (float64, CPU) and numbers with its
+    ``config``, a class attribute ``name`` (the experiment's), ``_json_fields`` (the headline numbers),
+    and three methods: :meth:`rows` (the table the command line prints), :meth:`plot` (the headline
+    figure) and :meth:`to_json`. :meth:`figures` lists the figures the command line writes (by default
+    the headline one alone); a result type overrides ``rows`` and ``plot``."""
+
+    name = ""
+    _json_fields: tuple = ()
+
+    def to_json(self) -> dict:
+        """The configuration and the headline numbers as plain JSON values (no big arrays)."""
+        out = {"experiment": self.name, "config": _jsonable(self.config)}
+        out.update({k: _jsonable(getattr(self, k)) for k in self._json_fields})
+        return out
+
+    def rows(self) -> list[dict]:
+        """The table of the command line: one dict per row, the same keys in every row."""
+        raise NotImplementedError(f"{type(self).__name__} must define rows()")
+
+    def plot(self):
+        """The headline figure (a matplotlib ``Figure``)."""
+        raise NotImplementedError(f"{type(self).__name__} must define plot()")
+
+    def figures(self) -> dict:
+        """``{suffix: Figure}``: the figures the command line writes as ``<experiment><suffix>.png``."""
+        return {"": self.plot()}
+
+
 @dataclass(frozen=True)
-class NetSpec:
-    """A trained network: its data, architecture and training (the cache key of :func:`trained_network`).
+class Run:
+    """How an experiment computes: the device, progress bars and the disk cache. Every network and every
+    attack of an experiment goes through it, so that an experiment's body names none of these."""
 
-    - ``dataset``: ``"sphere"`` (``data.sphere``: n points on the unit sphere of a ``subspace_dim``-dimensional
-      subspace of ℝᵈ, the setting of Theorem 4) or ``"digits"`` (``data.digits``: 8×8 images,
-      pixels in [0, 1], d = 64; ``d`` and ``subspace_dim`` must then be None).
-    - ``center``: digits are centred by their training mean (Haim et al.; ``data.ImageSet``), default True.
-    - ``offset``: the secret shift added to every coordinate of the data (after centring) before training.
-    - ``arch``: ``"two_layer"`` (``TwoLayerReLU``, closed-form KKT loss) or ``"mlp3"`` (a 3-layer
-      ``HomogeneousMLP`` with two hidden layers of ``width``, the generic KKT loss).
-    - ``in_span``: initialise the first layer's rows inside the span of the data (Theorem 4's exact setting:
-      gradient descent keeps them there); False keeps a component outside (Theorems 5, 8, 9).
-    - ``train``: the recipe of ``train.train_max_margin`` (a ``TrainConfig``; its defaults, lr 0.3 with the
-      smoothed-margin step, unless a preset says otherwise); ``steps`` reads ``train.steps``.
-    - ``checkpoints``: earlier steps (< ``steps``) at which the weights are also kept (``training_length``).
-    - ``bias``: a first-layer bias (``TwoLayerReLU(bias=True)``, as Haim et al.'s networks; two layers only).
-      The net stays 2-homogeneous in θ = (W, b, v), so margin normalisation holds; ``kkt.certificate`` does
-      not support it (``bias_shift`` measures such nets with :func:`kkt_residual` instead).
-    """
+    device: object = "auto"
+    progress: bool = False
+    cache: bool = True
+    cache_root: object = None
 
-    dataset: str = "sphere"
-    n: int = 20
-    d: int | None = 10
-    subspace_dim: int | None = 3
-    classes: object = "odd_vs_even"
-    center: bool = True
-    offset: float = 0.0
-    arch: str = "two_layer"
-    width: int = 100
-    init_scale: float = 0.1
-    in_span: bool = True
-    train: TrainConfig = TrainConfig()
-    checkpoints: tuple = ()
-    seed: int = 0
-    bias: bool = False
+    def network(self, spec: NetSpec) -> TrainedNet:
+        """:func:`reconleak_core.trained_nets.trained_network` of ``spec`` (cached unless ``cache`` is off)."""
+        return trained_network(spec, device=self.device, progress=self.progress, cache=self.cache,
+                               cache_root=self.cache_root)
+
+    def attack(self, net, X, y, n_candidates: int, config: AttackConfig, **members):
+        """ONE batched attack (``attack.reconstruct_batch``) on the margin-normalised network θ / q_min^{1/L},
+        through ``sweep.batched_attack``: in this process, or split over Ray tasks inside ``sweep.on_ray()``."""
+        from reconleak_core.kkt import normalize_margin
+        from reconleak_core.sweep import batched_attack
+
+        return batched_attack(normalize_margin(net, X, y), n_candidates, config=config, device=self.device,
+                              progress=self.progress, **members)
+
+    def pooled_attack(self, net, X, y, **options):
+        """``pooling.pooled_attack`` on this run's device, with its progress setting."""
+        from reconleak_core.pooling import pooled_attack
+
+        return pooled_attack(net, X, y, device=self.device, progress=self.progress, **options)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One registered experiment (:func:`register`): its ``name`` (the command line's), the experiment
+    ``function`` (``function(config=None, *, scale, device, progress, cache, cache_root, refresh)``), its
+    ``preset(scale, seed)`` → configuration, a one-line ``summary`` (the command line's help) and its
+    ``result`` type (a :class:`Result`). Calling it runs the preset: ``EXPERIMENTS["init_radius"]("test")``."""
+
+    name: str
+    function: object
+    preset: object
+    summary: str
+    result: type
 
     def __post_init__(self):
-        if self.dataset not in _DATASETS:
-            raise ValueError(f"dataset must be one of {_DATASETS}, got {self.dataset!r}")
-        if self.arch not in _ARCHS:
-            raise ValueError(f"arch must be one of {_ARCHS}, got {self.arch!r}")
-        _int(self.n, "n", 2)
-        if self.dataset == "sphere":
-            _int(self.d, "d")
-            if self.subspace_dim is not None and _int(self.subspace_dim, "subspace_dim") > self.d:
-                raise ValueError(f"subspace_dim must be at most d={self.d}, got {self.subspace_dim}")
-        elif self.d is not None or self.subspace_dim is not None:
-            raise ValueError("digits have d = 64 and no subspace: leave d and subspace_dim as None")
-        if not isinstance(self.classes, str):
-            _set(self, classes=tuple(self.classes))
-        _finite(self.offset, "offset")
-        _int(self.width, "width")
-        _positive(self.init_scale, "init_scale")
-        if not isinstance(self.in_span, bool):
-            raise TypeError(f"in_span must be True or False, got {self.in_span!r}")
-        if not isinstance(self.center, bool):
-            raise TypeError(f"center must be True or False, got {self.center!r}")
-        if not isinstance(self.bias, bool):
-            raise TypeError(f"bias must be True or False, got {self.bias!r}")
-        if self.bias and self.arch != "two_layer":
-            raise ValueError(f"bias=True needs arch='two_layer' (TwoLayerReLU(bias=True)), got arch={self.arch!r}")
-        if not isinstance(self.train, TrainConfig):
-            raise TypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
-        checkpoints = tuple(_int(c, "checkpoints entry") for c in self.checkpoints)
-        if list(checkpoints) != sorted(set(checkpoints)) or (checkpoints and checkpoints[-1] >= self.steps):
-            raise ValueError(f"checkpoints must be increasing steps below steps={self.steps}, got {self.checkpoints!r}")
-        _set(self, checkpoints=checkpoints)
-        check_seed(self.seed)
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"an experiment's name must be an identifier (the command line's argument), "
+                             f"got {self.name!r}")
+        for field in ("function", "preset"):
+            if not callable(getattr(self, field)):
+                raise TypeError(f"experiment {self.name!r}: {field} must be callable")
+        if not isinstance(self.summary, str) or not self.summary.strip() or "\n" in self.summary:
+            raise ValueError(f"experiment {self.name!r}: summary must be one non-empty line")
+        if not (isinstance(self.result, type) and issubclass(self.result, Result)):
+            raise TypeError(f"experiment {self.name!r}: result must be a subclass of experiments.Result")
+        missing = [m for m in ("rows", "plot") if getattr(self.result, m) is getattr(Result, m)]
+        if missing:
+            raise TypeError(f"experiment {self.name!r}: {self.result.__name__} must define {' and '.join(missing)}()")
 
-    @property
-    def input_dim(self) -> int:
-        return 64 if self.dataset == "digits" else self.d
-
-    @property
-    def steps(self) -> int:
-        """Total training steps (``train.steps``)."""
-        return self.train.steps
-
-    def shifted(self, offset: float) -> "NetSpec":
-        """This spec trained on data shifted by ``offset``, with the step size divided by (1 + ∣offset∣)².
-
-        The gradient of a ReLU net grows like ‖x‖², and a shift s adds s·√d to every ‖x‖; at the default
-        lr 0.3 the first steps then switch every neuron off on centred digits shifted by s ≥ 1 (measured:
-        margin exactly 0 at s = 1 and 2 after 600 steps; lr 0.1 separates s = 1, lr 0.03 separates s = 2)."""
-        offset = _finite(offset, "offset")
-        train = dataclasses.replace(self.train, lr=self.train.lr / (1 + abs(offset)) ** 2)
-        return dataclasses.replace(self, offset=offset, train=train)
+    def __call__(self, scale: str = "book", *, seed: int = 0, device="auto", progress: bool = False,
+                 cache: bool = True, cache_root=None, refresh: bool = False):
+        """Run the preset of ``scale`` with ``seed``."""
+        return self.function(self.preset(_scale(scale), check_seed(seed)), device=device, progress=progress,
+                             cache=cache, cache_root=cache_root, refresh=refresh)
 
 
-@dataclass(frozen=True, eq=False)
-class TrainedNet:
-    """The outcome of :func:`trained_network`: the data and the network after every saved step.
-
-    ``nets[k]`` is the network after ``steps[k]`` gradient steps (the checkpoints, then the final one);
-    ``net`` is the final network. ``X`` is the (centred, shifted) training data the network saw (model
-    coordinates), ``X_clean`` the same before the shift, ``mean`` the training mean that centring subtracted
-    (zeros for sphere data or ``center=False``): ``X_clean + mean`` are the pixels. Float64 on the CPU.
-    """
-
-    spec: NetSpec
-    X: torch.Tensor
-    y: torch.Tensor
-    X_clean: torch.Tensor
-    steps: tuple
-    nets: tuple
-    mean: torch.Tensor
-
-    @property
-    def pixels(self) -> torch.Tensor:
-        """The clean training points in pixel coordinates (``X_clean + mean``)."""
-        return self.X_clean + self.mean
-
-    @property
-    def net(self) -> torch.nn.Module:
-        return self.nets[-1]
+EXPERIMENTS: dict = {}
+"""name → :class:`Experiment`: every registered experiment, in the order of registration."""
 
 
-def _data(spec: NetSpec):
-    from reconleak_core import data
-
-    if spec.dataset == "sphere":
-        X, y = data.sphere(spec.n, spec.d, subspace_dim=spec.subspace_dim, seed=spec.seed)
-        mean = torch.zeros(spec.d, dtype=torch.float64)
-    else:
-        X, y, mean = (lambda s: (s.X, s.y, s.mean))(data.digits(spec.n, classes=spec.classes, seed=spec.seed,
-                                                               center=spec.center))
-    return data.shift(X, spec.offset), y, X, mean
-
-
-def _new_net(spec: NetSpec, X: torch.Tensor) -> torch.nn.Module:
-    from reconleak_core.models import HomogeneousMLP, TwoLayerReLU, span_projector
-
-    if spec.arch == "two_layer":
-        return TwoLayerReLU(spec.input_dim, spec.width, init_scale=spec.init_scale,
-                            span=X if spec.in_span else None, bias=spec.bias, seed=spec.seed)
-    net = HomogeneousMLP(spec.input_dim, (spec.width, spec.width), init_scale=spec.init_scale, seed=spec.seed)
-    if spec.in_span:  # ∂Φ/∂(first-layer row) is a multiple of x, so gradient descent keeps the rows in the span too
-        first = net.layers[0].weight
-        with torch.no_grad():
-            first.copy_(first @ span_projector(X, spec.input_dim, first.dtype))
-    return net
+def register(entry: Experiment, *, replace: bool = False) -> Experiment:
+    """Add ``entry`` to :data:`EXPERIMENTS` (the command line, its help and :func:`run` read it). Raises
+    ``ValueError`` if the name is taken, unless ``replace``."""
+    if not isinstance(entry, Experiment):
+        raise TypeError(f"register takes an Experiment, got {type(entry).__name__}")
+    if entry.name in EXPERIMENTS and not replace:
+        raise ValueError(f"an experiment named {entry.name!r} is already registered (replace=True replaces it)")
+    EXPERIMENTS[entry.name] = entry
+    return entry
 
 
-def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cache: bool = True,
-                    cache_root=None, refresh: bool = False) -> TrainedNet:
-    """Build the data and network of ``spec``, train it toward the max-margin direction, cache the weights.
+def experiment(name: str, *, config: type, result: type, summary: str, variants: dict | None = None):
+    """Declare an experiment: decorates ``compute(config, run) -> dict`` (the result's fields, without
+    ``config``; ``run`` a :class:`Run`) and returns the public experiment function
+    ``f(config=None, *, scale="book", device="auto", progress=False, cache=True, cache_root=None,
+    refresh=False) -> result``, registered under ``name`` with ``config.preset`` as its preset. The opening
+    and closing every experiment shares are here: ``config=None`` takes the preset of ``scale``, a config of
+    another type is refused, and the result is cached on disk keyed by the config, the device type and the
+    code version (``cache.cached``). ``variants``: further registry entries ``{name: (summary,
+    preset_options)}`` running this function on ``config.preset(scale, seed=seed, **preset_options)``."""
+    def declare(compute):
+        def run_experiment(config_=None, *, scale: str = "book", device="auto", progress: bool = False,
+                           cache: bool = True, cache_root=None, refresh: bool = False):
+            from reconleak_core.cache import cached
+            from reconleak_core.runtime import get_device
 
-    Training is ``train.train_max_margin`` (gradient descent on the exponentially-tailed loss; the paper's
-    §2: the direction converges to a KKT point), run in segments ending at each checkpoint so that the
-    intermediate networks of ONE run are kept. The weights are stored with ``cache.cached`` under the name
-    ``"trained_net"``, keyed by ``spec`` (so a second experiment using the same spec does not retrain).
-    Raises ``ValueError`` (and caches nothing) when the network does not separate its data at a checkpoint
-    or at the end: such a network has no KKT normalisation.
-    """
-    if not isinstance(spec, NetSpec):
-        raise TypeError(f"spec must be a NetSpec, got {type(spec).__name__}")
-    from reconleak_core.cache import cached
-    from reconleak_core.runtime import get_device
+            value = config.preset(_scale(scale)) if config_ is None else config_
+            if not isinstance(value, config):
+                raise TypeError(f"config must be a {config.__name__}, got {type(value).__name__}")
+            run = Run(device=device, progress=check_bool(progress, "progress"), cache=check_bool(cache, "cache"),
+                      cache_root=cache_root)
+            def fields():  # the result's fields: tensors detached, on the CPU
+                return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+                        for k, v in compute(value, run).items()}
 
-    X, y, X_clean, mean = _data(spec)
-    device = get_device(device)
+            if not cache:
+                return result(config=value, **fields())
+            key = {"experiment": name, "config": value, "device": get_device(device).type, "version": _VERSION,
+                   "networks": NETWORK_VERSION}
+            return result(config=value, **cached(key, fields, root=cache_root, name=name, refresh=refresh))
 
-    def compute():
-        from reconleak_core.train import train_max_margin
+        run_experiment.__name__ = run_experiment.__qualname__ = compute.__name__
+        run_experiment.__doc__, run_experiment.__module__ = compute.__doc__, compute.__module__
+        parameters = list(inspect.signature(run_experiment).parameters.values())
+        parameters[0] = parameters[0].replace(name="config", annotation=f"{config.__name__} | None")
+        run_experiment.__signature__ = inspect.Signature(parameters, return_annotation=result.__name__)
+        register(Experiment(name, run_experiment, lambda scale, seed: config.preset(scale, seed=seed), summary,
+                            result))
+        for variant, (variant_summary, options) in (variants or {}).items():
+            register(Experiment(variant, run_experiment,
+                                lambda scale, seed, options=options: config.preset(scale, seed=seed, **options),
+                                variant_summary, result))
+        return run_experiment
 
-        net = _new_net(spec, X).to(device)
-        Xd, yd = X.to(device), y.to(device)
-        states, done = [], 0
-        for stop in (*spec.checkpoints, spec.steps):
-            train_max_margin(net, Xd, yd, spec.train, steps=stop - done, progress=progress)
-            done = stop
-            with torch.no_grad():
-                q_min = (yd * net(Xd)).min().item()
-            if not q_min > 0:
-                raise ValueError(f"the network of this NetSpec does not separate its data after {stop} steps "
-                                 f"(min margin {q_min:.3g}), so it has no KKT normalisation: raise steps or lr "
-                                 f"({spec.train}, checkpoints={spec.checkpoints})")
-            states.append({k: v.detach().to("cpu", torch.float64).clone() for k, v in net.state_dict().items()})
-        return {"states": states}
+    return declare
 
-    key = {"spec": spec, "version": _VERSION}
-    value = cached(key, compute, root=cache_root, name="trained_net", refresh=refresh) if cache else compute()
-    nets = []
-    for state in value["states"]:
-        net = _new_net(spec, X)
-        net.load_state_dict(state)
-        nets.append(net.eval())
-    return TrainedNet(spec, X, y, X_clean, (*spec.checkpoints, spec.steps), tuple(nets), mean)
+
+def run(name: str, scale: str = "book", *, seed: int = 0, device="auto", progress: bool = False, cache: bool = True,
+        cache_root=None, refresh: bool = False):
+    """Run the experiment ``name`` (a key of :data:`EXPERIMENTS`) at ``scale`` with seed ``seed``."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name](scale, seed=seed, device=device, progress=progress, cache=cache,
+                             cache_root=cache_root, refresh=refresh)
 
 
 # ------------------------------------------------------------------------------ shared attack & scoring
-def _attack(net, X, y, n_candidates: int, config: AttackConfig, *, device, progress, **members):
-    """ONE batched attack (``attack.reconstruct_batch``) on the margin-normalised network θ / q_min^{1/L}.
-
-    Through ``sweep.batched_attack``: in this process, or split over Ray tasks inside ``sweep.on_ray()``."""
-    from reconleak_core.kkt import normalize_margin
-    from reconleak_core.sweep import batched_attack
-
-    return batched_attack(normalize_margin(net, X, y), n_candidates, config=config, device=device,
-                          progress=progress, **members)
-
-
 def _distances(X: torch.Tensor, candidates: torch.Tensor) -> tuple[float, float, float]:
     """(mean over training points of the distance to the nearest candidate, mean Hungarian matched distance,
     mean over training points of the direction-only distance 1 − cos∠ to the best-aligned candidate)."""
@@ -338,59 +309,13 @@ def _certificate(net, X, y):
     return certificate(net, X, y)
 
 
-def _device_type(device) -> str:
-    from reconleak_core.runtime import get_device
-
-    return get_device(device).type
-
-
-def _cached_result(cls, name: str, config, compute, device, cache: bool, cache_root, refresh: bool,
-                   **key_extra):
-    """Compute (or load) the result dict of ``config``; keyed by the config, the device type and the code version
-    (and ``key_extra``: arguments of the experiment beside its config)."""
-    from reconleak_core.cache import cached
-
-    if cache:
-        key = {"experiment": name, "config": config, "device": _device_type(device), "version": _VERSION,
-               **key_extra}
-        value = cached(key, compute, root=cache_root, name=name, refresh=refresh)
-    else:
-        value = compute()
-    arrays = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in value.items()}
-    return cls(config=config, **arrays)
-
-
-def _pack(**values) -> dict:
-    """A result dict for the cache: NumPy arrays become tensors, the rest stays."""
-    return {k: (torch.as_tensor(v) if isinstance(v, np.ndarray) else v) for k, v in values.items()}
-
-
-def _jsonable(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-class _Result:
-    """Shared behaviour of the result dataclasses: ``to_json()`` (numbers only) and ``rows()`` (the table)."""
-
-    name = ""
-    _json_fields: tuple = ()
-
-    def to_json(self) -> dict:
-        """The configuration and the headline numbers as plain JSON values (no big arrays)."""
-        out = {"experiment": self.name, "config": _jsonable(self.config)}
-        out.update({k: _jsonable(getattr(self, k)) for k in self._json_fields})
-        return out
-
-    def rows(self) -> list[dict]:
-        raise NotImplementedError
+def _tensor(values) -> torch.Tensor:
+    """Numbers, 0-d tensors, or (nested) lists of them as one float64 CPU tensor (a result field)."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().to("cpu", torch.float64)
+    if isinstance(values, (list, tuple)) and values and isinstance(values[0], torch.Tensor):
+        return torch.stack([_tensor(v) for v in values])
+    return torch.tensor(values, dtype=torch.float64)
 
 
 def _attack_seeds(seed: int, count: int) -> list[int]:
@@ -437,7 +362,7 @@ class InitRadiusConfig:
 
     def __post_init__(self):
         _check_common(self)
-        _set(self, radii=_floats(self.radii, "radii", positive=True))
+        set_frozen(self, radii=_floats(self.radii, "radii", positive=True))
         if self.prior not in (None, "sphere"):
             raise ValueError(f"prior must be None (no prior) or 'sphere' (the sphere of each member's init "
                              f"radius, projected), got {self.prior!r}")
@@ -462,7 +387,7 @@ class InitRadiusConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class InitRadiusResult(_Result):
+class InitRadiusResult(Result):
     """Per radius (rows) and attack seed (columns): final KKT loss ``kkt``, ``nearest`` (mean over training
     points of the distance to the nearest candidate), ``matched`` (mean Hungarian matched distance),
     ``direction`` (mean over training points of 1 − cos∠ to the best-aligned candidate: blind to the scale
@@ -471,18 +396,18 @@ class InitRadiusResult(_Result):
     ``candidates`` (R, S, m, d) with their multipliers ``lam`` are kept for plots."""
 
     config: InitRadiusConfig
-    radii: np.ndarray
-    kkt: np.ndarray
-    nearest: np.ndarray
-    matched: np.ndarray
-    direction: np.ndarray
-    candidate_norm: np.ndarray
+    radii: torch.Tensor
+    kkt: torch.Tensor
+    nearest: torch.Tensor
+    matched: torch.Tensor
+    direction: torch.Tensor
+    candidate_norm: torch.Tensor
     eps_rel: float
     theta_sq: float
-    X: np.ndarray
-    y: np.ndarray
-    candidates: np.ndarray
-    lam: np.ndarray
+    X: torch.Tensor
+    y: torch.Tensor
+    candidates: torch.Tensor
+    lam: torch.Tensor
 
     name = "init_radius"
     _json_fields = ("radii", "kkt", "nearest", "matched", "direction", "candidate_norm", "eps_rel", "theta_sq")
@@ -494,8 +419,14 @@ class InitRadiusResult(_Result):
         ``PooledResult``, one per radius, with each restart's final KKT loss."""
         from reconleak_core.pooling import pool_scores
 
-        return [pool_scores(self.X, torch.as_tensor(c), metric=metric, threshold=threshold,
-                            kkt=torch.as_tensor(k)) for c, k in zip(self.candidates, self.kkt)]
+        return [pool_scores(self.X, c, metric=metric, threshold=threshold, kkt=k)
+                for c, k in zip(self.candidates, self.kkt)]
+
+    def plot(self):
+        """The headline figure: :func:`reconleak_core.viz.plot_init_radius`."""
+        from reconleak_core.viz import plot_init_radius
+
+        return plot_init_radius(self)
 
     def rows(self) -> list[dict]:
         return [{"radius": r, "kkt_rel": k, "nearest_dist": nd, "matched_dist": md, "direction": dr,
@@ -505,8 +436,10 @@ class InitRadiusResult(_Result):
                                                 self.candidate_norm.mean(1))]
 
 
-def init_radius(config: InitRadiusConfig | None = None, *, scale: str = "book", device="auto",
-                progress: bool = False, cache: bool = True, cache_root=None, refresh: bool = False) -> InitRadiusResult:
+@experiment("init_radius", config=InitRadiusConfig, result=InitRadiusResult,
+            summary="paper Fig. 2a: attack initialised on spheres of several radii",
+            variants={"deep_init_radius": ("Fig. 2a on a 3-layer homogeneous network", {"arch": "mlp3"})})
+def init_radius(config: InitRadiusConfig, run: Run) -> dict:
     """Paper Fig. 2a: does the attack's initialisation radius decide what it finds?
 
     Theorem 4 (chapter "The initialisation radius"): when the data span a subspace, KKT sets exist at any
@@ -515,30 +448,21 @@ def init_radius(config: InitRadiusConfig | None = None, *, scale: str = "book", 
     losses of the same order at every radius while the reconstruction distance is smallest near the true
     radius (1) and grows away from it.
     """
-    config = InitRadiusConfig.preset(scale) if config is None else config
-    if not isinstance(config, InitRadiusConfig):
-        raise TypeError(f"config must be an InitRadiusConfig, got {type(config).__name__}")
-
-    def compute():
-        tn = trained_network(config.net, device=device, progress=progress, cache=cache, cache_root=cache_root)
-        R, S = len(config.radii), config.seeds
-        seeds = _attack_seeds(config.seed, S)
-        radii = [r for r in config.radii for _ in seeds]
-        prior = None if config.prior is None else [Sphere(r) for r in radii]
-        res = _attack(tn.net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack,
-                      device=device, progress=progress, init="sphere", init_radius=radii, seeds=seeds * R,
-                      prior=prior)
-        cand = res.candidates.to(torch.float64)
-        dist = np.array([_distances(tn.X, c) for c in cand]).reshape(R, S, 3)
-        cert = _certificate(tn.net, tn.X, tn.y)
-        return _pack(radii=np.array(config.radii), kkt=res.kkt.double().numpy().reshape(R, S),
-                     nearest=dist[..., 0], matched=dist[..., 1], direction=dist[..., 2],
-                     candidate_norm=cand.norm(dim=-1).median(dim=-1).values.numpy().reshape(R, S),
-                     eps_rel=float(cert.eps_rel), theta_sq=float(cert.norm) ** 2, X=tn.X.numpy(), y=tn.y.numpy(),
-                     candidates=cand.numpy().reshape(R, S, *cand.shape[1:]),
-                     lam=res.lam.double().numpy().reshape(R, S, -1))
-
-    return _cached_result(InitRadiusResult, "init_radius", config, compute, device, cache, cache_root, refresh)
+    tn = run.network(config.net)
+    R, S = len(config.radii), config.seeds
+    seeds = _attack_seeds(config.seed, S)
+    radii = [r for r in config.radii for _ in seeds]
+    prior = None if config.prior is None else [Sphere(r) for r in radii]
+    res = run.attack(tn.net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack,
+                     init="sphere", init_radius=radii, seeds=seeds * R, prior=prior)
+    cand = res.candidates.to(torch.float64)
+    dist = _tensor([_distances(tn.X, c) for c in cand]).reshape(R, S, 3)
+    cert = _certificate(tn.net, tn.X, tn.y)
+    return dict(radii=_tensor(config.radii), kkt=res.kkt.double().reshape(R, S),
+                nearest=dist[..., 0], matched=dist[..., 1], direction=dist[..., 2],
+                candidate_norm=cand.norm(dim=-1).median(dim=-1).values.reshape(R, S),
+                eps_rel=float(cert.eps_rel), theta_sq=float(cert.norm) ** 2, X=tn.X, y=tn.y,
+                candidates=cand.reshape(R, S, *cand.shape[1:]), lam=res.lam.double().reshape(R, S, -1))
 
 
 # --------------------------------------------------------------------------------- 2. secret shift
@@ -588,7 +512,7 @@ class DigitLeakConfig:
             raise TypeError("net must be a NetSpec of digits")
         if not isinstance(self.attack, AttackConfig):
             raise TypeError(f"attack must be an AttackConfig, got {type(self.attack).__name__}")
-        _set(self, box=_check_box(self.box))
+        set_frozen(self, box=_check_box(self.box))
         _int(self.restarts, "restarts")
         _int(self.candidates_per_point, "candidates_per_point")
         _int(self.seed, "seed", 0)
@@ -607,51 +531,47 @@ class DigitLeakConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class DigitLeakResult(_Result):
+class DigitLeakResult(Result):
     """``ssim`` (n,): each training image's SSIM with its best pooled candidate; ``median``, ``fraction``
     (share ≥ ``pooling.RECOVERED_SSIM``), ``shared``; ``images`` / ``best`` (n, 64): the training images and their
     best candidates in pixel coordinates; ``kkt`` (restarts,), ``eps_rel`` of the trained network."""
 
     config: DigitLeakConfig
-    ssim: np.ndarray
+    ssim: torch.Tensor
     median: float
     fraction: float
     shared: int
-    kkt: np.ndarray
+    kkt: torch.Tensor
     eps_rel: float
-    images: np.ndarray
-    best: np.ndarray
+    images: torch.Tensor
+    best: torch.Tensor
     image_shape: tuple = (1, 8, 8)
 
     name = "digit_leak"
     _json_fields = ("ssim", "median", "fraction", "shared", "kkt", "eps_rel")
 
+    def plot(self):
+        """The headline figure: :func:`reconleak_core.viz.plot_digit_leak`."""
+        from reconleak_core.viz import plot_digit_leak
+
+        return plot_digit_leak(self)
+
     def rows(self) -> list[dict]:
         return [{"median_ssim": self.median, "fraction_recovered": self.fraction, "shared": self.shared,
-                 "eps_rel": self.eps_rel, "kkt_median": float(np.median(self.kkt))}]
+                 "eps_rel": self.eps_rel, "kkt_median": self.kkt.quantile(0.5).item()}]
 
 
-def digit_leak(config: DigitLeakConfig | None = None, *, scale: str = "book", device="auto", progress: bool = False,
-               cache: bool = True, cache_root=None, refresh: bool = False) -> DigitLeakResult:
+@experiment("digit_leak", config=DigitLeakConfig, result=DigitLeakResult,
+            summary="the leak with the right prior: pooled attacks on centred digits (Haim et al.)")
+def digit_leak(config: DigitLeakConfig, run: Run) -> dict:
     """The leak the paper starts from (Haim et al. 2022; chapter "Reconstruction attacks"): with the right
     prior (the pixel box [0, 1]) pooled attacks on a network trained on centred digits recover training images."""
-    config = DigitLeakConfig.preset(scale) if config is None else config
-    if not isinstance(config, DigitLeakConfig):
-        raise TypeError(f"config must be a DigitLeakConfig, got {type(config).__name__}")
-
-    def compute():
-        from reconleak_core.pooling import pooled_attack
-
-        tn = trained_network(config.net, device=device, progress=progress, cache=cache, cache_root=cache_root)
-        res = pooled_attack(tn.net, tn.X, tn.y, restarts=config.restarts,
+    tn = run.network(config.net)
+    res = run.pooled_attack(tn.net, tn.X, tn.y, restarts=config.restarts,
                             candidates_per_point=config.candidates_per_point, prior=_pixel_prior(config.box, tn.mean),
-                            mean=tn.mean, image_shape=(1, 8, 8), config=config.attack, seed=config.seed,
-                            device=device, progress=progress)
-        return _pack(ssim=res.score.numpy(), median=res.median, fraction=res.fraction, shared=res.shared,
-                     kkt=res.kkt.numpy(), eps_rel=float(_certificate(tn.net, tn.X, tn.y).eps_rel),
-                     images=res.X.numpy(), best=res.best_candidates.numpy())
-
-    return _cached_result(DigitLeakResult, "digit_leak", config, compute, device, cache, cache_root, refresh)
+                            mean=tn.mean, image_shape=(1, 8, 8), config=config.attack, seed=config.seed)
+    return dict(ssim=res.score, median=res.median, fraction=res.fraction, shared=res.shared, kkt=res.kkt,
+                eps_rel=float(_certificate(tn.net, tn.X, tn.y).eps_rel), images=res.X, best=res.best_candidates)
 
 
 # --------------------------------------------------------------------------------- 2. secret shift
@@ -689,7 +609,7 @@ class SecretShiftConfig:
                              f"{self.net.dataset!r}")
         if self.net.offset != 0:
             raise ValueError(f"net is the unshifted template: its offset must be 0, got {self.net.offset}")
-        _set(self, offsets=_floats(self.offsets, "offsets"), box=_check_box(self.box))
+        set_frozen(self, offsets=_floats(self.offsets, "offsets"), box=_check_box(self.box))
         if _int(self.top_k, "top_k") > self.net.n:
             raise ValueError(f"top_k must be at most the number of training images n={self.net.n}, got {self.top_k}")
 
@@ -706,7 +626,7 @@ class SecretShiftConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class SecretShiftResult(_Result):
+class SecretShiftResult(Result):
     """Per offset (rows) and prior (columns: 0 uninformed box, 1 informed box + s): ``median`` SSIM over the
     training images of their best pooled candidate, ``fraction`` ≥ ``pooling.RECOVERED_SSIM``, ``ssim_top``
     (mean of the top_k), ``shared`` (average-ness, see the config), ``kkt`` (median final KKT loss over restarts);
@@ -714,19 +634,32 @@ class SecretShiftResult(_Result):
     (rescaled, pixel coordinates) and their training images, for image grids (``image_shape``)."""
 
     config: SecretShiftConfig
-    offsets: np.ndarray
-    median: np.ndarray
-    fraction: np.ndarray
-    ssim_top: np.ndarray
-    shared: np.ndarray
-    kkt: np.ndarray
-    eps_rel: np.ndarray
-    recon: np.ndarray
-    nearest: np.ndarray
+    offsets: torch.Tensor
+    median: torch.Tensor
+    fraction: torch.Tensor
+    ssim_top: torch.Tensor
+    shared: torch.Tensor
+    kkt: torch.Tensor
+    eps_rel: torch.Tensor
+    recon: torch.Tensor
+    nearest: torch.Tensor
     image_shape: tuple = (1, 8, 8)
 
     name = "secret_shift"
     _json_fields = ("offsets", "median", "fraction", "ssim_top", "shared", "kkt", "eps_rel")
+
+    def plot(self):
+        """The headline figure: :func:`reconleak_core.viz.plot_secret_shift`."""
+        from reconleak_core.viz import plot_secret_shift
+
+        return plot_secret_shift(self)
+
+    def figures(self) -> dict:
+        """The headline figure and ``"_images"``: the best reconstructions beside their training images
+        (:func:`reconleak_core.viz.plot_shift_reconstructions`)."""
+        from reconleak_core.viz import plot_shift_reconstructions
+
+        return {"": self.plot(), "_images": plot_shift_reconstructions(self)}
 
     def rows(self) -> list[dict]:
         return [{"offset": o, "median_uninformed": m[0], "median_informed": m[1], "shared_uninformed": sh[0],
@@ -734,8 +667,10 @@ class SecretShiftResult(_Result):
                 for o, m, sh, k, e in zip(self.offsets, self.median, self.shared, self.kkt, self.eps_rel)]
 
 
-def secret_shift(config: SecretShiftConfig | None = None, *, scale: str = "book", device="auto",
-                 progress: bool = False, cache: bool = True, cache_root=None, refresh: bool = False) -> SecretShiftResult:
+@experiment("secret_shift", config=SecretShiftConfig, result=SecretShiftResult,
+            summary="paper Fig. 2b: images shifted by an offset the attacker does not know",
+            variants={"deep_secret_shift": ("Fig. 2b on a 3-layer homogeneous network", {"arch": "mlp3"})})
+def secret_shift(config: SecretShiftConfig, run: Run) -> dict:
     """Paper Fig. 2b: a prior placed for the wrong data does not help — the secret shift.
 
     The training images are centred, then moved by s (pixels in [s, 1 + s] once the mean is added back). The
@@ -744,61 +679,83 @@ def secret_shift(config: SecretShiftConfig | None = None, *, scale: str = "book"
     get worse and shared by several training images (averages) as s grows; the informed one keeps the leak.
     Centring matters: an uncentred image set is already shifted by its mean (about 0.3 per pixel for digits).
     """
-    config = SecretShiftConfig.preset(scale) if config is None else config
-    if not isinstance(config, SecretShiftConfig):
-        raise TypeError(f"config must be a SecretShiftConfig, got {type(config).__name__}")
-    shape, R = (1, 8, 8), config.restarts
+    out = _shift_grid(config, run, lambda offset: (0.0, offset))
+    return dict(offsets=_tensor(config.offsets), **out)
 
-    def compute():
-        from reconleak_core.pooling import pool_scores
 
-        out = {k: [] for k in ("median", "fraction", "ssim_top", "shared", "kkt", "eps_rel", "recon", "nearest")}
-        for offset in config.offsets:
-            spec = config.net.shifted(offset)
-            tn = trained_network(spec, device=device, progress=progress, cache=cache, cache_root=cache_root)
-            lo, hi = config.box
-            priors = [_pixel_prior((lo, hi), tn.mean)] * R + [_pixel_prior((lo + offset, hi + offset), tn.mean)] * R
-            res = _attack(tn.net, tn.X, tn.y, config.candidates_per_point * spec.n, config.attack, device=device,
-                          progress=progress, prior=priors, seeds=_attack_seeds(config.seed, R) * 2)
-            row = {k: [] for k in out if k != "eps_rel"}
-            for half in (slice(0, R), slice(R, 2 * R)):
-                pooled = pool_scores(tn.X_clean, res.candidates[half], mean=tn.mean, image_shape=shape, rescale=True,
-                                     kkt=res.kkt[half])
-                order = pooled.score.argsort(descending=True)[:config.top_k]
-                row["median"].append(pooled.median)
-                row["fraction"].append(pooled.fraction)
-                row["ssim_top"].append(pooled.score[order].mean().item())
-                row["shared"].append(pooled.shared)
-                row["kkt"].append(pooled.kkt.median().item())
-                row["recon"].append(pooled.best_candidates[order])
-                row["nearest"].append(pooled.X[order])
-            for k, v in row.items():
-                out[k].append(torch.stack(v) if k in ("recon", "nearest") else v)
-            out["eps_rel"].append(_certificate(tn.net, tn.X, tn.y).eps_rel)
-        arrays = {k: (torch.stack(v).numpy() if k in ("recon", "nearest") else np.array(v)) for k, v in out.items()}
-        return _pack(offsets=np.array(config.offsets), **arrays)
+def _shift_grid(config, run: Run, guesses_of) -> dict:
+    """For every secret offset s of ``config``: the network ``config.net.shifted(s)`` and ONE batched attack
+    with ``config.restarts`` members per guess g in ``guesses_of(s)`` (the pixel box ``config.box`` moved by
+    g), pooled per guess and scored with Haim et al.'s rescaled SSIM. Tensors (O, G, ...) of the scores, the
+    top-``config.top_k`` reconstructions and their training images; ``eps_rel`` (O,) of each network."""
+    from reconleak_core.pooling import pool_scores
 
-    return _cached_result(SecretShiftResult, "secret_shift", config, compute, device, cache, cache_root, refresh)
+    R, lo, hi = config.restarts, *config.box
+    keys = ("median", "fraction", "ssim_top", "shared", "kkt", "recon", "nearest")
+    out = {k: [] for k in (*keys, "eps_rel")}
+    for offset in config.offsets:
+        tn = run.network(config.net.shifted(offset))
+        guesses = guesses_of(offset)
+        priors = [_pixel_prior((lo + g, hi + g), tn.mean) for g in guesses for _ in range(R)]
+        res = run.attack(tn.net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack,
+                         prior=priors, seeds=_attack_seeds(config.seed, R) * len(guesses))
+        row = {k: [] for k in keys}
+        for j in range(len(guesses)):
+            part = slice(j * R, (j + 1) * R)
+            pooled = pool_scores(tn.X_clean, res.candidates[part], mean=tn.mean, image_shape=(1, 8, 8),
+                                 rescale=True, kkt=res.kkt[part])
+            order = pooled.score.argsort(descending=True)[:config.top_k]
+            for k, v in (("median", pooled.median), ("fraction", pooled.fraction),
+                         ("ssim_top", pooled.score[order].mean().item()), ("shared", pooled.shared),
+                         ("kkt", pooled.kkt.median().item()), ("recon", pooled.best_candidates[order]),
+                         ("nearest", pooled.X[order])):
+                row[k].append(v)
+        for k, v in row.items():
+            out[k].append(torch.stack(v) if k in ("recon", "nearest") else _tensor(v))
+        out["eps_rel"].append(_certificate(tn.net, tn.X, tn.y).eps_rel)
+    return {k: (_tensor(v) if k == "eps_rel" else torch.stack(v)) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class ShiftGuessConfig(SecretShiftConfig):
+    """:func:`shift_guess`: the settings of :class:`SecretShiftConfig` and the attacker's ``guesses`` g (box
+    [g, 1 + g] in pixel coordinates); ``None`` (default): the offsets themselves, so that the column g = 0 is
+    the uninformed attack and the diagonal g = s the informed one."""
+
+    guesses: tuple | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.guesses is not None:
+            set_frozen(self, guesses=_floats(self.guesses, "guesses"))
+            if not self.guesses:
+                raise ValueError("guesses must hold at least one value (or be None: the offsets)")
+
+    @property
+    def grid(self) -> tuple:
+        """The guesses attacked: ``guesses``, or the offsets when it is None."""
+        return self.offsets if self.guesses is None else self.guesses
 
 
 @dataclass(frozen=True, eq=False)
-class ShiftGuessResult(_Result):
+class ShiftGuessResult(Result):
     """:func:`shift_guess`: per secret offset (rows) and attacker's guess g (columns, box [g, 1 + g] in
     pixel coordinates) the pooled ``median`` SSIM, ``fraction`` ≥ ``pooling.RECOVERED_SSIM``, ``shared``
     (average-ness) and ``kkt`` (median over restarts), all (O, G); ``eps_rel`` (O,) of each offset's network;
     ``recon`` / ``nearest`` (O, G, top_k, 64): the best reconstructions (rescaled, pixel coordinates) and their
     training images, best first. ``guess == 0`` is the uninformed attack, ``guess == offset`` the informed one."""
 
-    config: SecretShiftConfig
-    offsets: np.ndarray
-    guesses: np.ndarray
-    median: np.ndarray
-    fraction: np.ndarray
-    shared: np.ndarray
-    kkt: np.ndarray
-    eps_rel: np.ndarray
-    recon: np.ndarray
-    nearest: np.ndarray
+    config: ShiftGuessConfig
+    offsets: torch.Tensor
+    guesses: torch.Tensor
+    median: torch.Tensor
+    fraction: torch.Tensor
+    ssim_top: torch.Tensor
+    shared: torch.Tensor
+    kkt: torch.Tensor
+    eps_rel: torch.Tensor
+    recon: torch.Tensor
+    nearest: torch.Tensor
     image_shape: tuple = (1, 8, 8)
 
     name = "shift_guess"
@@ -807,9 +764,16 @@ class ShiftGuessResult(_Result):
     def at(self, offset: float, guess: float) -> tuple[int, int]:
         """The (row, column) of a secret offset and a guess (each must be one of the grid's values)."""
         for values, v, what in ((self.offsets, offset, "offset"), (self.guesses, guess, "guess")):
-            if not np.isclose(values, v).any():
+            if not torch.isclose(values, torch.tensor(float(v), dtype=values.dtype)).any():
                 raise ValueError(f"{what} {v!r} is not on the grid {values.tolist()}")
-        return int(np.isclose(self.offsets, offset).argmax()), int(np.isclose(self.guesses, guess).argmax())
+        return tuple(int(torch.isclose(values, torch.tensor(float(v), dtype=values.dtype)).int().argmax())
+                     for values, v in ((self.offsets, offset), (self.guesses, guess)))
+
+    def plot(self):
+        """The headline figure: :func:`reconleak_core.viz.plot_shift_guess`."""
+        from reconleak_core.viz import plot_shift_guess
+
+        return plot_shift_guess(self)
 
     def rows(self) -> list[dict]:
         return [{"offset": o, "guess": g, "median": self.median[i, j], "shared": self.shared[i, j],
@@ -817,55 +781,19 @@ class ShiftGuessResult(_Result):
                 for i, o in enumerate(self.offsets) for j, g in enumerate(self.guesses)]
 
 
-def shift_guess(config: SecretShiftConfig | None = None, guesses=None, *, scale: str = "book", device="auto",
-                progress: bool = False, cache: bool = True, cache_root=None,
-                refresh: bool = False) -> ShiftGuessResult:
+@experiment("shift_guess", config=ShiftGuessConfig, result=ShiftGuessResult,
+            summary="Fig. 2b over the grid of secret offsets x attacker's guesses")
+def shift_guess(config: ShiftGuessConfig, run: Run) -> dict:
     """Fig. 2b over the whole (secret offset × attacker's guess) grid (chapter "Shifted images").
 
     The networks of :func:`secret_shift` (``config.net.shifted(s)`` for every offset s); for each, ONE
-    batched attack with ``config.restarts`` members per guess g, each with the pixel box [g, 1 + g]
-    (``config.box`` moved by g), scored as :func:`secret_shift` scores (rescaled SSIM, pooled over the
-    restarts of one guess). ``guesses`` default to ``config.offsets``, so that the column g = 0 is the
-    uninformed attack and the diagonal g = s the informed one: the chapter's figure and its two sliders come
-    from this one computation."""
-    config = SecretShiftConfig.preset(scale) if config is None else config
-    if not isinstance(config, SecretShiftConfig):
-        raise TypeError(f"config must be a SecretShiftConfig, got {type(config).__name__}")
-    guesses = config.offsets if guesses is None else _floats(guesses, "guesses")
-    if len(guesses) < 1:
-        raise ValueError("guesses must hold at least one value")
-    shape, R, G = (1, 8, 8), config.restarts, len(guesses)
-
-    def compute():
-        from reconleak_core.pooling import pool_scores
-
-        keys = ("median", "fraction", "shared", "kkt", "recon", "nearest")
-        out = {k: [] for k in (*keys, "eps_rel")}
-        for offset in config.offsets:
-            tn = trained_network(config.net.shifted(offset), device=device, progress=progress, cache=cache,
-                                 cache_root=cache_root)
-            lo, hi = config.box
-            priors = [_pixel_prior((lo + g, hi + g), tn.mean) for g in guesses for _ in range(R)]
-            res = _attack(tn.net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack,
-                          device=device, progress=progress, prior=priors, seeds=_attack_seeds(config.seed, R) * G)
-            row = {k: [] for k in keys}
-            for j in range(G):
-                part = slice(j * R, (j + 1) * R)
-                pooled = pool_scores(tn.X_clean, res.candidates[part], mean=tn.mean, image_shape=shape,
-                                     rescale=True, kkt=res.kkt[part])
-                order = pooled.score.argsort(descending=True)[:config.top_k]
-                for k, v in (("median", pooled.median), ("fraction", pooled.fraction), ("shared", pooled.shared),
-                             ("kkt", pooled.kkt.median().item()), ("recon", pooled.best_candidates[order]),
-                             ("nearest", pooled.X[order])):
-                    row[k].append(v)
-            for k, v in row.items():
-                out[k].append(torch.stack(v) if k in ("recon", "nearest") else v)
-            out["eps_rel"].append(_certificate(tn.net, tn.X, tn.y).eps_rel)
-        arrays = {k: (torch.stack(v).numpy() if k in ("recon", "nearest") else np.array(v)) for k, v in out.items()}
-        return _pack(offsets=np.array(config.offsets), guesses=np.array(guesses), **arrays)
-
-    return _cached_result(ShiftGuessResult, "shift_guess", config, compute, device, cache, cache_root, refresh,
-                          guesses=tuple(guesses))
+    batched attack with ``config.restarts`` members per guess g of ``config.grid``, each with the pixel box
+    [g, 1 + g] (``config.box`` moved by g), scored as :func:`secret_shift` scores (rescaled SSIM, pooled over
+    the restarts of one guess). With the default guesses (the offsets) the column g = 0 is the uninformed
+    attack and the diagonal g = s the informed one: the chapter's figure and its two sliders come from this
+    one computation."""
+    out = _shift_grid(config, run, lambda offset: config.grid)
+    return dict(offsets=_tensor(config.offsets), guesses=_tensor(config.grid), **out)
 
 
 # ------------------------------------------------------------------------------ 3. training length
@@ -909,23 +837,29 @@ class TrainingLengthConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class TrainingLengthResult(_Result):
+class TrainingLengthResult(Result):
     """Per checkpoint (``steps``): ``eps_rel``, ``delta``, ``split_distance`` (a KKT set by splitting exists
     at any distance below it), ``split_reach``, and the attack's ``nearest`` / ``matched`` distances and final
     ``kkt`` loss (means over seeds)."""
 
     config: TrainingLengthConfig
-    steps: np.ndarray
-    eps_rel: np.ndarray
-    delta: np.ndarray
-    split_distance: np.ndarray
-    split_reach: np.ndarray
-    nearest: np.ndarray
-    matched: np.ndarray
-    kkt: np.ndarray
+    steps: torch.Tensor
+    eps_rel: torch.Tensor
+    delta: torch.Tensor
+    split_distance: torch.Tensor
+    split_reach: torch.Tensor
+    nearest: torch.Tensor
+    matched: torch.Tensor
+    kkt: torch.Tensor
 
     name = "training_length"
     _json_fields = ("steps", "eps_rel", "delta", "split_distance", "split_reach", "nearest", "matched", "kkt")
+
+    def plot(self):
+        """The headline figure: :func:`reconleak_core.viz.plot_training_length`."""
+        from reconleak_core.viz import plot_training_length
+
+        return plot_training_length(self)
 
     def rows(self) -> list[dict]:
         return [{"steps": s, "eps_rel": e, "split_distance": sd, "nearest_dist": nd, "matched_dist": md,
@@ -934,39 +868,30 @@ class TrainingLengthResult(_Result):
                                                self.matched, self.kkt)]
 
 
-def training_length(config: TrainingLengthConfig | None = None, *, scale: str = "book", device="auto",
-                    progress: bool = False, cache: bool = True, cache_root=None,
-                    refresh: bool = False) -> TrainingLengthResult:
+@experiment("training_length", config=TrainingLengthConfig, result=TrainingLengthResult,
+            summary="certificate ε, split distance and leakage along one training run")
+def training_length(config: TrainingLengthConfig, run: Run) -> dict:
     """Does training longer (a smaller certificate ε) leave more room for far KKT sets, and less leakage?
 
     Theorems 5, 8 and 9 (chapter "Approximate KKT and training time"): the closer θ is to a KKT point, the
     farther split-based alternative KKT sets reach. Measured on checkpoints of ONE run: ε_rel, the achievable
     split distance, and the attack's reconstruction distance.
     """
-    config = TrainingLengthConfig.preset(scale) if config is None else config
-    if not isinstance(config, TrainingLengthConfig):
-        raise TypeError(f"config must be a TrainingLengthConfig, got {type(config).__name__}")
+    from reconleak_core.lemmas import achievable_split_distance
 
-    def compute():
-        from reconleak_core.lemmas import achievable_split_distance
-
-        tn = trained_network(config.net, device=device, progress=progress, cache=cache, cache_root=cache_root)
-        out = {k: [] for k in ("eps_rel", "delta", "split_distance", "split_reach", "nearest", "matched", "kkt")}
-        seeds = _attack_seeds(config.seed, config.seeds)
-        for net in tn.nets:
-            cert = _certificate(net, tn.X, tn.y)
-            reach = achievable_split_distance(net, tn.X, tn.y, torch.as_tensor(cert.lam),
-                                              refine_steps=config.refine_steps)
-            res = _attack(net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack,
-                          device=device, progress=progress, seeds=seeds)
-            dist = np.array([_distances(tn.X, c)[:2] for c in res.candidates])
-            for k, v in (("eps_rel", cert.eps_rel), ("delta", cert.delta), ("split_distance", reach.distance),
-                         ("split_reach", reach.reach), ("nearest", dist[:, 0].mean()), ("matched", dist[:, 1].mean()),
-                         ("kkt", res.kkt.double().mean().item())):
-                out[k].append(float(v))
-        return _pack(steps=np.array(tn.steps), **{k: np.array(v) for k, v in out.items()})
-
-    return _cached_result(TrainingLengthResult, "training_length", config, compute, device, cache, cache_root, refresh)
+    tn = run.network(config.net)
+    out = {k: [] for k in ("eps_rel", "delta", "split_distance", "split_reach", "nearest", "matched", "kkt")}
+    seeds = _attack_seeds(config.seed, config.seeds)
+    for net in tn.nets:
+        cert = _certificate(net, tn.X, tn.y)
+        reach = achievable_split_distance(net, tn.X, tn.y, torch.as_tensor(cert.lam), refine_steps=config.refine_steps)
+        res = run.attack(net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack, seeds=seeds)
+        dist = _tensor([_distances(tn.X, c)[:2] for c in res.candidates])
+        for k, v in (("eps_rel", cert.eps_rel), ("delta", cert.delta), ("split_distance", reach.distance),
+                     ("split_reach", reach.reach), ("nearest", dist[:, 0].mean()), ("matched", dist[:, 1].mean()),
+                     ("kkt", res.kkt.double().mean())):
+            out[k].append(float(v))
+    return dict(steps=torch.tensor(tn.steps), **{k: _tensor(v) for k, v in out.items()})
 
 
 # ------------------------------------------------------------------ 3b. leakage along one training run
@@ -1016,7 +941,7 @@ class TrainingLeakConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class TrainingLeakResult(_Result):
+class TrainingLeakResult(Result):
     """Per saved network (``steps``, C of them): the certificate's ``eps_rel`` (C,), each restart's final
     KKT loss ``kkt`` (C, R) relative to ‖θ̂‖² (``kkt_rel``), every training point's distance to its
     nearest pooled candidate ``distance`` (C, n) and direction-only distance ``direction`` (C, n, 1 − cos),
@@ -1024,28 +949,34 @@ class TrainingLeakResult(_Result):
     ``candidates`` (C, R·m, d), the training points ``X`` and labels ``y`` for plots."""
 
     config: TrainingLeakConfig
-    steps: np.ndarray
-    eps_rel: np.ndarray
-    kkt_rel: np.ndarray
-    distance: np.ndarray
-    direction: np.ndarray
-    fraction: np.ndarray
-    median: np.ndarray
-    candidates: np.ndarray
-    X: np.ndarray
-    y: np.ndarray
+    steps: torch.Tensor
+    eps_rel: torch.Tensor
+    kkt_rel: torch.Tensor
+    distance: torch.Tensor
+    direction: torch.Tensor
+    fraction: torch.Tensor
+    median: torch.Tensor
+    candidates: torch.Tensor
+    X: torch.Tensor
+    y: torch.Tensor
 
     name = "training_leak"
     _json_fields = ("steps", "eps_rel", "kkt_rel", "fraction", "median")
 
+    def plot(self):
+        """The headline figure: :func:`reconleak_core.viz.plot_training_leak`."""
+        from reconleak_core.viz import plot_training_leak
+
+        return plot_training_leak(self)
+
     def rows(self) -> list[dict]:
-        return [{"steps": s, "eps_rel": e, "kkt_rel": np.median(k), "recovered": f, "median_dist": m}
+        return [{"steps": s, "eps_rel": e, "kkt_rel": k.quantile(0.5).item(), "recovered": f, "median_dist": m}
                 for s, e, k, f, m in zip(self.steps, self.eps_rel, self.kkt_rel, self.fraction, self.median)]
 
 
-def training_leak(config: TrainingLeakConfig | None = None, *, scale: str = "book", device="auto",
-                  progress: bool = False, cache: bool = True, cache_root=None,
-                  refresh: bool = False) -> TrainingLeakResult:
+@experiment("training_leak", config=TrainingLeakConfig, result=TrainingLeakResult,
+            summary="better-trained nets leak less? pooled attacks with the right prior along one run")
+def training_leak(config: TrainingLeakConfig, run: Run) -> dict:
     """Better-trained ⇒ less leakage? Pooled attacks with the right prior on checkpoints of ONE run.
 
     Theorems 5, 8 and 9 (chapter "Approximate KKT and training time") say that the closer θ is to a KKT
@@ -1053,39 +984,23 @@ def training_leak(config: TrainingLeakConfig | None = None, *, scale: str = "boo
     attack with the right prior recovers from each checkpoint, beside the checkpoint's ε_rel
     (``kkt.certificate``). Nothing here guarantees a monotone trend; the chapter reports what it finds.
     """
-    config = TrainingLeakConfig.preset(scale) if config is None else config
-    if not isinstance(config, TrainingLeakConfig):
-        raise TypeError(f"config must be a TrainingLeakConfig, got {type(config).__name__}")
-
-    def compute():
-        from reconleak_core.kkt import normalize_margin
-        from reconleak_core.pooling import pooled_attack
-
-        tn = trained_network(config.net, device=device, progress=progress, cache=cache, cache_root=cache_root)
-        out = {k: [] for k in ("eps_rel", "kkt_rel", "distance", "direction", "fraction", "median", "candidates")}
-        for net in tn.nets:
-            cert = _certificate(net, tn.X, tn.y)
-            theta_sq = sum((p.detach().double() ** 2).sum() for p in normalize_margin(net, tn.X, tn.y).parameters())
-            pooled = pooled_attack(net, tn.X, tn.y, restarts=config.restarts,
-                                   candidates_per_point=config.candidates_per_point, prior=Sphere(config.radius),
-                                   metric="l2", threshold=config.threshold, config=config.attack, seed=config.seed,
-                                   device=device, progress=progress)
-            cos = _pool_cosine(tn.X, pooled.candidates)
-            for k, v in (("eps_rel", cert.eps_rel), ("kkt_rel", (pooled.kkt / theta_sq).numpy()),
-                         ("distance", pooled.score.numpy()), ("direction", cos), ("fraction", pooled.fraction),
-                         ("median", pooled.median), ("candidates", pooled.candidates.numpy())):
-                out[k].append(v)
-        arrays = {k: np.array(v, dtype=np.float64) for k, v in out.items()}
-        return _pack(steps=np.array(tn.steps), X=tn.X.numpy(), y=tn.y.numpy(), **arrays)
-
-    return _cached_result(TrainingLeakResult, "training_leak", config, compute, device, cache, cache_root, refresh)
-
-
-def _pool_cosine(X: torch.Tensor, candidates: torch.Tensor) -> np.ndarray:
-    """Every training point's direction-only distance 1 − cos∠ to its best-aligned candidate."""
+    from reconleak_core.kkt import normalize_margin
     from reconleak_core.pooling import pool_scores
 
-    return pool_scores(X, candidates, metric="cosine", threshold=0.0).score.numpy()
+    tn = run.network(config.net)
+    out = {k: [] for k in ("eps_rel", "kkt_rel", "distance", "direction", "fraction", "median", "candidates")}
+    for net in tn.nets:
+        cert = _certificate(net, tn.X, tn.y)
+        theta_sq = sum((p.detach().double() ** 2).sum() for p in normalize_margin(net, tn.X, tn.y).parameters())
+        pooled = run.pooled_attack(net, tn.X, tn.y, restarts=config.restarts,
+                                   candidates_per_point=config.candidates_per_point, prior=Sphere(config.radius),
+                                   metric="l2", threshold=config.threshold, config=config.attack, seed=config.seed)
+        cos = pool_scores(tn.X, pooled.candidates, metric="cosine", threshold=0.0).score
+        for k, v in (("eps_rel", cert.eps_rel), ("kkt_rel", pooled.kkt / theta_sq), ("distance", pooled.score),
+                     ("direction", cos), ("fraction", pooled.fraction), ("median", pooled.median),
+                     ("candidates", pooled.candidates)):
+            out[k].append(_tensor(v))
+    return dict(steps=torch.tensor(tn.steps), X=tn.X, y=tn.y, **{k: torch.stack(v) for k, v in out.items()})
 
 
 # ---------------------------------------------------------------------------------- 4. infer shift
@@ -1115,7 +1030,7 @@ class InferShiftConfig:
                              f"{self.net.dataset!r}")
         if self.net.offset != 0:
             raise ValueError(f"net is the unshifted template: its offset must be 0, got {self.net.offset}")
-        _set(self, offsets=_floats(self.offsets, "offsets"), trials=_floats(self.trials, "trials"),
+        set_frozen(self, offsets=_floats(self.offsets, "offsets"), trials=_floats(self.trials, "trials"),
              box=_floats(self.box, "box"))
         if len(self.box) != 2 or self.box[0] >= self.box[1]:
             raise ValueError(f"box must be (lo, hi) with lo < hi, got {self.box!r}")
@@ -1134,54 +1049,53 @@ class InferShiftConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class InferShiftResult(_Result):
+class InferShiftResult(Result):
     """``loss`` (O, T): final KKT loss (min over seeds) of the attack with each trial shift, per true offset;
     ``estimate`` (O,): the trial with the lowest loss; ``error`` = estimate − offset."""
 
     config: InferShiftConfig
-    offsets: np.ndarray
-    trials: np.ndarray
-    loss: np.ndarray
-    estimate: np.ndarray
-    error: np.ndarray
+    offsets: torch.Tensor
+    trials: torch.Tensor
+    loss: torch.Tensor
+    estimate: torch.Tensor
+    error: torch.Tensor
 
     name = "infer_shift"
     _json_fields = ("offsets", "trials", "loss", "estimate", "error")
+
+    def plot(self):
+        """The headline figure: :func:`reconleak_core.viz.plot_infer_shift`."""
+        from reconleak_core.viz import plot_infer_shift
+
+        return plot_infer_shift(self)
 
     def rows(self) -> list[dict]:
         return [{"true_offset": o, "estimate": e, "error": err, "best_kkt_loss": l.min()}
                 for o, e, err, l in zip(self.offsets, self.estimate, self.error, self.loss)]
 
 
-def infer_shift(config: InferShiftConfig | None = None, *, scale: str = "book", device="auto",
-                progress: bool = False, cache: bool = True, cache_root=None, refresh: bool = False) -> InferShiftResult:
+@experiment("infer_shift", config=InferShiftConfig, result=InferShiftResult,
+            summary="can the attacker estimate the secret shift? (beyond the paper)")
+def infer_shift(config: InferShiftConfig, run: Run) -> dict:
     """Beyond the paper (open question 2): estimate the secret shift by the KKT loss under shifted box priors.
 
     For each true offset the network trained on X + offset is attacked once, batched over the trial shifts
     (× seeds); the trial whose prior Shift(s, Box) lets the candidates reach the lowest KKT loss is the
     estimate. Reports the estimates against the truth; nothing guarantees success (chapter "Open questions").
     """
-    config = InferShiftConfig.preset(scale) if config is None else config
-    if not isinstance(config, InferShiftConfig):
-        raise TypeError(f"config must be an InferShiftConfig, got {type(config).__name__}")
-
-    def compute():
-        T, S, d = len(config.trials), config.seeds, config.net.input_dim
-        losses = []
-        for offset in config.offsets:
-            spec = config.net.shifted(offset)
-            tn = trained_network(spec, device=device, progress=progress, cache=cache, cache_root=cache_root)
-            inner = _pixel_prior(config.box, tn.mean, enforce="project")   # the pixel box, in model coordinates
-            priors = [Shift(torch.full((d,), s, dtype=torch.float64), inner) for s in config.trials for _ in range(S)]
-            res = _attack(tn.net, tn.X, tn.y, config.candidates_per_point * spec.n, config.attack, device=device,
-                          progress=progress, prior=priors, seeds=_attack_seeds(config.seed, S) * T)
-            losses.append(res.kkt.double().reshape(T, S).amin(dim=1).numpy())
-        loss = np.stack(losses)
-        estimate = np.array(config.trials)[loss.argmin(axis=1)]
-        return _pack(offsets=np.array(config.offsets), trials=np.array(config.trials), loss=loss,
-                     estimate=estimate, error=estimate - np.array(config.offsets))
-
-    return _cached_result(InferShiftResult, "infer_shift", config, compute, device, cache, cache_root, refresh)
+    T, S, d = len(config.trials), config.seeds, config.net.input_dim
+    losses = []
+    for offset in config.offsets:
+        spec = config.net.shifted(offset)
+        tn = run.network(spec)
+        inner = _pixel_prior(config.box, tn.mean, enforce="project")   # the pixel box, in model coordinates
+        priors = [Shift(torch.full((d,), s, dtype=torch.float64), inner) for s in config.trials for _ in range(S)]
+        res = run.attack(tn.net, tn.X, tn.y, config.candidates_per_point * spec.n, config.attack, prior=priors,
+                         seeds=_attack_seeds(config.seed, S) * T)
+        losses.append(res.kkt.double().reshape(T, S).amin(dim=1))
+    loss, trials, offsets = torch.stack(losses), _tensor(config.trials), _tensor(config.offsets)
+    estimate = trials[loss.argmin(dim=1)]
+    return dict(offsets=offsets, trials=trials, loss=loss, estimate=estimate, error=estimate - offsets)
 
 
 # ---------------------------------------------------------------------- 5. bias vs the secret shift
@@ -1259,7 +1173,7 @@ class BiasShiftConfig:
             raise ValueError("net is the bias-free, unshifted template: offset 0 and bias False")
         if not isinstance(self.attack, AttackConfig):
             raise TypeError(f"attack must be an AttackConfig, got {type(self.attack).__name__}")
-        _set(self, offsets=_floats(self.offsets, "offsets"), box=_check_box(self.box),
+        set_frozen(self, offsets=_floats(self.offsets, "offsets"), box=_check_box(self.box),
              draws=tuple(check_seed(d) for d in self.draws), biases=tuple(self.biases))
         if not self.draws or not self.offsets:
             raise ValueError("draws and offsets must not be empty")
@@ -1290,7 +1204,7 @@ class BiasShiftConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class BiasShiftResult(_Result):
+class BiasShiftResult(Result):
     """Arrays indexed (draw, offset, bias): ``median`` pooled SSIM (uninformed box), ``fraction`` ≥
     ``pooling.RECOVERED_SSIM``, ``shared``, ``kkt`` (median final KKT loss over restarts), ``eps_rel``
     (:func:`kkt_residual`), ``mean_estimate`` (the pooled candidates' mean coordinate in model coordinates: the
@@ -1298,36 +1212,43 @@ class BiasShiftResult(_Result):
     ``nearest`` (D, O, B, top_k, 64): best reconstructions and their training images (rescaled pixels)."""
 
     config: BiasShiftConfig
-    offsets: np.ndarray
-    biases: np.ndarray
-    draws: np.ndarray
-    median: np.ndarray
-    fraction: np.ndarray
-    shared: np.ndarray
-    kkt: np.ndarray
-    eps_rel: np.ndarray
-    mean_estimate: np.ndarray
-    ones_in_row_space: np.ndarray
-    ssim: np.ndarray
-    recon: np.ndarray
-    nearest: np.ndarray
+    offsets: torch.Tensor
+    biases: torch.Tensor
+    draws: torch.Tensor
+    median: torch.Tensor
+    fraction: torch.Tensor
+    shared: torch.Tensor
+    kkt: torch.Tensor
+    eps_rel: torch.Tensor
+    mean_estimate: torch.Tensor
+    ones_in_row_space: torch.Tensor
+    ssim: torch.Tensor
+    recon: torch.Tensor
+    nearest: torch.Tensor
     image_shape: tuple = (1, 8, 8)
 
     name = "bias_shift"
     _json_fields = ("offsets", "biases", "draws", "median", "fraction", "shared", "kkt", "eps_rel",
                     "mean_estimate", "ones_in_row_space")
 
+    def plot(self):
+        """The headline figure: :func:`reconleak_core.viz.plot_bias_shift`."""
+        from reconleak_core.viz import plot_bias_shift
+
+        return plot_bias_shift(self)
+
     def rows(self) -> list[dict]:
         """One row per (offset, bias): medians over the draws."""
-        med = lambda a: float(np.median(a))
+        med = lambda a: a.quantile(0.5).item()
         return [{"offset": float(o), "bias": int(b), "median_ssim": med(self.median[:, i, j]),
                  "fraction": med(self.fraction[:, i, j]), "shared": med(self.shared[:, i, j]),
                  "eps_rel": med(self.eps_rel[:, i, j]), "mean_estimate": med(self.mean_estimate[:, i, j])}
                 for i, o in enumerate(self.offsets) for j, b in enumerate(self.biases)]
 
 
-def bias_shift(config: BiasShiftConfig | None = None, *, scale: str = "book", device="auto", progress: bool = False,
-               cache: bool = True, cache_root=None, refresh: bool = False) -> BiasShiftResult:
+@experiment("bias_shift", config=BiasShiftConfig, result=BiasShiftResult,
+            summary="does the secret-shift defense survive a first-layer bias? (beyond the paper)")
+def bias_shift(config: BiasShiftConfig, run: Run) -> dict:
     """Beyond the paper (chapter "Open questions"): the secret shift against networks with a first-layer bias.
 
     A bias can absorb a constant shift: wⱼ·(x + s1) + bⱼ = wⱼ·x + (bⱼ + s wⱼ·1), so a biased net trained on
@@ -1335,68 +1256,28 @@ def bias_shift(config: BiasShiftConfig | None = None, *, scale: str = "book", de
     uninformed attack (box [0, 1] in pixels) then recovers the images is measured, not proven: pooled SSIM
     per (draw, offset, bias), with the networks' KKT residual beside it.
 
-    Measured (book preset, draws 0, 1, 2; 2 shared CPU cores under a load of about 7–15, 260 s wall cold):
-    median SSIM (median over draws, range) s = 0: no bias 0.655 (0.653–0.693), bias 0.465 (0.460–0.469);
-    s = 1: no bias 0.484 (0.448–0.505), bias 0.490 (0.432–0.517). KKT residual s = 0: 0.20 / 0.32, s = 1:
-    0.66 / 0.60 (no bias / bias). Candidates' mean within 0.02 of 0 everywhere; ``ones_in_row_space`` 1.0 for
-    s = 1 and 0.63–0.79 for s = 0. So the bias does not let the uninformed attack through at s = 1 here.
     """
-    config = BiasShiftConfig.preset(scale) if config is None else config
-    if not isinstance(config, BiasShiftConfig):
-        raise TypeError(f"config must be a BiasShiftConfig, got {type(config).__name__}")
+    from reconleak_core.pooling import pool_scores
 
-    def compute():
-        from reconleak_core.pooling import pool_scores
-
-        keys = ("median", "fraction", "shared", "kkt", "eps_rel", "mean_estimate", "ones_in_row_space", "ssim",
-                "recon", "nearest")
-        out = {k: [] for k in keys}
-        R = config.restarts
-        for draw in config.draws:
-            for offset in config.offsets:
-                for bias in config.biases:
-                    spec = config.spec(draw, offset, bias)
-                    tn = trained_network(spec, device=device, progress=progress, cache=cache, cache_root=cache_root)
-                    res = _attack(tn.net, tn.X, tn.y, config.candidates_per_point * spec.n, config.attack,
-                                  device=device, progress=progress, prior=_pixel_prior(config.box, tn.mean),
-                                  seeds=_attack_seeds(draw, R))
-                    pooled = pool_scores(tn.X_clean, res.candidates, mean=tn.mean, image_shape=(1, 8, 8),
-                                         rescale=True, kkt=res.kkt)
-                    order = pooled.score.argsort(descending=True)[:config.top_k]
-                    cell = {"median": pooled.median, "fraction": pooled.fraction, "shared": pooled.shared,
-                            "kkt": pooled.kkt.median().item(), "eps_rel": kkt_residual(tn.net, tn.X, tn.y),
-                            "mean_estimate": res.candidates.double().mean().item(),
-                            "ones_in_row_space": ones_in_row_space(tn.net), "ssim": pooled.score.numpy(),
-                            "recon": pooled.best_candidates[order].numpy(), "nearest": pooled.X[order].numpy()}
-                    for k, v in cell.items():
-                        out[k].append(v)
-        D, O, B = len(config.draws), len(config.offsets), len(config.biases)
-        arrays = {k: np.array(v).reshape(D, O, B, *np.shape(v[0])) for k, v in out.items()}
-        return _pack(offsets=np.array(config.offsets), biases=np.array(config.biases), draws=np.array(config.draws),
-                     **arrays)
-
-    return _cached_result(BiasShiftResult, "bias_shift", config, compute, device, cache, cache_root, refresh)
-
-
-# ----------------------------------------------------------------------------------------- registry
-EXPERIMENTS = {
-    "digit_leak": (digit_leak, lambda scale, seed: DigitLeakConfig.preset(scale, seed=seed)),
-    "init_radius": (init_radius, lambda scale, seed: InitRadiusConfig.preset(scale, seed=seed)),
-    "secret_shift": (secret_shift, lambda scale, seed: SecretShiftConfig.preset(scale, seed=seed)),
-    "training_length": (training_length, lambda scale, seed: TrainingLengthConfig.preset(scale, seed=seed)),
-    "infer_shift": (infer_shift, lambda scale, seed: InferShiftConfig.preset(scale, seed=seed)),
-    "deep_init_radius": (init_radius, lambda scale, seed: InitRadiusConfig.preset(scale, arch="mlp3", seed=seed)),
-    "deep_secret_shift": (secret_shift, lambda scale, seed: SecretShiftConfig.preset(scale, arch="mlp3", seed=seed)),
-    "bias_shift": (bias_shift, lambda scale, seed: BiasShiftConfig.preset(scale, seed=seed)),
-}
-"""name → (experiment function, preset(scale, seed) → config)."""
-
-
-def run(name: str, scale: str = "book", *, seed: int = 0, device="auto", progress: bool = False, cache: bool = True,
-        cache_root=None, refresh: bool = False):
-    """Run the experiment ``name`` (a key of :data:`EXPERIMENTS`) at ``scale`` with seed ``seed``."""
-    if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    function, preset = EXPERIMENTS[name]
-    return function(preset(_scale(scale), check_seed(seed)), device=device, progress=progress, cache=cache,
-                    cache_root=cache_root, refresh=refresh)
+    keys = ("median", "fraction", "shared", "kkt", "eps_rel", "mean_estimate", "ones_in_row_space", "ssim",
+            "recon", "nearest")
+    out = {k: [] for k in keys}
+    for draw in config.draws:
+        for offset in config.offsets:
+            for bias in config.biases:
+                spec = config.spec(draw, offset, bias)
+                tn = run.network(spec)
+                res = run.attack(tn.net, tn.X, tn.y, config.candidates_per_point * spec.n, config.attack,
+                                 prior=_pixel_prior(config.box, tn.mean), seeds=_attack_seeds(draw, config.restarts))
+                pooled = pool_scores(tn.X_clean, res.candidates, mean=tn.mean, image_shape=(1, 8, 8),
+                                     rescale=True, kkt=res.kkt)
+                order = pooled.score.argsort(descending=True)[:config.top_k]
+                cell = {"median": pooled.median, "fraction": pooled.fraction, "shared": pooled.shared,
+                        "kkt": pooled.kkt.median(), "eps_rel": kkt_residual(tn.net, tn.X, tn.y),
+                        "mean_estimate": res.candidates.double().mean(), "ones_in_row_space": ones_in_row_space(tn.net),
+                        "ssim": pooled.score, "recon": pooled.best_candidates[order], "nearest": pooled.X[order]}
+                for k, v in cell.items():
+                    out[k].append(_tensor(v))
+    D, O, B = len(config.draws), len(config.offsets), len(config.biases)
+    return dict(offsets=_tensor(config.offsets), biases=torch.tensor(config.biases), draws=torch.tensor(config.draws),
+                **{k: torch.stack(v).reshape(D, O, B, *v[0].shape) for k, v in out.items()})

@@ -7,7 +7,7 @@ experiment functions) stays the default and is what the book uses.
 Interface.
 
 - :func:`on_ray` — a context manager: inside it, every batched attack of an experiment
-  (``experiments._attack``, one ``attack.reconstruct_batch`` call per network) is split into chunks of
+  (``experiments.Run.attack``, one ``attack.reconstruct_batch`` call per network) is split into chunks of
   ``members_per_task`` members, each chunk ONE ``reconstruct_batch`` call in its own Ray task (its own
   CPU threads, or its own GPU with ``num_gpus=1``), and the chunks are merged back into one
   :class:`~reconleak_core.attack.AttackResult`. Everything else (training, certificate, scoring, the
@@ -283,20 +283,20 @@ def random_search(spec, *, trials: int = 8, restarts: int = 2, space: SearchSpac
                   refresh: bool = False) -> SearchResult:
     """Haim et al.'s random search over (init scale, lr, λ_min, α) on the network of ``spec`` (a ``NetSpec``).
 
-    The network is ``experiments.trained_network(spec)`` (cached), attacked margin-normalised with
+    The network is ``trained_nets.trained_network(spec)`` (cached), attacked margin-normalised with
     m = ``candidates_per_point``·n candidates and no prior. Trial t draws its settings from ``space``
     (``SearchSpace.sample(trials, seed)``) and runs ``restarts`` seeds (``seed``, ``seed + 1``, ...) as one
     ``reconstruct_batch``, with the other settings from ``attack``. ``executor``: ``"local"`` (the trials one
     after another in this process) or ``"ray"`` (every trial a Ray task, all submitted at once, resources
     ``num_cpus`` / ``num_gpus`` each). Both give the same :class:`SearchResult` and share its cache entry.
     """
-    from reconleak_core import experiments
+    from reconleak_core import experiments, trained_nets
     from reconleak_core.cache import cached
     from reconleak_core.kkt import normalize_margin
     from reconleak_core.runtime import get_device
 
-    if not isinstance(spec, experiments.NetSpec):
-        raise TypeError(f"spec must be an experiments.NetSpec, got {type(spec).__name__}")
+    if not isinstance(spec, trained_nets.NetSpec):
+        raise TypeError(f"spec must be a trained_nets.NetSpec, got {type(spec).__name__}")
     trials, restarts = _positive_int(trials, "trials"), _positive_int(restarts, "restarts")
     candidates_per_point = _positive_int(candidates_per_point, "candidates_per_point")
     space = SearchSpace() if space is None else space
@@ -313,7 +313,7 @@ def random_search(spec, *, trials: int = 8, restarts: int = 2, space: SearchSpac
     device = get_device(device)
 
     def compute():
-        tn = experiments.trained_network(spec, device=device, cache=cache, cache_root=cache_root)
+        tn = trained_nets.trained_network(spec, device=device, cache=cache, cache_root=cache_root)
         net = normalize_margin(tn.net, tn.X, tn.y)
         m = candidates_per_point * spec.n
         drawn = space.sample(trials, seed)

@@ -17,8 +17,8 @@ Interface.
 - :func:`static_slider` — one or two real range sliders over precomputed frames (every grid point drawn
   once, stored as compact PNG, switched by a few lines of plain JavaScript): the static-page counterpart
   of a live ``interact`` slider, e.g. secret offset × attacker's guess.
-- :func:`plot_experiment` — the headline figure of any result of :mod:`reconleak_core.experiments` (the CLI's
-  ``<experiment>.png``).
+- ``plot_<experiment>`` (:func:`plot_init_radius`, :func:`plot_secret_shift`, ...) — the headline figure of each
+  result of :mod:`reconleak_core.experiments`, which its ``plot()`` method draws (the CLI's ``<experiment>.png``).
 
 Sizes: the book's content column is about 690 px wide and a notebook figure is rendered at 100 dpi, so a
 figure :data:`COLUMN_INCHES` wide shows at its natural size and its 10-pt labels come out about 14 px; a
@@ -41,7 +41,7 @@ import torch
 from reconleak_core.checks import as_tensor, check_labels, check_points, check_positive
 
 __all__ = ["plane_basis", "side_basis", "plot_points_2d", "plot_activation_regions", "plot_curves", "image_grid",
-           "scrub_animation", "static_slider", "plot_experiment", "COLUMN_INCHES"]
+           "scrub_animation", "static_slider", "COLUMN_INCHES"]
 
 COLUMN_INCHES = 6.8
 """Width (inches) of a figure that fills the book's ~690 px content column at the inline backend's 100 dpi."""
@@ -600,84 +600,123 @@ def _per_x(values, n: int):
     return values.reshape(n, -1).mean(dim=1)
 
 
-def plot_experiment(result):
-    """The headline figure of an experiment result of :mod:`reconleak_core.experiments` (used by the CLI).
+def _two_panels():
+    """A figure of two panels side by side filling the book's column (:data:`COLUMN_INCHES` wide)."""
+    return _pyplot().subplots(1, 2, figsize=(COLUMN_INCHES, 3.2))
 
-    - ``init_radius``: final KKT loss and reconstruction distances against the attack's init radius;
-    - ``secret_shift``: SSIM of the reconstructions and final KKT loss against the secret offset;
-    - ``training_length``: certificate ε against steps, split distance and attack distances against ε;
-    - ``infer_shift``: the estimated against the true offset, and the KKT loss against the trial shift.
 
-    Values over attack seeds are averaged. Two panels fill the book's column (:data:`COLUMN_INCHES` wide); three
-    panels are 9.3 inches wide, for a notebook cell tagged ``full-width`` (about 935 px in a 1280 px window).
-    Returns the ``Figure``; raises ``ValueError`` for a result of another kind.
-    """
-    name = getattr(result, "name", None)
-    plt = _pyplot()
-    two, three = (COLUMN_INCHES, 3.2), _FULL_WIDTH_THREE_PANELS
-    if name == "init_radius":
-        r = result.radii
-        fig, axes = plt.subplots(1, 2, figsize=two)
-        plot_curves(r, {"KKT loss": _per_x(result.kkt, len(r))}, xlabel="attack init radius", ylabel="final KKT loss",
-                    title="the attack's objective", logx=True, logy=True, ax=axes[0])
-        plot_curves(r, {"nearest": _per_x(result.nearest, len(r)), "matched": _per_x(result.matched, len(r))},
-                    xlabel="attack init radius", ylabel="distance to the training set",
-                    title="reconstruction quality", logx=True, logy=True, ax=axes[1])
-    elif name == "secret_shift":
-        o = result.offsets
-        fig, axes = plt.subplots(1, 2, figsize=two)
-        plot_curves(o, {"box [0, 1]": result.median[:, 0], "box [s, 1 + s]": result.median[:, 1]},
-                    xlabel="secret offset s", ylabel="median best SSIM", title="reconstruction quality", ax=axes[0])
-        plot_curves(o, {"box [0, 1]": result.kkt[:, 0], "box [s, 1 + s]": result.kkt[:, 1]}, xlabel="secret offset s",
-                    ylabel="final KKT loss", title="the attack's objective", logy=True, ax=axes[1])
-    elif name == "digit_leak":
-        fig = image_grid([list(result.images), list(result.best)], row_titles=["training", "best candidate"],
-                         image_shape=tuple(result.image_shape), normalize=False, scale=0.8)
-        fig.suptitle(f"median SSIM {result.median:.3g}, {result.fraction:.0%} of the images ≥ 0.7", fontsize="medium")
-    elif name == "training_length":
-        fig, axes = plt.subplots(1, 3, figsize=three)
-        plot_curves(result.steps, {"ε / ‖θ̂‖": result.eps_rel}, xlabel="training steps", ylabel="relative ε",
-                    title="certificate", logx=True, logy=True, ax=axes[0])
-        plot_curves(result.eps_rel, {"split distance": result.split_distance}, xlabel="relative ε",
-                    ylabel="distance", title="far KKT sets", logx=True, logy=True, ax=axes[1])
-        plot_curves(result.eps_rel, {"nearest": result.nearest, "matched": result.matched}, xlabel="relative ε",
-                    ylabel="distance", title="attack without a prior", logx=True, ax=axes[2])
-        for ax in axes[1:]:
-            ax.invert_xaxis()
-    elif name == "infer_shift":
-        o = result.offsets
-        fig, axes = plt.subplots(1, 2, figsize=two)
-        plot_curves(o, {"estimate": result.estimate, "true offset": o}, xlabel="true offset",
-                    ylabel="offset", title="inferring the secret shift", ax=axes[0])
-        loss = as_tensor(result.loss, "loss", dtype=torch.float64)
-        plot_curves(result.trials, {f"offset {float(v):.3g}": row for v, row in zip(o, loss)},
-                    xlabel="trial shift", ylabel="final KKT loss", title="loss per trial", logy=True, ax=axes[1])
-    elif name == "bias_shift":
-        fig = plot_bias_shift(result)
-    else:
-        raise ValueError(f"no figure for experiment result {type(result).__name__!r} (name {name!r}): expected "
-                         "init_radius, secret_shift, training_length, infer_shift or bias_shift")
+def _finish(fig):
     fig.tight_layout()
     return fig
+
+
+def plot_init_radius(result):
+    """``experiments.init_radius`` (paper Fig. 2a): final KKT loss and reconstruction distances against the
+    attack's init radius, means over the attack seeds. Returns the ``Figure``."""
+    r = result.radii
+    fig, axes = _two_panels()
+    plot_curves(r, {"KKT loss": _per_x(result.kkt, len(r))}, xlabel="attack init radius", ylabel="final KKT loss",
+                title="the attack's objective", logx=True, logy=True, ax=axes[0])
+    plot_curves(r, {"nearest": _per_x(result.nearest, len(r)), "matched": _per_x(result.matched, len(r))},
+                xlabel="attack init radius", ylabel="distance to the training set",
+                title="reconstruction quality", logx=True, logy=True, ax=axes[1])
+    return _finish(fig)
+
+
+def plot_secret_shift(result):
+    """``experiments.secret_shift`` (paper Fig. 2b): median best SSIM and final KKT loss against the secret
+    offset, for the uninformed box [0, 1] and the informed box [s, 1 + s]. Returns the ``Figure``."""
+    o = result.offsets
+    fig, axes = _two_panels()
+    plot_curves(o, {"box [0, 1]": result.median[:, 0], "box [s, 1 + s]": result.median[:, 1]},
+                xlabel="secret offset s", ylabel="median best SSIM", title="reconstruction quality", ax=axes[0])
+    plot_curves(o, {"box [0, 1]": result.kkt[:, 0], "box [s, 1 + s]": result.kkt[:, 1]}, xlabel="secret offset s",
+                ylabel="final KKT loss", title="the attack's objective", logy=True, ax=axes[1])
+    return _finish(fig)
+
+
+def plot_shift_guess(result):
+    """``experiments.shift_guess``: median best SSIM and "average-ness" (training images sharing their best
+    candidate) against the secret offset s, for the guess g = 0 (uninformed) and g = s (informed); both
+    must be on the result's grid of guesses. Returns the ``Figure``."""
+    offsets = [float(o) for o in result.offsets]
+    zero = result.at(offsets[0], 0.0)[1]
+    diagonal = [result.at(o, o) for o in offsets]
+    fig, axes = _two_panels()
+    for ax, values, ylabel, title in ((axes[0], result.median, "median best SSIM", "reconstruction quality"),
+                                      (axes[1], result.shared, "images sharing a candidate", "average-ness")):
+        curves = {"guess g = 0": values[:, zero], "guess g = s": torch.stack([values[i, j] for i, j in diagonal])}
+        plot_curves(offsets, curves, xlabel="secret offset s", ylabel=ylabel, title=title, ax=ax)
+    return _finish(fig)
+
+
+def plot_digit_leak(result):
+    """``experiments.digit_leak``: every training image above its best pooled candidate, with the median SSIM
+    in the title. Returns the ``Figure``."""
+    fig = image_grid([list(result.images), list(result.best)], row_titles=["training", "best candidate"],
+                     image_shape=tuple(result.image_shape), normalize=False, scale=0.8)
+    fig.suptitle(f"median SSIM {result.median:.3g}, {result.fraction:.0%} of the images ≥ 0.7", fontsize="medium")
+    return _finish(fig)
+
+
+def plot_training_length(result):
+    """``experiments.training_length``: certificate ε against steps, split distance and attack distances
+    against ε. Three panels 9.3 inches wide, for a notebook cell tagged ``full-width`` (about 935 px in a
+    1280 px window). Returns the ``Figure``."""
+    fig, axes = _pyplot().subplots(1, 3, figsize=_FULL_WIDTH_THREE_PANELS)
+    plot_curves(result.steps, {"ε / ‖θ̂‖": result.eps_rel}, xlabel="training steps", ylabel="relative ε",
+                title="certificate", logx=True, logy=True, ax=axes[0])
+    plot_curves(result.eps_rel, {"split distance": result.split_distance}, xlabel="relative ε",
+                ylabel="distance", title="far KKT sets", logx=True, logy=True, ax=axes[1])
+    plot_curves(result.eps_rel, {"nearest": result.nearest, "matched": result.matched}, xlabel="relative ε",
+                ylabel="distance", title="attack without a prior", logx=True, ax=axes[2])
+    for ax in axes[1:]:
+        ax.invert_xaxis()
+    return _finish(fig)
+
+
+def plot_training_leak(result):
+    """``experiments.training_leak``: the share of training points recovered and their median distance to the
+    nearest pooled candidate against the checkpoint's certificate ε_rel (better trained to the right).
+    Returns the ``Figure``."""
+    fig, axes = _two_panels()
+    plot_curves(result.eps_rel, {"recovered": result.fraction}, xlabel="relative ε (certificate)",
+                ylabel=f"share within {result.config.threshold:g}", title="leakage", logx=True, ax=axes[0])
+    plot_curves(result.eps_rel, {"median distance": result.median}, xlabel="relative ε (certificate)",
+                ylabel="distance", title="reconstruction quality", logx=True, ax=axes[1])
+    for ax in axes:
+        ax.invert_xaxis()
+    return _finish(fig)
+
+
+def plot_infer_shift(result):
+    """``experiments.infer_shift``: the estimated against the true offset, and the KKT loss against the trial
+    shift. Returns the ``Figure``."""
+    o = result.offsets
+    fig, axes = _two_panels()
+    plot_curves(o, {"estimate": result.estimate, "true offset": o}, xlabel="true offset",
+                ylabel="offset", title="inferring the secret shift", ax=axes[0])
+    loss = as_tensor(result.loss, "loss", dtype=torch.float64)
+    plot_curves(result.trials, {f"offset {float(v):.3g}": row for v, row in zip(o, loss)},
+                xlabel="trial shift", ylabel="final KKT loss", title="loss per trial", logy=True, ax=axes[1])
+    return _finish(fig)
+
+
+__all__ += ["plot_init_radius", "plot_secret_shift", "plot_shift_guess", "plot_digit_leak", "plot_training_length",
+            "plot_training_leak", "plot_infer_shift", "plot_bias_shift"]
 
 
 def plot_bias_shift(result, axes=None):
     """``experiments.bias_shift``: median pooled SSIM (uninformed box) and KKT residual against the offset, one
     curve per bias setting, the medians over draws with their range as a band (chapter "Open questions")."""
-    import numpy as np
-
-    plt = _pyplot()
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(COLUMN_INCHES, 3.2))
-    else:
-        fig = axes[0].figure
-    o = np.asarray(result.offsets, dtype=float)
+    fig, axes = _two_panels() if axes is None else (axes[0].figure, axes)
+    o = as_tensor(result.offsets, "offsets", dtype=torch.float64)
     for ax, values, ylabel in ((axes[0], result.median, "median best SSIM"), (axes[1], result.eps_rel, "ε_rel")):
         for j, bias in enumerate(result.biases):
-            v = np.asarray(values)[:, :, j]
-            label = "first-layer bias" if bias else "no bias"
-            line, = ax.plot(o, np.median(v, axis=0), marker="o", label=label)
-            ax.fill_between(o, v.min(axis=0), v.max(axis=0), color=line.get_color(), alpha=0.2)
+            v = as_tensor(values, "values", dtype=torch.float64)[:, :, j]
+            label = "first-layer bias" if bool(bias) else "no bias"
+            line, = ax.plot(o, v.quantile(0.5, dim=0), marker="o", label=label)
+            ax.fill_between(o, v.amin(dim=0), v.amax(dim=0), color=line.get_color(), alpha=0.2)
         ax.set_xlabel("secret offset s")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize="small")

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from reconleak_core import attack, checks, data, experiments, kkt, lemmas, models, runtime, train
+from reconleak_core import trained_nets
 
 
 def _sequential_kkt_point(n=4):
@@ -93,7 +94,7 @@ def test_numpy_scalars_are_numbers_and_sizes_everywhere():
     assert models.TwoLayerReLU(np.int64(3), np.int32(4), seed=np.int64(1)).width == 4
     assert models.HomogeneousMLP(np.int64(3), [np.int64(2)]).d == 3
     assert data.sphere(np.int64(4), np.int64(3), seed=np.int64(2))[0].shape == (4, 3)
-    assert experiments.NetSpec(n=np.int64(8), d=np.int64(8), subspace_dim=np.int64(4)).n == 8
+    assert trained_nets.NetSpec(n=np.int64(8), d=np.int64(8), subspace_dim=np.int64(4)).n == 8
     assert runtime.set_seed(np.int64(5)) == 5
 
 
@@ -164,7 +165,7 @@ def test_configs_refuse_booleans_and_strings_as_numbers():
 def test_shift_experiments_refuse_a_sphere_netspec_at_construction():
     for cls in (experiments.SecretShiftConfig, experiments.InferShiftConfig):
         with pytest.raises(ValueError, match="must be a digits NetSpec"):
-            cls(net=experiments.NetSpec())
+            cls(net=trained_nets.NetSpec())
 
 
 # ------------------------------------------------------------------------------------- divergence

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from reconleak_core import attack, experiments
+from reconleak_core import trained_nets
 from reconleak_core.__main__ import main
 from reconleak_core.train import TrainConfig
 
@@ -48,10 +49,10 @@ def test_init_radius_result_has_one_entry_per_radius_and_seed(results):
     config = experiments.InitRadiusConfig.preset("test")
     R, S, n = len(config.radii), config.seeds, config.net.n
     assert result.kkt.shape == result.nearest.shape == result.matched.shape == result.direction.shape == (R, S)
-    assert np.all((result.direction >= -1e-12) & (result.direction <= 2))
+    assert torch.all((result.direction >= -1e-12) & (result.direction <= 2))
     assert result.candidates.shape == (R, S, config.candidates_per_point * n, config.net.d)
     # the matched distance pairs every training point with a distinct candidate: never below the nearest one
-    assert np.all(result.matched >= result.nearest - 1e-12)
+    assert torch.all(result.matched >= result.nearest - 1e-12)
 
 
 def test_secret_shift_returns_reconstructions_beside_nearest_images(results):
@@ -59,14 +60,14 @@ def test_secret_shift_returns_reconstructions_beside_nearest_images(results):
     config = experiments.SecretShiftConfig.preset("test")
     O = len(config.offsets)
     assert result.recon.shape == result.nearest.shape == (O, 2, config.top_k, 64)   # [uninformed, informed] box
-    assert np.all((result.recon >= 0) & (result.recon <= 1))  # min–max rescaled, as scored
+    assert torch.all((result.recon >= 0) & (result.recon <= 1))  # min–max rescaled, as scored
     assert result.median.shape == result.shared.shape == result.kkt.shape == (O, 2)
-    assert np.all((result.ssim_top >= result.median - 1e-12) & (result.ssim_top <= 1))
-    assert np.all((result.shared >= 0) & (result.shared <= config.net.n))
+    assert torch.all((result.ssim_top >= result.median - 1e-12) & (result.ssim_top <= 1))
+    assert torch.all((result.shared >= 0) & (result.shared <= config.net.n))
 
 
 def test_shift_guess_grid_holds_secret_shift_as_its_zero_column_and_diagonal(cache_dir):
-    config = experiments.SecretShiftConfig.preset("test")
+    config = experiments.ShiftGuessConfig.preset("test")
     grid = experiments.shift_guess(config, device="cpu", cache_root=cache_dir)
     O = len(config.offsets)
     assert grid.median.shape == grid.shared.shape == grid.kkt.shape == (O, O)
@@ -75,7 +76,7 @@ def test_shift_guess_grid_holds_secret_shift_as_its_zero_column_and_diagonal(cac
     shift = experiments.secret_shift(config, device="cpu", cache_root=cache_dir)
     np.testing.assert_allclose(grid.eps_rel, shift.eps_rel)
     np.testing.assert_allclose(grid.median[:, grid.at(0.0, 0.0)[1]], shift.median[:, 0], atol=1e-9)
-    np.testing.assert_allclose(np.diag(grid.median), shift.median[:, 1], atol=1e-9)
+    np.testing.assert_allclose(torch.diagonal(grid.median), shift.median[:, 1], atol=1e-9)
     assert grid.at(0.5, 0.0) == (1, 0)
     with pytest.raises(ValueError, match="not on the grid"):
         grid.at(0.3, 0.0)
@@ -90,8 +91,8 @@ def test_digit_leak_scores_every_training_image_against_its_best_pooled_candidat
     n = config.net.n
     assert result.ssim.shape == (n,) and result.images.shape == result.best.shape == (n, 64)
     assert result.kkt.shape == (config.restarts,)
-    assert result.median == pytest.approx(np.median(result.ssim))
-    assert result.fraction == pytest.approx(np.mean(result.ssim >= 0.7))
+    assert result.median == pytest.approx(result.ssim.quantile(0.5).item())
+    assert result.fraction == pytest.approx((result.ssim >= 0.7).double().mean().item())
     # the images come back in pixel coordinates: every pixel in [0, 1]
     assert result.images.min() >= -1e-12 and result.images.max() <= 1 + 1e-12
 
@@ -101,9 +102,9 @@ def test_digit_networks_are_trained_on_centred_digits_with_the_default_recipe(ca
 
     spec = experiments.DigitLeakConfig.preset("book").net
     assert spec.center and spec.width == 1000 and spec.train == TrainConfig(steps=10_000)
-    assert experiments.NetSpec().train == TrainConfig()
+    assert trained_nets.NetSpec().train == TrainConfig()
     small = experiments.DigitLeakConfig.preset("test").net
-    trained = experiments.trained_network(small.shifted(0.5), device="cpu", cache_root=cache_dir)
+    trained = trained_nets.trained_network(small.shifted(0.5), device="cpu", cache_root=cache_dir)
     assert torch.allclose(trained.X, trained.X_clean + 0.5) and trained.spec.train.lr == pytest.approx(0.3 / 1.5**2)
     assert torch.allclose(trained.X_clean.mean(0), torch.zeros(64, dtype=torch.float64), atol=1e-12)
     assert trained.pixels.min() >= 0 and trained.pixels.max() <= 1
@@ -113,19 +114,19 @@ def test_training_length_reports_every_checkpoint_of_one_run(results):
     result = results["training_length"]
     config = experiments.TrainingLengthConfig.preset("test")
     assert list(result.steps) == [*config.net.checkpoints, config.net.steps]
-    assert np.all(result.eps_rel >= 0) and np.all(result.split_distance >= 0)
+    assert torch.all(result.eps_rel >= 0) and torch.all(result.split_distance >= 0)
 
 
 def test_infer_shift_estimate_is_the_trial_with_lowest_loss(results):
     result = results["infer_shift"]
     assert result.loss.shape == (len(result.offsets), len(result.trials))
-    np.testing.assert_array_equal(result.estimate, result.trials[result.loss.argmin(axis=1)])
+    np.testing.assert_array_equal(result.estimate, result.trials[result.loss.argmin(dim=1)])
     np.testing.assert_allclose(result.error, result.estimate - result.offsets)
 
 
 def test_deep_variant_trains_a_three_layer_network(results, cache_dir):
     config = experiments.InitRadiusConfig.preset("test", arch="mlp3")
-    trained = experiments.trained_network(config.net, device="cpu", cache_root=cache_dir)
+    trained = trained_nets.trained_network(config.net, device="cpu", cache_root=cache_dir)
     assert trained.net.degree == 3
     assert results["deep_init_radius"].config.net.arch == "mlp3"
 
@@ -136,7 +137,7 @@ def test_second_call_hits_the_cache_without_recomputing(results, cache_dir, monk
     def fail(*args, **kwargs):
         raise AssertionError("the cached result was recomputed")
 
-    monkeypatch.setattr(experiments, "_attack", fail)
+    monkeypatch.setattr(experiments.Run, "attack", fail)
     monkeypatch.setattr(experiments, "_certificate", fail)
     second = experiments.init_radius(experiments.InitRadiusConfig.preset("test"), device="cpu", cache_root=cache_dir)
     np.testing.assert_array_equal(first.candidates, second.candidates)
@@ -145,12 +146,12 @@ def test_second_call_hits_the_cache_without_recomputing(results, cache_dir, monk
 
 def test_trained_network_is_cached_by_its_spec(results, cache_dir, monkeypatch):
     spec = experiments.InitRadiusConfig.preset("test").net
-    first = experiments.trained_network(spec, device="cpu", cache_root=cache_dir)
+    first = trained_nets.trained_network(spec, device="cpu", cache_root=cache_dir)
     import reconleak_core.train
 
     monkeypatch.setattr(reconleak_core.train, "train_max_margin",
                         lambda *a, **k: pytest.fail("the cached network was retrained"))
-    second = experiments.trained_network(spec, device="cpu", cache_root=cache_dir)
+    second = trained_nets.trained_network(spec, device="cpu", cache_root=cache_dir)
     for p, q in zip(first.net.parameters(), second.net.parameters()):
         assert torch.equal(p, q)
 
@@ -187,21 +188,21 @@ def test_init_radius_trend_at_book_scale(tmp_path):
 
 
 def test_a_network_that_does_not_separate_its_data_is_refused_and_not_cached(tmp_path):
-    spec = experiments.NetSpec(n=8, d=8, subspace_dim=4, width=30, train=TrainConfig(steps=1), seed=0)
+    spec = trained_nets.NetSpec(n=8, d=8, subspace_dim=4, width=30, train=TrainConfig(steps=1), seed=0)
     with pytest.raises(ValueError, match=r"does not separate its data after 1 steps .*raise steps or lr"):
-        experiments.trained_network(spec, device="cpu", cache_root=tmp_path)
+        trained_nets.trained_network(spec, device="cpu", cache_root=tmp_path)
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
 def test_configs_reject_invalid_settings():
     with pytest.raises(ValueError, match="dataset"):
-        experiments.NetSpec(dataset="mnist")
+        trained_nets.NetSpec(dataset="mnist")
     with pytest.raises(ValueError, match="checkpoints"):
-        experiments.NetSpec(train=TrainConfig(steps=100), checkpoints=(50, 200))
+        trained_nets.NetSpec(train=TrainConfig(steps=100), checkpoints=(50, 200))
     with pytest.raises(TypeError, match="TrainConfig"):
-        experiments.NetSpec(train={"steps": 100})
+        trained_nets.NetSpec(train={"steps": 100})
     with pytest.raises(ValueError, match="offset must be 0"):
-        experiments.SecretShiftConfig(net=experiments.NetSpec(dataset="digits", d=None, subspace_dim=None, offset=1.0))
+        experiments.SecretShiftConfig(net=trained_nets.NetSpec(dataset="digits", d=None, subspace_dim=None, offset=1.0))
     with pytest.raises(ValueError, match="radii"):
         experiments.InitRadiusConfig(radii=(1.0, -1.0))
     with pytest.raises(ValueError, match="scale"):
@@ -248,11 +249,11 @@ def test_bias_shift_trains_biased_and_bias_free_nets_for_every_draw_and_offset(r
     assert result.median.shape == result.eps_rel.shape == result.mean_estimate.shape == (D, O, B)
     assert result.ssim.shape == (D, O, B, config.net.n)
     assert result.recon.shape == result.nearest.shape == (D, O, B, config.top_k, 64)
-    np.testing.assert_allclose(result.median, np.median(result.ssim, axis=-1))
-    assert np.all((result.eps_rel >= 0) & (result.eps_rel <= 1))
-    biased = experiments.trained_network(config.spec(config.draws[0], 1.0, True), device="cpu", cache_root=cache_dir)
+    np.testing.assert_allclose(result.median, result.ssim.quantile(0.5, dim=-1))
+    assert torch.all((result.eps_rel >= 0) & (result.eps_rel <= 1))
+    biased = trained_nets.trained_network(config.spec(config.draws[0], 1.0, True), device="cpu", cache_root=cache_dir)
     assert biased.net.bias and biased.net.b is not None and biased.spec.offset == 1.0
-    assert not experiments.trained_network(config.spec(config.draws[0], 1.0, False), device="cpu",
+    assert not trained_nets.trained_network(config.spec(config.draws[0], 1.0, False), device="cpu",
                                            cache_root=cache_dir).net.bias
 
 
@@ -283,13 +284,13 @@ def test_ones_lie_in_the_row_space_of_a_net_trained_on_shifted_centred_digits(re
     config = result.config
     shifted = list(config.offsets).index(1.0)
     np.testing.assert_allclose(result.ones_in_row_space[:, shifted], 1.0, atol=1e-6)
-    assert np.all(result.ones_in_row_space[:, list(config.offsets).index(0.0)] < 0.99)
+    assert torch.all(result.ones_in_row_space[:, list(config.offsets).index(0.0)] < 0.99)
 
 
 def test_net_spec_bias_needs_two_layers_and_a_bool():
     with pytest.raises(ValueError, match="bias=True needs arch='two_layer'"):
-        experiments.NetSpec(arch="mlp3", bias=True)
+        trained_nets.NetSpec(arch="mlp3", bias=True)
     with pytest.raises(TypeError, match="bias must be True or False"):
-        experiments.NetSpec(bias=1)
+        trained_nets.NetSpec(bias=1)
     with pytest.raises(ValueError, match="bias-free, unshifted template"):
         experiments.BiasShiftConfig(net=dataclasses.replace(experiments.BiasShiftConfig.net, bias=True))

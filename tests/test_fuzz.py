@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from reconleak_core import attack, cache, checks, data, experiments, kkt, lemmas, metrics, models, runtime, train
+from reconleak_core import trained_nets
 
 # 25 examples per test keeps the file near 15 s; RECONLEAK_FUZZ_EXAMPLES=500 hunts harder (locally).
 FUZZ = settings(max_examples=int(os.environ.get("RECONLEAK_FUZZ_EXAMPLES", "25")), deadline=None,
@@ -476,7 +477,7 @@ def test_netspec_fuzz(field, data_):
     bad = data_.draw(NETSPEC_FIELDS[field])
     if field == "n" and isinstance(bad, int) and not isinstance(bad, bool) and bad == 1:
         bad = 0
-    raises_ours(lambda: experiments.NetSpec(**{field: bad}), field)
+    raises_ours(lambda: trained_nets.NetSpec(**{field: bad}), field)
 
 
 @FUZZ

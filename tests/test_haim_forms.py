@@ -9,7 +9,7 @@ from torch import nn
 
 from reconleak_core import attack, kkt, metrics, models
 from reconleak_core.attack import AttackConfig, Box
-from reconleak_core.experiments import NetSpec, trained_network
+from reconleak_core.trained_nets import NetSpec, trained_network
 
 FORMS = [(None, "straight_through"), (2.5, "straight_through"), (2.5, "smooth")]
 

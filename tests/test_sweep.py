@@ -18,7 +18,8 @@ import torch
 
 from reconleak_core import experiments, sweep
 from reconleak_core.attack import AttackConfig, reconstruct_batch
-from reconleak_core.experiments import InitRadiusConfig, NetSpec
+from reconleak_core.experiments import InitRadiusConfig
+from reconleak_core.trained_nets import NetSpec
 from reconleak_core.train import TrainConfig
 
 ray = pytest.importorskip("ray", reason="Ray is an optional dependency (pip install 'reconleak_core[sweep]'); "
@@ -63,12 +64,12 @@ def test_sweep_of_an_experiment_equals_the_in_process_run_and_shares_its_cache(l
     def no_attack(*args, **kwargs):
         raise AssertionError("the local run recomputed a result the sweep had cached")
 
-    original = experiments._attack
-    experiments._attack = no_attack
+    original = experiments.Run.attack
+    experiments.Run.attack = no_attack
     try:
         cached = experiments.init_radius(config, device="cpu", cache_root=tmp_path)
     finally:
-        experiments._attack = original
+        experiments.Run.attack = original
     np.testing.assert_array_equal(cached.candidates, swept.candidates)
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from reconleak_core import experiments
+from reconleak_core import trained_nets
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,8 @@ def test_training_leak_has_one_entry_per_checkpoint_of_one_run(leak):
     assert result.kkt_rel.shape == (C, R)
     assert result.distance.shape == result.direction.shape == (C, n)
     assert result.candidates.shape == (C, R * config.candidates_per_point * n, config.net.d)
-    assert np.all((result.fraction >= 0) & (result.fraction <= 1))
-    np.testing.assert_allclose(result.fraction, (result.distance <= config.threshold).mean(1))
+    assert torch.all((result.fraction >= 0) & (result.fraction <= 1))
+    np.testing.assert_allclose(result.fraction, (result.distance <= config.threshold).double().mean(1))
     # the sphere prior is projected: every candidate lies on the sphere of the prior's radius
     np.testing.assert_allclose(np.linalg.norm(result.candidates, axis=-1), config.radius, rtol=1e-6)
 
@@ -42,7 +43,7 @@ def test_training_leak_is_cached_by_its_configuration(leak):
 
 def test_training_leak_config_refuses_bad_input():
     with pytest.raises(TypeError, match="sphere"):
-        experiments.TrainingLeakConfig(experiments.NetSpec(dataset="digits", d=None, subspace_dim=None))
+        experiments.TrainingLeakConfig(trained_nets.NetSpec(dataset="digits", d=None, subspace_dim=None))
     with pytest.raises(ValueError, match="threshold"):
         experiments.TrainingLeakConfig(threshold=0.0)
     with pytest.raises(TypeError, match="TrainingLeakConfig"):

@@ -98,22 +98,18 @@ def test_side_basis_shows_the_direction_candidates_leave_the_data_span():
     assert torch.allclose(viz.side_basis(X, X[:3] * 2), viz.plane_basis(X), atol=1e-12)
 
 
-def test_plot_experiment_draws_one_panel_per_question_and_rejects_unknown_results():
+def test_experiment_figures_draw_one_panel_per_question():
     from types import SimpleNamespace
 
-    import numpy as np
-
-    result = SimpleNamespace(name="training_length", steps=np.array([10, 100, 1000]), eps_rel=np.array([0.5, 0.1, 0.02]),
-                             split_distance=np.array([0.1, 0.5, 2.0]), nearest=np.array([0.3, 0.4, 0.5]),
-                             matched=np.array([0.4, 0.5, 0.6]))
-    fig = viz.plot_experiment(result)
+    t = lambda *v: torch.tensor(v, dtype=torch.float64)
+    result = SimpleNamespace(steps=t(10, 100, 1000), eps_rel=t(0.5, 0.1, 0.02), split_distance=t(0.1, 0.5, 2.0),
+                             nearest=t(0.3, 0.4, 0.5), matched=t(0.4, 0.5, 0.6))
+    fig = viz.plot_training_length(result)
     assert len(fig.axes) == 3
     assert fig.axes[1].xaxis_inverted()                # longer training to the right
-    radius = SimpleNamespace(name="init_radius", radii=np.array([0.5, 1.0]), kkt=np.ones((2, 3)),
-                             nearest=np.ones((2, 3)), matched=np.ones((2, 3)))
-    assert len(viz.plot_experiment(radius).axes) == 2
-    with pytest.raises(ValueError, match="no figure"):
-        viz.plot_experiment(SimpleNamespace(name="mystery"))
+    radius = SimpleNamespace(radii=t(0.5, 1.0), kkt=torch.ones(2, 3), nearest=torch.ones(2, 3),
+                             matched=torch.ones(2, 3))
+    assert len(viz.plot_init_radius(radius).axes) == 2
 
 
 def _slider_parts(html):
@@ -188,7 +184,7 @@ def test_plot_bias_shift_draws_a_median_curve_and_band_per_bias_setting():
     result = SimpleNamespace(name="bias_shift", offsets=np.array([0.0, 1.0]), biases=np.array([False, True]),
                              median=np.random.default_rng(0).uniform(0.4, 0.7, (D, O, 2)),
                              eps_rel=np.random.default_rng(1).uniform(0.1, 0.7, (D, O, 2)))
-    fig = viz.plot_experiment(result)
+    fig = viz.plot_bias_shift(result)
     assert len(fig.axes) == 2
     for ax in fig.axes:
         assert len(ax.lines) == 2 and len(ax.collections) == 2       # one median line and one range band per bias

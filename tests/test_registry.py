@@ -1,0 +1,170 @@
+"""An experiment added from outside the package: one declaration (``@experiments.experiment``) gives the
+public function, the registry entry, the command line's argument and help line, the cached result and its
+figure, with no edit to reconleak_core."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from reconleak_core import experiments
+from reconleak_core.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PLUGIN = '''
+"""A user's experiment, outside the package: the normalised margins of a small trained network."""
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from reconleak_core import experiments, kkt
+from reconleak_core.train import TrainConfig
+from reconleak_core.trained_nets import NetSpec
+
+
+@dataclass(frozen=True)
+class MarginConfig:
+    net: NetSpec = NetSpec(n=6, d=4, subspace_dim=2, width=20, train=TrainConfig(steps=300))
+
+    @classmethod
+    def preset(cls, scale="book", *, seed=0):
+        return cls(dataclasses.replace(cls.net, seed=seed))
+
+
+@dataclass(frozen=True, eq=False)
+class MarginResult(experiments.Result):
+    config: MarginConfig
+    margins: torch.Tensor
+
+    name = "plugin_margins"
+    _json_fields = ("margins",)
+
+    def rows(self):
+        return [{"point": i, "margin": m} for i, m in enumerate(self.margins)]
+
+    def plot(self):
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        ax.plot(self.margins)
+        return fig
+
+
+@experiments.experiment("plugin_margins", config=MarginConfig, result=MarginResult,
+                        summary="normalised margins of a small trained net (a plugin)")
+def plugin_margins(config, run):
+    """Each training point's margin y_i Phi(x_i) after margin normalisation (the smallest is 1)."""
+    tn = run.network(config.net)
+    return {"margins": kkt.margins(kkt.normalize_margin(tn.net, tn.X, tn.y), tn.X, tn.y)}
+'''
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """The plugin module imported in this process; the registry is restored afterwards."""
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "margin_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(folder))
+    before = dict(experiments.EXPERIMENTS)
+    sys.modules.pop("margin_plugin", None)
+    module = importlib.import_module("margin_plugin")
+    yield module, folder
+    sys.modules.pop("margin_plugin", None)
+    experiments.EXPERIMENTS.clear()
+    experiments.EXPERIMENTS.update(before)
+
+
+def test_a_declared_experiment_is_registered_runs_and_is_cached(plugin, tmp_path, monkeypatch):
+    module, _ = plugin
+    entry = experiments.EXPERIMENTS["plugin_margins"]
+    assert entry.function is module.plugin_margins and entry.result is module.MarginResult
+    result = experiments.run("plugin_margins", "test", cache_root=tmp_path / "cache", device="cpu")
+    assert isinstance(result, module.MarginResult) and isinstance(result.margins, torch.Tensor)
+    assert abs(result.margins.min().item() - 1) < 1e-9          # margin-normalised: the smallest margin is 1
+    # the shared closing caches the result: a second run computes nothing
+    monkeypatch.setattr(experiments.Run, "network", lambda *a, **k: pytest.fail("recomputed a cached result"))
+    again = module.plugin_margins(module.MarginConfig(), cache_root=tmp_path / "cache", device="cpu")
+    torch.testing.assert_close(again.margins, result.margins)
+    # and the shared opening refuses a config of another type
+    with pytest.raises(TypeError, match="config must be a MarginConfig"):
+        module.plugin_margins(experiments.InitRadiusConfig(), device="cpu")
+
+
+def test_the_command_line_runs_an_experiment_from_outside_the_package(plugin, tmp_path):
+    _, folder = plugin
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               MPLBACKEND="Agg")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "reconleak_core", "reproduce", "plugin_margins", "--import", "margin_plugin",
+               "--scale", "test", "--no-cache", "--device", "cpu", "--out", str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "plugin_margins (scale test" in done.stdout and "margin" in done.stdout
+    payload = json.loads((out / "plugin_margins.json").read_text())
+    assert payload["experiment"] == "plugin_margins" and len(payload["margins"]) == 6
+    assert (out / "plugin_margins.png").stat().st_size > 0
+    helped = subprocess.run([sys.executable, "-m", "reconleak_core", "reproduce", "--help", "--import", "margin_plugin"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0
+    assert "normalised margins of a small trained net (a plugin)" in helped.stdout
+
+
+def test_an_unknown_import_is_a_usage_error(capsys):
+    assert main(["reproduce", "init_radius", "--import", "no_such_module_here"]) == 2
+    assert "--import no_such_module_here: cannot import it" in capsys.readouterr().err
+
+
+def test_the_help_lists_every_registered_experiment_with_its_summary(capsys):
+    assert main(["reproduce", "--help"]) == 0
+    text = capsys.readouterr().out
+    for name, entry in experiments.EXPERIMENTS.items():
+        assert f"{name}  " in text and entry.summary in " ".join(text.split()), name
+
+
+def test_register_refuses_bad_declarations(plugin):
+    module, _ = plugin
+    entry = experiments.EXPERIMENTS["plugin_margins"]
+    with pytest.raises(ValueError, match="already registered"):
+        experiments.register(entry)
+    assert experiments.register(entry, replace=True) is entry
+    with pytest.raises(ValueError, match="must be an identifier"):
+        dataclasses.replace(entry, name="two words")
+    with pytest.raises(ValueError, match="one non-empty line"):
+        dataclasses.replace(entry, summary="")
+
+    @dataclasses.dataclass(frozen=True, eq=False)
+    class NoPlot(experiments.Result):
+        def rows(self):
+            return []
+
+    with pytest.raises(TypeError, match="must define plot"):
+        dataclasses.replace(entry, result=NoPlot)
+    with pytest.raises(TypeError, match="subclass of experiments.Result"):
+        dataclasses.replace(entry, result=dict)
+    with pytest.raises(TypeError, match="register takes an Experiment"):
+        experiments.register({"name": "x"})
+
+
+def test_every_registered_result_defines_its_table_and_figure():
+    for name, entry in experiments.EXPERIMENTS.items():
+        for method in ("rows", "plot"):
+            assert getattr(entry.result, method) is not getattr(experiments.Result, method), (name, method)
+
+
+def test_the_protocol_example_is_complete():
+    """The module docstring's example of a declaration names what the plugin above uses."""
+    doc = textwrap.dedent(experiments.__doc__)
+    for word in ("@experiment(", "Result", "run.network", "preset", "summary="):
+        assert word in doc, word
