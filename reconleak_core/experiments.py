@@ -135,7 +135,7 @@ class NetSpec:
       smoothed-margin step, unless a preset says otherwise); ``steps`` reads ``train.steps``.
     - ``checkpoints``: earlier steps (< ``steps``) at which the weights are also kept (``training_length``).
     - ``bias``: a first-layer bias (``TwoLayerReLU(bias=True)``, as Haim et al.'s networks; two layers only).
-      The net stays 2-homogeneous in θ = (W, b, v), so margin normalisation holds; ``kkt.certificate`` does
+      The net stays 2-homogeneous in θ = (W, b, v), so margin normalisation holds; ``certificate.certificate`` does
       not support it (``bias_shift`` measures such nets with :func:`kkt_residual` instead).
     """
 
@@ -333,7 +333,7 @@ def _distances(X: torch.Tensor, candidates: torch.Tensor) -> tuple[float, float,
 
 
 def _certificate(net, X, y):
-    from reconleak_core.kkt import certificate
+    from reconleak_core.certificate import certificate
 
     return certificate(net, X, y)
 
@@ -955,7 +955,7 @@ def training_length(config: TrainingLengthConfig | None = None, *, scale: str = 
         seeds = _attack_seeds(config.seed, config.seeds)
         for net in tn.nets:
             cert = _certificate(net, tn.X, tn.y)
-            reach = achievable_split_distance(net, tn.X, tn.y, torch.as_tensor(cert.lam),
+            reach = achievable_split_distance(net, tn.X, tn.y, cert.lam,
                                               refine_steps=config.refine_steps)
             res = _attack(net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack,
                           device=device, progress=progress, seeds=seeds)
@@ -1051,7 +1051,7 @@ def training_leak(config: TrainingLeakConfig | None = None, *, scale: str = "boo
     Theorems 5, 8 and 9 (chapter "Approximate KKT and training time") say that the closer θ is to a KKT
     point (smaller certificate ε), the farther equally good KKT sets reach; this measures what a pooled
     attack with the right prior recovers from each checkpoint, beside the checkpoint's ε_rel
-    (``kkt.certificate``). Nothing here guarantees a monotone trend; the chapter reports what it finds.
+    (``certificate.certificate``). Nothing here guarantees a monotone trend; the chapter reports what it finds.
     """
     config = TrainingLeakConfig.preset(scale) if config is None else config
     if not isinstance(config, TrainingLeakConfig):
@@ -1190,7 +1190,7 @@ def kkt_residual(net, X, y) -> float:
 
     The multipliers are a non-negative least-squares fit (``scipy.optimize.nnls``) of the hard-gate
     gradients (``kkt.stationarity_sum`` with 1[z > 0]); it works for any network of the library, a
-    first-layer bias included (θ = (W, b, v)), where ``kkt.certificate`` (Clarke gates) does not. It is an
+    first-layer bias included (θ = (W, b, v)), where ``certificate.certificate`` (Clarke gates) does not. It is an
     upper bound on the certificate's ε_rel: points on a ReLU kink get the one-sided gate, not the best one.
     """
     from scipy.optimize import nnls
