@@ -132,7 +132,7 @@ def gemm_floor(d: int, width: int, m: int, dtype: torch.dtype, device: torch.dev
 def plain_step(W, v, y, X, lam, buffers, t: int, *, alpha, lam_min, penalty, lr, betas, eps):
     """One plain attack step at the default loss (straight-through gate α, linear hinge, sum scale), in place.
 
-    Twenty lines of matrix products with the gradient derived by hand (as ``kkt._ClosedFormResidual``) and
+    Twenty lines of matrix products with the gradient derived by hand (as the closed form's hand-written backward in ``reconleak_core.kkt``) and
     Adam: no validation, no autograd, no history. Returns the loss (what an attack monitors).
     """
     Z = X @ W.T

@@ -1,4 +1,4 @@
-"""Time and memory of ``kkt.certificate`` at paper scale (n = 500, d = 784, width 1000; ~10⁵ kink pairs).
+"""Time and memory of ``certificate.certificate`` at paper scale (n = 500, d = 784, width 1000; ~10⁵ kink pairs).
 
     python benchmarks/certificate.py [--quick] [--repeats R] [--threads N]
 
@@ -37,8 +37,8 @@ def _measure(quick: bool, threads: int, queue) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    from reconleak_core.certificate import certificate
     from reconleak_core.trained_nets import trained_network
-    from reconleak_core.kkt import certificate
 
     tn = trained_network(_spec(quick), device="cpu")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -88,7 +88,7 @@ def main() -> None:
         print(_bench.target(f"certificate at n={spec.n}, d={spec.d}, width={spec.width}, {threads} thread(s)",
                             seconds, LIMIT_S, unit=" s"))
     t = max(medians)
-    print(f"HEADLINE (target < {LIMIT_S:g} s on 2 cores): kkt.certificate at n={spec.n}, d={spec.d}, "
+    print(f"HEADLINE (target < {LIMIT_S:g} s on 2 cores): certificate.certificate at n={spec.n}, d={spec.d}, "
           f"width={spec.width}: {medians[t]:.1f} s at {t} thread(s) ({rows[-1][3]} above the loaded process, "
           f"{rows[-1][5]} kink pairs)")
 

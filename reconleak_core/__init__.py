@@ -10,7 +10,8 @@ Modules, one concept each (import them explicitly; nothing heavy happens at impo
 - ``models``   homogeneous networks (bias-free, or with a first-layer bias) and their homogeneity degree;
 - ``data``     sphere data, digits, CIFAR-10 and the secret shift;
 - ``train``    training toward the max-margin direction;
-- ``kkt``      margin normalisation, stationarity sum, KKT loss and certificate;
+- ``kkt``      margin normalisation, stationarity sum and KKT loss;
+- ``certificate`` the (ε, δ)-KKT certificate of a trained network (Clarke gates for ReLU kinks);
 - ``lemmas``   merging (Lemma 2), splitting (Lemma 3) and far KKT sets (Theorems 4, 5, 8, 9);
 - ``attack``   the KKT reconstruction attack, batched;
 - ``metrics``  reconstruction distances, matching, SSIM and Haim et al.'s DSSIM score;

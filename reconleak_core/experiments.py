@@ -304,7 +304,7 @@ def _distances(X: torch.Tensor, candidates: torch.Tensor) -> tuple[float, float,
 
 
 def _certificate(net, X, y):
-    from reconleak_core.kkt import certificate
+    from reconleak_core.certificate import certificate
 
     return certificate(net, X, y)
 
@@ -884,7 +884,7 @@ def training_length(config: TrainingLengthConfig, run: Run) -> dict:
     seeds = _attack_seeds(config.seed, config.seeds)
     for net in tn.nets:
         cert = _certificate(net, tn.X, tn.y)
-        reach = achievable_split_distance(net, tn.X, tn.y, torch.as_tensor(cert.lam), refine_steps=config.refine_steps)
+        reach = achievable_split_distance(net, tn.X, tn.y, cert.lam, refine_steps=config.refine_steps)
         res = run.attack(net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack, seeds=seeds)
         dist = _tensor([_distances(tn.X, c)[:2] for c in res.candidates])
         for k, v in (("eps_rel", cert.eps_rel), ("delta", cert.delta), ("split_distance", reach.distance),
@@ -982,7 +982,7 @@ def training_leak(config: TrainingLeakConfig, run: Run) -> dict:
     Theorems 5, 8 and 9 (chapter "Approximate KKT and training time") say that the closer θ is to a KKT
     point (smaller certificate ε), the farther equally good KKT sets reach; this measures what a pooled
     attack with the right prior recovers from each checkpoint, beside the checkpoint's ε_rel
-    (``kkt.certificate``). Nothing here guarantees a monotone trend; the chapter reports what it finds.
+    (``certificate.certificate``). Nothing here guarantees a monotone trend; the chapter reports what it finds.
     """
     from reconleak_core.kkt import normalize_margin
     from reconleak_core.pooling import pool_scores
@@ -1104,7 +1104,7 @@ def kkt_residual(net, X, y) -> float:
 
     The multipliers are a non-negative least-squares fit (``scipy.optimize.nnls``) of the hard-gate
     gradients (``kkt.stationarity_sum`` with 1[z > 0]); it works for any network of the library, a
-    first-layer bias included (θ = (W, b, v)), where ``kkt.certificate`` (Clarke gates) does not. It is an
+    first-layer bias included (θ = (W, b, v)), where ``certificate.certificate`` (Clarke gates) does not. It is an
     upper bound on the certificate's ε_rel: points on a ReLU kink get the one-sided gate, not the best one.
     """
     from scipy.optimize import nnls

@@ -1,4 +1,4 @@
-"""KKT conditions of the max-margin problem: margin normalisation, stationarity sum, KKT loss, certificate.
+"""KKT conditions of the max-margin problem: margin normalisation, stationarity sum, KKT loss.
 
 A bias-free L-homogeneous network trained by gradient descent on an exponentially-tailed loss converges
 in direction to a KKT point of (Lyu & Li 2020; Ji & Telgarsky 2020; the paper's §2)
@@ -7,6 +7,7 @@ in direction to a KKT point of (Lyu & Li 2020; Ji & Telgarsky 2020; the paper's 
 
 i.e. θ = Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ), λᵢ ≥ 0, λᵢ (yᵢΦ(θ; xᵢ) − 1) = 0. This module measures how close a network
 is to such a point, and provides the reconstruction loss of Haim et al. (2022), in our form and in theirs.
+The (ε, δ)-KKT certificate of a trained network, built on these pieces, is :mod:`reconleak_core.certificate`.
 
 Interface.
 
@@ -21,7 +22,8 @@ Interface.
   ``tests/test_haim_port.py`` checks it against an independent port of their code to 1e-10.
 - :class:`KKTLoss` — the same loss with the network, labels and constants validated once (the attack's
   per-step objective).
-- :func:`certificate` — the (ε, δ)-KKT certificate of a trained network (:class:`Certificate`).
+- :func:`check_data` — ``X`` and ``y`` validated and converted to the network's dtype and device.
+- :func:`network_degree` — the network's homogeneity degree L (declared ``degree``, else measured).
 - :func:`simplex_kkt_point` — a hand-built exact KKT point (ε = δ = 0) for tests and the book.
 
 Two ways to compute the stationarity sum: a closed form registered for the network's class in
@@ -35,7 +37,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,16 +44,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import (as_tensor, check_fraction, check_int, check_labels,
-                                   check_multipliers, check_network, check_nonnegative, check_points, check_positive,
-                                   check_real,
-                                   scalar_output)
-from reconleak_core.models import (GATE_FORMS, TwoLayerReLU, homogeneity_degree, parameter_vector,
-                                   soft_gate_relu)
+from reconleak_core.checks import (as_tensor, check_labels, check_multipliers, check_network, check_nonnegative,
+                                   check_points, check_positive, check_real, scalar_output)
+from reconleak_core.models import GATE_FORMS, TwoLayerReLU, homogeneity_degree, soft_gate_relu
 
 __all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "PENALTY_FORMS", "LAM_SCALES",
            "ClosedForm", "CLOSED_FORMS", "closed_form", "gate_aware",
-           "Certificate", "certificate", "simplex_kkt_point"]
+           "check_data", "network_degree", "simplex_kkt_point"]
 
 _METHODS = ("auto", "closed", "generic")
 PENALTY_FORMS = ("linear", "squared")
@@ -66,9 +64,10 @@ def _check_net(net) -> nn.Module:
     return check_network(net)
 
 
-def _degree(net: nn.Module) -> int:
-    """The network's declared ``degree`` (an integer attribute or property, see the network protocol);
-    otherwise :func:`homogeneity_degree` (structural checks, then measured)."""
+def network_degree(net: nn.Module) -> int:
+    """The homogeneity degree L of ``net``: its declared ``degree`` (an integer attribute or property, see
+    the network protocol); otherwise :func:`~reconleak_core.models.homogeneity_degree` (structural checks,
+    then measured)."""
     degree = getattr(net, "degree", None)
     if isinstance(degree, int) and not isinstance(degree, bool):
         return degree
@@ -99,8 +98,9 @@ def _input_dim(net: nn.Module) -> int | None:
     return d
 
 
-def _inputs(net: nn.Module, X, y, batched: bool):
-    """Validate ``X`` (``(n, d)``, or ``(..., n, d)`` when batched) and ``y`` (length n) in the net's dtype."""
+def check_data(net: nn.Module, X, y, *, batched: bool = False):
+    """``(X, y)`` validated: ``X`` of shape ``(n, d)`` (or ``(..., n, d)`` when batched) and ``y`` of ±1 labels
+    of length n, both converted to the network's dtype and device; ``ValueError`` otherwise."""
     dtype, device = _dtype(net), _device(net)
     X = check_points(X, "X", d=_input_dim(net), dtype=dtype, device=device, batched=batched)
     y = check_labels(y, dtype=dtype, device=device, batched=batched)
@@ -312,18 +312,16 @@ class ClosedForm:
       order, batched over leading dimensions, differentiable by autograd in X and c (``stationarity_sum``);
     - ``residual(X, c, net, alpha, form)`` → ``(loss, saved)``: ‖θ − Σᵢ cᵢ∇θΦ‖² (batch shape) without a
       graph, and whatever ``residual_grad(saved)`` needs to return (∂/∂X, ∂/∂c) of that loss divided by −2
-      (the loss of ``kkt_loss`` and its hand-written backward);
-    - ``certificate`` (optional): an object with ``kinks(net, X, kink_tol)``, ``gram(net, X, y, kinks)`` and
-      ``residual(net, X, y, z, kinks)`` for :func:`certificate`'s Clarke-gate fit; ``None``: the generic,
-      autograd-derivative certificate.
+      (the loss of ``kkt_loss`` and its hand-written backward).
 
     ``method="auto"`` uses the closed form of ``type(net)`` (or of its nearest registered base class).
+    The certificate's Clarke-gate hooks are registered apart, by the module that uses them
+    (:data:`reconleak_core.certificate.CLARKE_FORMS`).
     """
 
     grad_sum: Callable
     residual: Callable
     residual_grad: Callable
-    certificate: object = None
 
 
 CLOSED_FORMS: dict = {}
@@ -377,13 +375,13 @@ def _grad_sum(net, X, y, lam, *, gate, gate_form, method):
 def _checked_method(net, gate, gate_form, method) -> str:
     """The network's structure (homogeneous) and the gate checked; the method resolved."""
     _check_net(net)
-    _degree(net)  # a declared degree, or the structural check (rejects biases and non-homogeneous layers)
+    network_degree(net)  # a declared degree, or the structural check (rejects biases and non-homogeneous layers)
     return _check_method(method, net, gate, gate_form)
 
 
 def _validated(net, X, y, lam, *, gate, gate_form, method, batched):
     method = _checked_method(net, gate, gate_form, method)
-    X, y = _inputs(net, X, y, batched=batched)
+    X, y = check_data(net, X, y, batched=batched)
     lam = check_multipliers(lam, X.shape[-2], dtype=X.dtype, device=X.device)
     try:
         torch.broadcast_shapes(X.shape[:-2], lam.shape[:-1], y.shape[:-1])
@@ -397,7 +395,7 @@ def _validated(net, X, y, lam, *, gate, gate_form, method, batched):
 def margins(net: nn.Module, X, y) -> torch.Tensor:
     """Margins qᵢ = yᵢ Φ(θ; xᵢ), shape ``(n,)`` (differentiable; in the network's dtype)."""
     _check_net(net)
-    X, y = _inputs(net, X, y, batched=False)
+    X, y = check_data(net, X, y, batched=False)
     return y * scalar_output(net(X), X)
 
 
@@ -409,7 +407,7 @@ def normalize_margin(net: nn.Module, X, y) -> nn.Module:
     scaled, a first-layer bias of :class:`~reconleak_core.models.TwoLayerReLU` included (θ = (W, b, v)).
     Raises ``ValueError`` when the network does not separate the data (q_min ≤ 0).
     """
-    L = _degree(_check_net(net))
+    L = network_degree(_check_net(net))
     with torch.no_grad():
         q_min = margins(net, X, y).min().item()
     if not q_min > 0:
@@ -602,305 +600,6 @@ class KKTLoss:
         return loss, dX, gl
 
 
-@dataclass(frozen=True)
-class Certificate:
-    """(ε, δ)-KKT certificate of a network on its training set (Lyu & Li 2020, Definition of (ε,δ)-KKT).
-
-    All quantities refer to the margin-normalised network θ̂ = θ / q_min^{1/L} (min margin exactly 1):
-
-    - ``eps``: ‖θ̂ − Σᵢ λᵢ yᵢ ∇θΦ(θ̂; xᵢ)‖ (stationarity residual), ``eps_rel`` = eps / ‖θ̂‖;
-    - ``delta``: Σᵢ λᵢ (yᵢΦ(θ̂; xᵢ) − 1) ≥ 0 (complementary slackness, summed as in Lyu & Li);
-    - ``lam``: the multipliers, the non-negative least-squares fit of θ̂ by the columns yᵢ∇θΦ(θ̂; xᵢ);
-    - ``support``: indices i with λᵢ > ``support_tol`` · max λ (the points the network "remembers");
-    - ``margins``: yᵢΦ(θ̂; xᵢ) (min exactly 1); ``norm``: ‖θ̂‖; ``degree``: L;
-    - ``kinks``: number of (point, neuron) pairs given a Clarke gate in [0, 1] (see :func:`certificate`).
-    """
-
-    eps: float
-    eps_rel: float
-    delta: float
-    lam: np.ndarray
-    support: np.ndarray
-    margins: np.ndarray
-    norm: float
-    degree: int
-    kinks: int = 0
-
-
-def _certificate_form(net: nn.Module):
-    """The Clarke-gate certificate hooks of ``net``'s registered closed form, or ``None`` (generic certificate)."""
-    form = closed_form(net)
-    return None if form is None else form.certificate
-
-
-def _kinks(net: nn.Module, X: torch.Tensor, kink_tol: float) -> torch.Tensor:
-    """Boolean (n, width): the (point, neuron) kink pairs of the certificate (none without a closed form)."""
-    cert = _certificate_form(net)
-    if kink_tol == 0 or cert is None:
-        return torch.zeros(X.shape[0], getattr(net, "width", 0), dtype=torch.bool, device=X.device)
-    return cert.kinks(net, X, kink_tol)
-
-
-class _TwoLayerCertificate:
-    """The Clarke-gate certificate of :class:`~reconleak_core.models.TwoLayerReLU` (its ``ClosedForm.certificate``)."""
-
-    @staticmethod
-    def check(net) -> None:
-        if net.b is not None:
-            raise ValueError("certificate() does not support a first-layer bias (TwoLayerReLU(bias=True)) yet: its "
-                             "Clarke-gate fit has no bias block; use kkt_loss/stationarity_sum for such a network")
-
-    @staticmethod
-    def kinks(net, X: torch.Tensor, kink_tol: float) -> torch.Tensor:
-        """Point i lies on neuron j's kink: ∣wⱼ·xᵢ∣ ≤ kink_tol·‖wⱼ‖‖xᵢ‖."""
-        return _two_layer_kinks(net, X, kink_tol)
-
-    @staticmethod
-    def gram(net, X, y, kinks):
-        return _two_layer_gram(net, X, y, kinks)
-
-    @staticmethod
-    def residual(net, X, y, z, kinks):
-        """Σ of the certificate's columns with coefficients z = (λ, μ), flattened as θ (no autograd)."""
-        n = X.shape[0]
-        ii, jj = kinks.nonzero(as_tuple=True)
-        lam_t = torch.as_tensor(z[:n], dtype=X.dtype, device=X.device)
-        Z = X @ net.W.T
-        coeff = ((Z > 0) & ~kinks).to(X.dtype) * (lam_t * y)[:, None]
-        coeff[ii, jj] = torch.as_tensor(z[n:], dtype=X.dtype, device=X.device) * y[ii]
-        grads = [(coeff * net.v).T @ X] + ([] if net.fixed_second_layer else [torch.relu(Z).T @ (lam_t * y)])
-        return torch.cat([g.reshape(-1) for g in grads])
-
-
-def _two_layer_kinks(net, X: torch.Tensor, kink_tol: float) -> torch.Tensor:
-    Z = X @ net.W.detach().T
-    scale = X.norm(dim=1, keepdim=True) * net.W.detach().norm(dim=1)
-    return Z.abs() <= kink_tol * scale
-
-
-def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torch.Tensor):
-    """Gram matrix and Jᵀθ of the certificate's columns (float64, NumPy), without forming J for TwoLayerReLU.
-
-    Columns: Jᵢ = yᵢ∇θΦ(θ; xᵢ) with the gate of every kink pair (i, j) set to 0, then one column
-    B_(i,j) = yᵢvⱼxᵢ (in wⱼ's block) per kink pair, whose coefficient μᵢⱼ ∈ [0, λᵢ] is λᵢ times a Clarke
-    gate in [0, 1]. Up to ``_DENSE_GRAM_LIMIT`` columns the Gram matrix is a dense array; above it (a
-    paper-scale network can have 10⁵ kink pairs, whose dense Gram matrix would take 92 GB) it is a
-    :class:`_ClarkeGram`, which applies JᵀJ through n × width matrices and never forms a kink block.
-    """
-    cert = _certificate_form(net)
-    if cert is not None:
-        return cert.gram(net, X, y, kinks)
-    return _generic_gram(net, X, y)
-
-
-def _two_layer_gram(net, X, y, kinks):
-    """:func:`_jacobian_gram` of a TwoLayerReLU, through n × width matrices."""
-    with torch.no_grad():
-        W, v = net.W.detach(), net.v.detach()
-        Z = X @ W.T
-        A = ((Z > 0) & ~kinks).to(X.dtype) * v                # vⱼ gᵢⱼ
-        XX = X @ X.T
-        R = None if net.fixed_second_layer else torch.relu(Z)
-        gram = (A @ A.T) * XX
-        rhs = (A * Z).sum(1)
-        if R is not None:
-            gram = gram + R @ R.T
-            rhs = rhs + R @ v
-        ii, jj = kinks.nonzero(as_tuple=True)
-        if len(ii):
-            rhs = torch.cat([rhs, v[jj] * Z[ii, jj]])
-            yk = torch.cat([y, y[ii]])
-            if len(yk) > _DENSE_GRAM_LIMIT:
-                top_left = gram * torch.outer(y, y)
-                return _ClarkeGram(top_left, XX, A, R, y=y, ii=ii, jj=jj, v=v), (rhs * yk).cpu().numpy()
-            AB = A[:, jj] * v[jj] * XX[:, ii]
-            BB = (jj[:, None] == jj[None, :]).to(X.dtype) * (v[jj] ** 2)[:, None] * XX[ii][:, ii]
-            gram = torch.cat([torch.cat([gram, AB], 1), torch.cat([AB.T, BB], 1)], 0)
-            y = yk
-        return (gram * torch.outer(y, y)).cpu().numpy(), (rhs * y).cpu().numpy()
-
-
-def _generic_gram(net, X, y):
-    """:func:`_jacobian_gram` of any homogeneous module: per-sample gradients by ``torch.func`` (J formed)."""
-    names = [name for name, _ in net.named_parameters()]
-    params = {name: p.detach() for name, p in net.named_parameters()}
-    buffers = dict(net.named_buffers())
-
-    def output(theta, x):
-        x = x.unsqueeze(0)
-        return scalar_output(torch.func.functional_call(net, {**theta, **buffers}, (x,)), x).squeeze(0)
-
-    per_sample = torch.func.vmap(torch.func.grad(output), in_dims=(None, 0))(params, X)
-    J = torch.cat([per_sample[name].reshape(X.shape[0], -1) for name in names], dim=1) * y.unsqueeze(1)
-    theta = parameter_vector(net).detach()
-    return (J @ J.T).cpu().numpy(), (J @ theta).cpu().numpy()
-
-
-_DENSE_GRAM_LIMIT = 8000  # certificate columns (points + kink pairs) up to which the Gram matrix is dense
-
-
-class _ClarkeGram:
-    """The certificate's Gram matrix JᵀJ over (λ, μ) as an operator: ``gram @ z`` in O(n²·width), no kink block.
-
-    With z = (λ, μ), Jz is the stationarity sum of the coefficient matrix C (n × width, in the W block):
-    Cᵢⱼ = yᵢ(λᵢ gᵢⱼ + μᵢⱼ) vⱼ (μ nonzero only on kink pairs, where gᵢⱼ = 0), i.e. G_W = Cᵀ X, plus
-    G_v = relu(Z)ᵀ(λ ⊙ y) for a trainable second layer. Hence, with T = (X Xᵀ) C (one n × n × width product),
-    (JᵀJz)_λᵢ = yᵢ Σⱼ vⱼgᵢⱼ Tᵢⱼ (+ yᵢ (relu(Z) relu(Z)ᵀ(λ ⊙ y))ᵢ) and (JᵀJz)_μ(i,j) = yᵢ vⱼ Tᵢⱼ. The dense
-    form would hold (n + k)² entries (92 GB for n = 500 and k = 10⁵ kink pairs, measured on the
-    ``gpu_scale.py --quick`` network); this one holds a few n × width matrices.
-    Supports what :func:`_clarke_multipliers` needs: ``gram @ z``, ``top_left`` (the dense n × n block of the
-    points, for the NNLS start) and ``largest_eigenvalue``.
-    """
-
-    def __init__(self, top_left, XX, A, R, *, y, ii, jj, v):
-        self.top_left = top_left.cpu().numpy()
-        self.XX, self.A = XX.cpu().numpy(), A.cpu().numpy()
-        self.R = None if R is None else R.cpu().numpy()
-        self.y = y.cpu().numpy()
-        self.ii, self.jj = ii.cpu().numpy(), jj.cpu().numpy()
-        self.kink_scale = self.y[self.ii] * v.cpu().numpy()[self.jj]   # yᵢvⱼ of each kink pair
-        self.n = len(self.y)
-        self.shape = (self.n + len(self.ii),) * 2
-
-    def __matmul__(self, z: np.ndarray) -> np.ndarray:
-        n = self.n
-        ly = z[:n] * self.y
-        C = ly[:, None] * self.A
-        C[self.ii, self.jj] = z[n:] * self.kink_scale
-        T = self.XX @ C
-        out_lam = np.einsum("ij,ij->i", self.A, T)
-        if self.R is not None:
-            out_lam += self.R @ (self.R.T @ ly)
-        return np.concatenate([self.y * out_lam, self.kink_scale * T[self.ii, self.jj]])
-
-    def largest_eigenvalue(self) -> float:
-        from scipy.sparse.linalg import LinearOperator, eigsh
-
-        operator = LinearOperator(self.shape, matvec=self.__matmul__, dtype=np.float64)
-        return float(eigsh(operator, k=1, which="LA", return_eigenvectors=False)[0])
-
-
-def _nnls_gram(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """argmin_{λ ≥ 0} ‖Jλ − θ‖² given only Jᵀ J and Jᵀ θ.
-
-    With JᵀJ = U S Uᵀ, ‖Jλ − θ‖² = ‖S^{1/2}Uᵀλ − S^{-1/2}Uᵀ(Jᵀθ)‖² + const (Jᵀθ lies in the range of JᵀJ), so
-    this is scipy's NNLS on an n×n square root instead of the P×n Jacobian (P can be millions).
-    """
-    from scipy.optimize import nnls
-
-    s, U = np.linalg.eigh(gram)
-    keep = s > s.max() * gram.shape[0] * np.finfo(np.float64).eps
-    root = np.sqrt(s[keep])[:, None] * U[:, keep].T
-    target = (U[:, keep].T @ rhs) / np.sqrt(s[keep])
-    lam, _ = nnls(root, target, maxiter=50 * gram.shape[0])
-    return lam
-
-
-def _project_clarke(z: np.ndarray, n: int, owner: np.ndarray, slot: np.ndarray, kmax: int) -> np.ndarray:
-    """Euclidean projection onto {λ ≥ 0, 0 ≤ μₖ ≤ λ_owner(k)} (exact, vectorised over points).
-
-    For one point: μⱼ = clip(bⱼ, 0, λ), and λ = max(0, maxₘ (a + Σ_{t≤m} b₍ₜ₎)/(1 + m)) over the m largest bⱼ
-    (the root of the increasing piecewise-linear optimality condition is the largest candidate).
-    """
-    a, b = z[:n], z[n:]
-    padded = np.full((n, kmax), -np.inf)
-    padded[owner, slot] = b
-    ordered = -np.sort(-padded, axis=1)
-    finite = np.isfinite(ordered)
-    candidates = (a[:, None] + np.cumsum(np.where(finite, ordered, 0.0), axis=1)) / (2.0 + np.arange(kmax))
-    lam = np.maximum(np.maximum(a, np.where(finite, candidates, -np.inf).max(axis=1)), 0.0)
-    return np.concatenate([lam, np.clip(b, 0.0, lam[owner])])
-
-
-def _clarke_multipliers(gram: np.ndarray, rhs: np.ndarray, n: int, owner: np.ndarray, iters: int) -> np.ndarray:
-    """min ½zᵀGz − rhsᵀz over z = (λ, μ) with λ ≥ 0, 0 ≤ μₖ ≤ λ_owner(k): NNLS start, then FISTA with restarts.
-
-    Returns the best iterate found (never worse than the NNLS start, which has all kink gates 0); any
-    feasible z gives a valid certificate, so stopping early only makes ε larger, never wrong.
-    """
-    dense = isinstance(gram, np.ndarray)
-    lam0 = _nnls_gram(gram[:n, :n] if dense else gram.top_left, rhs[:n])
-    z = np.concatenate([lam0, np.zeros(len(owner))])
-    if len(owner) == 0 or iters == 0:
-        return z
-    counts = np.bincount(owner, minlength=n)
-    order = np.argsort(owner, kind="stable")
-    slot = np.empty(len(owner), dtype=int)
-    slot[order] = np.arange(len(owner)) - np.concatenate([[0], np.cumsum(counts)[:-1]])[owner[order]]
-    step = 1.0 / (np.linalg.eigvalsh(gram)[-1] if dense else gram.largest_eigenvalue())
-
-    def value(u):
-        return (0.5 * u @ gram @ u if dense else 0.5 * u @ (gram @ u)) - rhs @ u
-
-    x, yk, t = z.copy(), z.copy(), 1.0
-    for _ in range(iters):
-        x_new = _project_clarke(yk - step * (gram @ yk - rhs), n, owner, slot, counts.max())
-        if (yk - x_new) @ (x_new - x) > 0:  # gradient-based restart (O'Donoghue & Candès 2015)
-            yk, t = x.copy(), 1.0
-            continue
-        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        yk = x_new + (t - 1) / t_new * (x_new - x)
-        x, t = x_new, t_new
-    return x if value(x) < value(z) else z
-
-
-def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: float = 1e-9,
-                max_iter: int = 3000) -> Certificate:
-    """The (ε, δ)-KKT certificate of ``net`` on ``(X, y)`` (Lyu & Li 2020; the paper's approximate KKT points).
-
-    Steps, in float64: normalise the margin (θ̂ = θ / q_min^{1/L}); fit multipliers λ ≥ 0 by non-negative
-    least squares of θ̂ on the columns yᵢ∇θΦ(θ̂; xᵢ) (scipy NNLS, solved on the n×n Gram matrix so that
-    paper-scale networks fit in memory); report ε = ‖θ̂ − Σᵢλᵢyᵢhᵢ‖ computed directly, and
-    δ = Σᵢ λᵢ(yᵢΦ(θ̂; xᵢ) − 1). An exact KKT point gives ε = δ = 0 (see :func:`simplex_kkt_point`); a network
-    trained longer toward the max-margin direction gives smaller ε_rel. λ minimises stationarity only, so
-    δ is the slackness *of that λ* (it is not separately minimised).
-
-    Clarke gates (TwoLayerReLU). The KKT conditions of a ReLU network use the Clarke subdifferential
-    (Lyu & Li 2020): where wⱼ·xᵢ = 0 the gate 1[wⱼ·xᵢ > 0] may be any sᵢⱼ ∈ [0, 1]. Gradient descent really
-    does converge with many points exactly on neurons' kinks (∣wⱼ·xᵢ∣ ~ 1e-6‖wⱼ‖‖xᵢ‖ after training); the
-    hard gate then misses them and ε_rel stalls near 0.2 however long one trains. Pairs with
-    ∣wⱼ·xᵢ∣ ≤ ``kink_tol``·‖wⱼ‖‖xᵢ‖ therefore get a free gate sᵢⱼ ∈ [0, 1], fitted jointly with λ (a convex
-    QP in (λ, μ = λs), solved from the NNLS start by ``max_iter`` projected accelerated-gradient steps
-    (a paper-scale network can have 10⁵ kink pairs: the QP's matrix is then applied as an operator through
-    n × width matrices, never stored);
-    any feasible point is a valid certificate, so fewer iterations can only overstate ε). The certificate
-    then holds for the network with those pre-activations moved onto the kink (a relative change of at
-    most ``kink_tol``). ``kink_tol=0`` gives the hard-gate certificate; ``kinks`` reports the pair count.
-    Other networks use autograd's derivative (relu'(0) = 0) and no kink pairs.
-    Raises ``ValueError`` on a network that does not separate the data.
-    """
-    _check_net(net)
-    check_fraction(support_tol, "support_tol")
-    kink_tol = check_fraction(kink_tol, "kink_tol")
-    max_iter = check_int(max_iter, "max_iter", minimum=0)
-    L = _degree(net)
-    if _certificate_form(net) is not None:
-        _certificate_form(net).check(net)
-    net64 = copy.deepcopy(net).to(torch.float64)
-    X, y = _inputs(net64, X, y, batched=False)
-    hat = normalize_margin(net64, X, y)
-    n = X.shape[0]
-    kinks = _kinks(hat, X, kink_tol)
-    ii, jj = kinks.nonzero(as_tuple=True)
-    gram, rhs = _jacobian_gram(hat, X, y, kinks)
-    z = _clarke_multipliers(gram, rhs, n, ii.cpu().numpy(), max_iter)
-    lam = z[:n]
-    lam_t = torch.as_tensor(lam, dtype=torch.float64, device=X.device)
-    with torch.no_grad():
-        theta = parameter_vector(hat).detach()
-        if _certificate_form(hat) is not None:
-            residual = theta - _certificate_form(hat).residual(hat, X, y, z, kinks)
-        else:
-            residual = theta - stationarity_sum(hat, X, y, lam_t)
-        q = margins(hat, X, y)
-    eps = residual.norm().item()
-    norm = theta.norm().item()
-    q_np = q.cpu().numpy()
-    support = np.flatnonzero(lam > support_tol * lam.max()) if lam.max() > 0 else np.array([], dtype=int)
-    return Certificate(eps=eps, eps_rel=eps / norm, delta=float(np.sum(lam * (q_np - 1.0))), lam=lam,
-                       support=support, margins=q_np, norm=norm, degree=L, kinks=len(ii))
-
-
 def simplex_kkt_point(n: int, d: int | None = None, dtype: torch.dtype = torch.float64):
     """An exact KKT point of the max-margin problem, built by hand: returns ``(net, X, y, lam)``.
 
@@ -931,4 +630,4 @@ def simplex_kkt_point(n: int, d: int | None = None, dtype: torch.dtype = torch.f
 
 
 CLOSED_FORMS[TwoLayerReLU] = ClosedForm(grad_sum=_grad_sum_closed, residual=_closed_residual,
-                                        residual_grad=_closed_residual_grad, certificate=_TwoLayerCertificate)
+                                        residual_grad=_closed_residual_grad)

@@ -522,14 +522,14 @@ def achievable_split_distance(net: TwoLayerReLU, X, y, lam=None, *, refine_steps
 
     All quantities are invariant to rescaling θ, so
     the raw or the margin-normalised network give the same numbers. ``lam=None`` takes the multipliers
-    of :func:`reconleak_core.kkt.certificate` (the support is what matters, not the values).
+    of :func:`reconleak_core.certificate.certificate` (the support is what matters, not the values).
     """
     _check_net(net)
     X, y = _check_set(net, X, y)
     refine_steps = check_int(refine_steps, "refine_steps", minimum=0)
     kink_tol = check_fraction(kink_tol, "kink_tol")
     if lam is None:
-        from reconleak_core.kkt import certificate
+        from reconleak_core.certificate import certificate
 
         lam = certificate(net, X, y).lam
     lam = _check_set(net, X, y, lam)[2]

@@ -22,7 +22,9 @@ The network protocol (what ``kkt`` and ``attack`` need of any network, a user's 
 - the soft gate: a ``forward(x, gate=None, gate_form="straight_through")`` (as the two classes here), or
   plain ``nn.ReLU`` modules gated by wrapping the network in :class:`SoftGated`; otherwise ``gate=None``;
 - optionally a closed form, registered by class in ``kkt.CLOSED_FORMS`` (``kkt.ClosedForm``; TwoLayerReLU's
-  is); without one ``kkt`` uses ``torch.func`` (generic, any such module) and the plain certificate.
+  is); without one ``kkt`` uses ``torch.func`` (generic, any such module);
+- optionally Clarke-gate hooks for the certificate, registered by class in ``certificate.CLARKE_FORMS``
+  (``certificate.ClarkeForm``; TwoLayerReLU's are); without them the plain (autograd-derivative) certificate.
 
 Every network maps inputs of shape ``(..., d)`` to outputs of shape ``(...,)``; a user's network ending in
 ``nn.Linear(k, 1)`` (outputs ``(..., 1)``) is accepted everywhere, squeezed by

@@ -21,7 +21,7 @@ The recipe (measured in the module's tests and the book's training chapter) is g
 minimum margin, Lyu & Li's γ̃ numerator) keeps the *angular* step inversely proportional to the sharpness of
 the log-sum-exp, so the direction keeps converging while the norm grows steadily instead of
 exponentially (plain normalised GD overshoots: its margins explode and the direction oscillates).
-Measured (float64, init_scale 0.1, lr 0.3, one CPU thread; ε from :func:`reconleak_core.kkt.certificate`
+Measured (float64, init_scale 0.1, lr 0.3, one CPU thread; ε from :func:`reconleak_core.certificate.certificate`
 with Clarke gates at kinks — without them ε_rel stalls near 0.2 whatever the schedule):
 
 - sphere(6, 30), width 20: 1000 / 3000 / 5000 steps (≈1 s per 1000) → ε_rel 0.15 / 0.069 / 0.047,
@@ -132,7 +132,7 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
 
     ``config`` is a :class:`TrainConfig` (default: the book's recipe); keyword ``overrides`` replace its
     fields, e.g. ``train_max_margin(net, X, y, steps=2000, schedule="constant")``. ``certificate_every=k``
-    records :func:`reconleak_core.kkt.certificate` every k steps (and at the end) — the (ε, δ)-KKT
+    records :func:`reconleak_core.certificate.certificate` every k steps (and at the end) — the (ε, δ)-KKT
     quality that Theorems 5, 8 and 9 turn into "more alternative KKT sets". ``log_every`` (default
     steps/1000) sets how often loss and margin are recorded. Raises ``ValueError`` "NaN found in loss at
     step k" (or "infinite value found in loss at step k") if the loss ℓ or the parameters become non-finite:
@@ -140,7 +140,8 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
     Networks whose output has shape (n, 1) are handled (squeezed by :func:`reconleak_core.checks.scalar_output`).
     Introduced in the book's chapter "Homogeneous networks and the max-margin implicit bias".
     """
-    from reconleak_core.kkt import _degree, certificate
+    from reconleak_core.certificate import certificate
+    from reconleak_core.kkt import network_degree
 
     check_network(net)
     if config is None:
@@ -155,7 +156,7 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
     certificate_every = check_int(certificate_every, "certificate_every", allow_none=True)
     log_every = check_int(log_every, "log_every", allow_none=True) or max(1, config.steps // 1000)
     progress = check_bool(progress, "progress")
-    L = _degree(net)
+    L = network_degree(net)
     params = [p for p in net.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the network has no trainable parameters")

@@ -48,7 +48,7 @@ class NetSpec:
       smoothed-margin step, unless a preset says otherwise); ``steps`` reads ``train.steps``.
     - ``checkpoints``: earlier steps (< ``steps``) at which the weights are also kept (``training_length``).
     - ``bias``: a first-layer bias (``TwoLayerReLU(bias=True)``, as Haim et al.'s networks; two layers only).
-      The net stays 2-homogeneous in θ = (W, b, v), so margin normalisation holds; ``kkt.certificate`` does
+      The net stays 2-homogeneous in θ = (W, b, v), so margin normalisation holds; ``certificate.certificate`` does
       not support it (``experiments.bias_shift`` measures such nets with :func:`~reconleak_core.experiments.kkt_residual` instead).
     """
 

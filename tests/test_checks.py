@@ -14,6 +14,7 @@ from torch import nn
 
 from reconleak_core import attack, checks, data, experiments, kkt, lemmas, models, runtime, train
 from reconleak_core import trained_nets
+from reconleak_core.certificate import certificate
 
 
 def _sequential_kkt_point(n=4):
@@ -36,7 +37,7 @@ def test_n_by_1_network_at_an_exact_kkt_point_is_exact_in_every_entry_point():
     assert kkt.kkt_loss(seq, X, y, lam).item() < 1e-28  # was 8.0 before the squeeze
     assert kkt.KKTLoss(seq, y)(X, lam).item() < 1e-28
     assert torch.allclose(kkt.stationarity_sum(seq, X, y, lam), models.parameter_vector(seq), atol=1e-12)
-    cert = kkt.certificate(seq, X, y)
+    cert = certificate(seq, X, y)
     assert cert.eps < 1e-12 and abs(cert.delta) < 1e-12
     assert torch.allclose(kkt.margins(kkt.normalize_margin(seq, X, y), X, y), q)
     assert models.homogeneity_degree(seq) == 2
@@ -55,7 +56,7 @@ def test_a_network_with_several_outputs_per_point_is_refused_everywhere():
     wide = nn.Sequential(nn.Linear(4, 4, bias=False, dtype=torch.float64), nn.ReLU(),
                          nn.Linear(4, 2, bias=False, dtype=torch.float64))
     calls = [lambda: kkt.margins(wide, X, y), lambda: kkt.kkt_loss(wide, X, y, lam),
-             lambda: kkt.certificate(wide, X, y), lambda: train.train_max_margin(wide, X, y, steps=1, progress=False),
+             lambda: certificate(wide, X, y), lambda: train.train_max_margin(wide, X, y, steps=1, progress=False),
              lambda: attack.reconstruct(wide, 4, steps=1, gate=None), lambda: models.homogeneity_degree(wide)]
     for call in calls:
         with pytest.raises(ValueError, match="one number per point"):
@@ -68,7 +69,7 @@ def test_nan_weights_are_named_by_every_function_that_reads_a_network():
         seq[0].weight[0, 0] = math.nan
         two.W[0, 0] = math.nan
     calls = [lambda: kkt.margins(seq, X, y), lambda: kkt.kkt_loss(seq, X, y, lam), lambda: kkt.KKTLoss(seq, y),
-             lambda: kkt.stationarity_sum(seq, X, y, lam), lambda: kkt.certificate(seq, X, y),
+             lambda: kkt.stationarity_sum(seq, X, y, lam), lambda: certificate(seq, X, y),
              lambda: kkt.normalize_margin(seq, X, y), lambda: models.homogeneity_degree(seq),
              lambda: train.train_max_margin(seq, X, y, steps=1, progress=False),
              lambda: attack.reconstruct(seq, 4, steps=1, gate=None),

@@ -1,4 +1,4 @@
-"""Claims about reconleak_core.kkt: closed form = generic, exact certificate, normalisation, clear errors."""
+"""Claims about reconleak_core.kkt: closed form = generic, normalisation, clear errors."""
 
 import pytest
 import torch
@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from reconleak_core import kkt, models, train
+from reconleak_core import kkt, models
+from reconleak_core.certificate import certificate
 from reconleak_core.data import sphere
 
 
@@ -142,59 +143,6 @@ def test_dual_penalty_is_linear_hinge_below_lam_min():
     assert kkt.kkt_loss(net, X, y, lam, lam_min=1.0, penalty=1.0).item() == pytest.approx(base.item() + 0.5 + 1.25, abs=1e-12)
 
 
-def test_certificate_with_the_gram_operator_equals_the_dense_one(monkeypatch):
-    """Above ``_DENSE_GRAM_LIMIT`` columns the Gram matrix is an operator (``kkt._ClarkeGram``), never stored."""
-    X, y = sphere(20, 50, subspace_dim=10, seed=0)
-    net = models.TwoLayerReLU(50, 100, init_scale=0.1, seed=0)
-    train.train_max_margin(net, X, y, steps=4000, progress=False)
-    dense = kkt.certificate(net, X, y)
-    assert dense.kinks > 100   # measured 321 kink pairs
-    monkeypatch.setattr(kkt, "_DENSE_GRAM_LIMIT", 0)
-    block = kkt.certificate(net, X, y)
-    assert block.kinks == dense.kinks
-    assert block.eps_rel == pytest.approx(dense.eps_rel, rel=1e-10)
-    assert abs(block.lam - dense.lam).max() <= 1e-10 * dense.lam.max()
-
-
-@pytest.mark.parametrize("n,d", [(2, 2), (5, 5), (7, 12)])
-def test_certificate_is_exact_on_simplex_kkt_point(n, d):
-    net, X, y, lam = kkt.simplex_kkt_point(n, d)
-    torch.testing.assert_close(kkt.stationarity_sum(net, X, y, lam), models.parameter_vector(net).detach(),
-                               rtol=0, atol=1e-12)
-    cert = kkt.certificate(net, X, y)
-    assert cert.eps < 1e-10 and abs(cert.delta) < 1e-10
-    assert abs(cert.margins - 1).max() < 1e-12
-    assert abs(cert.lam - 1).max() < 1e-10
-    assert list(cert.support) == list(range(n))
-    assert cert.kinks == 0
-
-
-@settings(max_examples=10, deadline=None)
-@given(scale=st.floats(0.05, 20.0), seed=st.integers(0, 1000))
-def test_certificate_is_invariant_under_rescaling_theta(scale, seed):
-    net, X, y, _ = kkt.simplex_kkt_point(5, 8)
-    g = _gen(seed)
-    with torch.no_grad():  # a separating net near, but not at, the exact KKT point
-        net.W.add_(0.05 * torch.randn(net.W.shape, dtype=torch.float64, generator=g))
-        net.v.add_(0.05 * torch.randn(net.v.shape, dtype=torch.float64, generator=g))
-    scaled = models.TwoLayerReLU(8, 5)
-    scaled.load_state_dict({k: p * scale for k, p in net.state_dict().items()})
-    a, b = kkt.certificate(net, X, y), kkt.certificate(scaled, X, y)
-    assert a.eps_rel == pytest.approx(b.eps_rel, rel=1e-6, abs=1e-10)
-    assert a.delta == pytest.approx(b.delta, rel=1e-6, abs=1e-10)
-
-
-def test_certificate_eps_decreases_as_training_goes_on():
-    X, y = sphere(6, 30, seed=0)
-    net = models.TwoLayerReLU(30, 20, init_scale=0.1, seed=0)
-    train.train_max_margin(net, X, y, steps=300, progress=False)
-    early = kkt.certificate(net, X, y)
-    train.train_max_margin(net, X, y, steps=1700, progress=False)
-    late = kkt.certificate(net, X, y)
-    assert late.eps_rel < 0.7 * early.eps_rel
-    assert late.delta < early.delta
-
-
 def test_normalize_margin_gives_min_margin_one_without_touching_the_net():
     net, X, y, _ = kkt.simplex_kkt_point(5, 6)
     with torch.no_grad():
@@ -215,7 +163,7 @@ def test_normalize_margin_rejects_a_net_that_does_not_separate():
     with pytest.raises(ValueError, match="does not separate the data"):
         kkt.normalize_margin(net, X, y)
     with pytest.raises(ValueError, match="does not separate the data"):
-        kkt.certificate(net, X, y)
+        certificate(net, X, y)
 
 
 def test_clear_errors_on_bad_inputs():
@@ -240,7 +188,7 @@ def test_clear_errors_on_bad_inputs():
     with pytest.raises(ValueError, match="has a bias"):
         kkt.kkt_loss(biased, X, y, lam)
     with pytest.raises(ValueError, match="has a bias"):
-        kkt.certificate(biased, X, y)
+        certificate(biased, X, y)
     plain = nn.Sequential(nn.Linear(3, 4, bias=False, dtype=torch.float64), nn.ReLU(),
                           nn.Linear(4, 1, bias=False, dtype=torch.float64), nn.Flatten(0))
     with pytest.raises(ValueError, match="soft gate"):

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconleak_core import data, kkt, lemmas, models, train
+from reconleak_core.certificate import certificate
 
 STEPS = 1500
 REL = 1e-10
@@ -29,7 +30,7 @@ def _subspace_set(in_span: bool):
     """12 points on a 5-dim subspace of ℝ¹⁰, a trained normalised net and its certificate's multipliers."""
     X, y = data.sphere(12, 10, subspace_dim=5, seed=0)
     net = _trained(X, y, span=X if in_span else None)
-    return net, X, y, torch.as_tensor(kkt.certificate(net, X, y).lam)
+    return net, X, y, certificate(net, X, y).lam
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +257,7 @@ def test_far_kkt_set_refuses_data_spanning_the_space():
     X, y = data.sphere(12, 10, seed=1)
     net = models.TwoLayerReLU(10, 40, init_scale=0.1, span=X, seed=0)
     train.train_max_margin(net, X, y, steps=300, progress=False)
-    lam = torch.as_tensor(kkt.certificate(net, X, y).lam)
+    lam = certificate(net, X, y).lam
     with pytest.raises(ValueError, match=r"data span ℝ\^10 .* can still reach distance"):
         lemmas.far_kkt_set(net, X, y, lam, 1.0)
 

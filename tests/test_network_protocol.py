@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from reconleak_core import attack, kkt, models
+from reconleak_core.certificate import certificate
 
 F64 = torch.float64
 
@@ -60,7 +61,7 @@ def test_soft_gated_cnn_keeps_the_value_of_the_straight_through_loss(cnn_data):
 
 def test_cnn_certificate_uses_the_generic_derivative(cnn_data):
     net, X, y, _ = cnn_data
-    cert = kkt.certificate(net, X, y)
+    cert = certificate(net, X, y)
     assert cert.degree == 2 and cert.kinks == 0 and cert.margins.min() == pytest.approx(1.0)
     assert cert.eps >= 0 and (cert.lam >= 0).all()
 

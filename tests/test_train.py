@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from reconleak_core import kkt, models, train
+from reconleak_core import models, train
+from reconleak_core.certificate import certificate
 from reconleak_core.data import sphere
 
 
@@ -27,7 +28,7 @@ def test_smoothed_margin_recipe_reaches_documented_kkt_quality():
     assert list(history.cert_step) == [2500, 5000]
     assert history.eps_rel[-1] < 0.1
     assert history.delta[-1] < 0.01
-    cert = kkt.certificate(net, X, y)
+    cert = certificate(net, X, y)
     assert cert.eps_rel == pytest.approx(history.eps_rel[-1])
 
 
@@ -36,7 +37,7 @@ def test_smoothed_margin_recipe_beats_plain_gradient_descent():
     fast = train.train_max_margin(a, X, y, steps=2000, progress=False)
     plain = train.train_max_margin(b, X, y, steps=2000, schedule="constant", lr=1.0, progress=False)
     assert fast.margin[-1] > plain.margin[-1]
-    assert kkt.certificate(a, X, y).delta < kkt.certificate(b, X, y).delta
+    assert certificate(a, X, y).delta < certificate(b, X, y).delta
 
 
 def test_logistic_loss_trains_too():
