@@ -59,6 +59,20 @@ def run(script: str, extra: list[str], quick: bool) -> dict:
             "headline": next((line for line in reversed(lines) if line.startswith("HEADLINE")), None)}
 
 
+def notes_of(text: str) -> str:
+    """The hand-written notes of a RESULTS.md text: everything below the first ``NOTES_MARKER`` line
+    (leading blank lines dropped), or "" when the text has no marker."""
+    return text.split(NOTES_MARKER, 1)[1].lstrip("\n") if NOTES_MARKER in text else ""
+
+
+def previous_notes(out: Path | None, results: Path = RESULTS) -> str:
+    """The notes to keep: those of ``out`` when it exists, else those of ``results`` (the committed file)."""
+    for path in (out, results):
+        if path is not None and path.exists():
+            return notes_of(path.read_text())
+    return ""
+
+
 def render(results: list[dict], quick: bool, notes: str) -> str:
     info = _bench.machine_info()
     out = ["# Benchmark results", "",
@@ -98,8 +112,7 @@ def main() -> None:
     if not scripts:
         p.error(f"--only matched no script of {[s for s, _ in SCRIPTS]}")
     out = Path(args.out) if args.out else (None if args.quick else RESULTS)
-    previous = (out if out is not None and out.exists() else RESULTS).read_text() if RESULTS.exists() else ""
-    notes = previous.split(NOTES_MARKER, 1)[1].lstrip("\n") if NOTES_MARKER in previous else ""
+    notes = previous_notes(out)
     results = [run(s, e, args.quick) for s, e in scripts]
     text = render(results, args.quick, notes)
     if out is None:

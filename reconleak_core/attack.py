@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +44,7 @@ from torch import nn
 
 from reconleak_core.checks import (check_bool, check_finite, check_fraction, check_int, check_labels,
                                    check_network, check_nonnegative, check_points, check_positive, check_real,
-                                   check_seed)
+                                   check_seed, is_sequence)
 from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss
 from reconleak_core.models import GATE_FORMS
 from reconleak_core.priors import Box, Shift, Sphere, stack_priors
@@ -278,9 +278,9 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
     ("NaN found in candidates at step k") and on invalid inputs.
     """
     for name, value in (("init_scale", init_scale), ("init_radius", init_radius), ("seed", seed)):
-        if _is_sequence(value):
+        if is_sequence(value):
             raise TypeError(f"{name} must be a single value in reconstruct(); use reconstruct_batch() for per-member values")
-    if _is_sequence(prior):
+    if is_sequence(prior):
         raise TypeError("prior must be a single prior in reconstruct(); use reconstruct_batch() for per-member priors")
     if isinstance(init, (torch.Tensor, np.ndarray, list, tuple)):
         init = check_points(init, "init", batched=False)
@@ -320,7 +320,7 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
 
     Returns an :class:`AttackResult` with batched shapes; ``result.member(k)`` extracts member k.
     """
-    per_member = {name: overrides.pop(name) for name in PER_MEMBER_FIELDS if _is_sequence(overrides.get(name))}
+    per_member = {name: overrides.pop(name) for name in PER_MEMBER_FIELDS if is_sequence(overrides.get(name))}
     if overrides.get("lr", 0.0) is None:   # lr=None: the config's (there is no "no step size")
         del overrides["lr"]
     config = _config(config, overrides)
@@ -330,7 +330,7 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
         if init.dim() > 3:
             raise ValueError(f"init points must have shape (m, d) or (K, m, d), got shape {tuple(init.shape)}")
     sequences = {"seeds": seeds, "init_scale": init_scale, "init_radius": init_radius, "prior": prior, **per_member}
-    sizes = {name: len(value) for name, value in sequences.items() if _is_sequence(value)}
+    sizes = {name: len(value) for name, value in sequences.items() if is_sequence(value)}
     if init_is_points and init.dim() == 3:
         sizes["init"] = init.shape[0]
     if batch is not None:
@@ -342,7 +342,7 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
         raise ValueError("a batched attack needs at least one member (got empty per-member sequences)")
 
     def expand(value):
-        return list(value) if _is_sequence(value) else [value] * K
+        return list(value) if is_sequence(value) else [value] * K
 
     members = _member_table(K=K, init=init, seeds=expand(seeds), init_scales=expand(init_scale),
                             init_radii=expand(init_radius), priors=expand(prior),
@@ -353,12 +353,6 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
     return _attack(net, n_candidates, members=members, init=init, init_basis=init_basis, labels=labels, config=config,
                    device=device, dtype=dtype, progress=progress, callback=callback, callback_every=callback_every,
                    squeeze=False)
-
-
-def _is_sequence(value) -> bool:
-    if isinstance(value, (torch.Tensor, np.ndarray)):
-        return value.ndim == 1
-    return isinstance(value, Sequence) and not isinstance(value, str)
 
 
 def _config(config: AttackConfig | None, overrides: dict) -> AttackConfig:
@@ -484,8 +478,9 @@ def _attack(net, n_candidates, *, members: _Members, init, init_basis, labels, c
     objective = KKTLoss(net, y, lam_min=as_member(members.constant("lam_mins")), penalty=config.lam_penalty,
                         penalty_form=config.lam_penalty_form, lam_scale=config.lam_scale,
                         gate=as_member(members.constant("gates")), gate_form=config.gate_form)
-    report = None
-    if callback is not None:
+    if callback is None:
+        report = None
+    else:
         view = (lambda t: t[0]) if squeeze else (lambda t: t)  # noqa: E731
 
         def report(step, X, lam, loss):

@@ -38,8 +38,8 @@ import torch
 from torch import nn
 
 from reconleak_core.checks import check_fraction, check_int, check_network, scalar_output
-from reconleak_core.kkt import check_data, margins, network_degree, normalize_margin, stationarity_sum
-from reconleak_core.models import TwoLayerReLU, parameter_vector
+from reconleak_core.kkt import check_data, margins, normalize_margin, stationarity_sum
+from reconleak_core.models import TwoLayerReLU, network_degree, parameter_vector
 
 __all__ = ["Certificate", "certificate", "ClarkeForm", "CLARKE_FORMS", "clarke_form"]
 

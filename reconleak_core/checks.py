@@ -7,12 +7,14 @@ boolean or a complex number where a real is meant, an integer dtype where a floa
 dtype. Scalars: Python and NumPy numbers are accepted alike (``np.int64(3)`` is an integer, ``np.float32``
 a real), booleans never count as numbers. Networks: :func:`check_network` (NaN weights named as such) and
 :func:`scalar_output` (the one place where an ``(n, 1)`` network output becomes the scalar output ``(n,)``).
+Per-member settings of a batched attack: :func:`is_sequence` tells a sequence of values from one value.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -20,7 +22,8 @@ from torch import nn
 
 __all__ = ["as_tensor", "check_finite", "check_points", "check_labels", "check_multipliers", "check_positive",
            "check_real", "check_reals", "check_nonnegative", "check_fraction", "check_int", "check_seed", "check_bool",
-           "check_float_dtype", "check_network", "scalar_output", "check_image_shape", "set_frozen", "SEED_MAX"]
+           "check_float_dtype", "check_network", "scalar_output", "check_image_shape", "is_sequence", "set_frozen",
+           "SEED_MAX"]
 
 SEED_MAX = 2**63 - 1
 """The largest seed accepted (torch generators take a signed 64-bit integer)."""
@@ -250,3 +253,17 @@ def set_frozen(obj, **values) -> None:
     of floats in place of the list a caller passed, say)."""
     for key, value in values.items():
         object.__setattr__(obj, key, value)
+
+
+def is_sequence(value) -> bool:
+    """Whether ``value`` is a sequence of per-member settings (one entry per member of a batched attack).
+
+    True for a list, tuple or other ``collections.abc.Sequence`` except a string, and for a 1-dim tensor or
+    array; False for a scalar, a 0-dim tensor or array, a string, and a tensor or array of 2 or more
+    dimensions (a single value such as a point set, not a list of them). Used by
+    ``attack.reconstruct_batch`` to tell per-member values from shared ones, and by ``sweep`` to split
+    them between tasks.
+    """
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return value.ndim == 1
+    return isinstance(value, Sequence) and not isinstance(value, str)

@@ -189,7 +189,7 @@ def pixel_box(lo, hi, mean, enforce: str = "penalty"):
     return Box(lo - mean, hi - mean, enforce=enforce)
 
 
-def _to_output(images: np.ndarray, labels: np.ndarray, scale: float, image_shape, flatten: bool, dtype,
+def _to_output(images: np.ndarray, labels: np.ndarray, scale: float, image_shape, *, flatten: bool, dtype,
                center: bool) -> ImageSet:
     if not isinstance(center, bool):
         raise TypeError(f"center must be True or False, got {center!r}")
@@ -254,7 +254,8 @@ def digits(n: int | None = None, classes="odd_vs_even", seed: int = 0, flatten: 
     labels = _binary_labels(classes, bunch.target, tuple(str(k) for k in range(10)), "odd_vs_even", (1, 3, 5, 7, 9))
     inside = np.flatnonzero(labels != 0)
     pick = inside[_balanced_indices(labels[inside], n, seed)]
-    return _to_output(bunch.images[pick], labels[pick], 16.0, DIGITS_IMAGE_SHAPE, flatten, dtype, center)
+    return _to_output(bunch.images[pick], labels[pick], 16.0, DIGITS_IMAGE_SHAPE, flatten=flatten, dtype=dtype,
+                      center=center)
 
 
 def _sha256(path: Path) -> str:
@@ -364,7 +365,7 @@ def _read_batches(archive: Path, batch_names: list[str]) -> tuple[np.ndarray, np
     return np.concatenate(images), np.concatenate(labels)
 
 
-def load_cifar10(root, download: bool = False, n: int | None = None, seed: int = 0,
+def load_cifar10(root, *, download: bool = False, n: int | None = None, seed: int = 0,
                  classes="vehicles_vs_animals", train: bool = True, flatten: bool = True,
                  dtype: torch.dtype = torch.float64, expected_sha256: str = CIFAR10_SHA256,
                  url: str = CIFAR10_URL, progress: bool = False, center: bool = True) -> ImageSet:
@@ -412,7 +413,8 @@ def load_cifar10(root, download: bool = False, n: int | None = None, seed: int =
                             [k for k in range(10) if k not in CIFAR10_VEHICLES])
     inside = np.flatnonzero(labels != 0)
     pick = inside[_balanced_indices(labels[inside], n, seed)]
-    return _to_output(images[pick], labels[pick], 255.0, CIFAR10_IMAGE_SHAPE, flatten, dtype, center)
+    return _to_output(images[pick], labels[pick], 255.0, CIFAR10_IMAGE_SHAPE, flatten=flatten, dtype=dtype,
+                      center=center)
 
 
 def shift(X, offset):

@@ -23,7 +23,6 @@ Interface.
 - :class:`KKTLoss` — the same loss with the network, labels and constants validated once (the attack's
   per-step objective).
 - :func:`check_data` — ``X`` and ``y`` validated and converted to the network's dtype and device.
-- :func:`network_degree` — the network's homogeneity degree L (declared ``degree``, else measured).
 - :func:`simplex_kkt_point` — a hand-built exact KKT point (ε = δ = 0) for tests and the book.
 
 Two ways to compute the stationarity sum: a closed form registered for the network's class in
@@ -46,11 +45,11 @@ from torch import nn
 
 from reconleak_core.checks import (as_tensor, check_labels, check_multipliers, check_network, check_nonnegative,
                                    check_points, check_positive, check_real, scalar_output)
-from reconleak_core.models import GATE_FORMS, TwoLayerReLU, homogeneity_degree, soft_gate_relu
+from reconleak_core.models import GATE_FORMS, TwoLayerReLU, network_degree, soft_gate_relu
 
 __all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "PENALTY_FORMS", "LAM_SCALES",
            "ClosedForm", "CLOSED_FORMS", "closed_form", "gate_aware",
-           "check_data", "network_degree", "simplex_kkt_point"]
+           "check_data", "simplex_kkt_point"]
 
 _METHODS = ("auto", "closed", "generic")
 PENALTY_FORMS = ("linear", "squared")
@@ -62,16 +61,6 @@ LAM_SCALES = ("sum", "mean")
 # ----------------------------------------------------------------------------------------------- helpers
 def _check_net(net) -> nn.Module:
     return check_network(net)
-
-
-def network_degree(net: nn.Module) -> int:
-    """The homogeneity degree L of ``net``: its declared ``degree`` (an integer attribute or property, see
-    the network protocol); otherwise :func:`~reconleak_core.models.homogeneity_degree` (structural checks,
-    then measured)."""
-    degree = getattr(net, "degree", None)
-    if isinstance(degree, int) and not isinstance(degree, bool):
-        return degree
-    return homogeneity_degree(net)
 
 
 def gate_aware(net: nn.Module) -> bool:

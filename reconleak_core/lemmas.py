@@ -217,7 +217,7 @@ def split_budget(net: TwoLayerReLU, x, nu, side: str = "both") -> float:
     return float(_budgets(W @ x, W @ nu, side))
 
 
-def split(net: TwoLayerReLU, X, y, lam, i: int, nu, alpha: float, beta: float, *, keep_margin: bool = True,
+def split(net: TwoLayerReLU, X, y, lam, i: int, nu, *, alpha: float, beta: float, keep_margin: bool = True,
           margin_tol: float = 1e-9):
     """Lemma 3 (splitting): replace xᵢ by z₁ = xᵢ + αν and z₂ = xᵢ − βν with multipliers
     λᵢβ/(α + β) and λᵢα/(α + β).
@@ -313,7 +313,7 @@ class KKTSet:
         return iter((self.X, self.y, self.lam))
 
 
-def _build_split_set(net, X, y, lam, directions, steps, moves_only) -> KKTSet:
+def _build_split_set(net, X, y, lam, *, directions, steps, moves_only) -> KKTSet:
     """Support points: α = β = stepᵢ along ±directionᵢ; the others (``moves_only``): one point at +stepᵢ."""
     support = ~moves_only
     plus = X + steps.unsqueeze(1) * directions
@@ -383,7 +383,7 @@ def far_kkt_set(net: TwoLayerReLU, X, y, lam, r: float) -> KKTSet:
     step = 2 * r if 2 * r < budget else (r + budget) / 2
     n = X.shape[0]
     steps = torch.full((n,), step, dtype=X.dtype, device=X.device)
-    return _build_split_set(net, X, y, lam, nu.expand(n, -1).clone(), steps, ~support)
+    return _build_split_set(net, X, y, lam, directions=nu.expand(n, -1).clone(), steps=steps, moves_only=~support)
 
 
 @dataclass(frozen=True)
@@ -511,14 +511,13 @@ def achievable_split_distance(net: TwoLayerReLU, X, y, lam=None, *, refine_steps
     points, repeated splits, or using slack in approximate complementary slackness may reach further.
     ``line_upper`` bounds only two-point line splits.
 
-    Caveat (measured on book-scale nets): the exact-pattern budget is a minimum over *all* neurons, so
-    a neuron whose pre-activation at a support point is close to its kink can bind even when its
-    weights are negligible (step 3 removes the worst cases, not all), and the distance is a noisy
-    function of the network. With an initialisation outside the data span, the frozen off-span
-    component of W kept the distance small and it did not grow with training length. Shrinking the
-    off-subspace noise of the data (in-span initialisation) makes it grow steadily: about 0.02–0.3,
-    2–7 and 400–1000 for noise 1e-1, 1e-3, 1e-5 (d = 10, 12 points on a 5-dim subspace, width 40,
-    three seeds); a 10× step in noise can be swamped by a near-kink neuron.
+    Caveat: the exact-pattern budget is a minimum over *all* neurons, so a neuron whose pre-activation
+    at a support point is close to its kink can bind even when its weights are negligible (step 3
+    removes the worst cases, not all), and the distance is a noisy function of the network. A component
+    of W outside the data span (from an initialisation outside it) is frozen by training (gradient steps
+    add multiples of data points only), so longer training does not remove what it limits. How the
+    distance behaves on book-scale nets (against training length and the data's off-subspace noise) is
+    recorded in ``benchmarks/RESULTS.md`` ("Measurements quoted by the library").
 
     All quantities are invariant to rescaling θ, so
     the raw or the margin-normalised network give the same numbers. ``lam=None`` takes the multipliers
@@ -595,7 +594,7 @@ def split_kkt_set(net: TwoLayerReLU, X, y, lam=None, *, fraction: float = 0.99, 
         rest = ~support
         directions[rest] = X[rest] / norms[rest].unsqueeze(1)
         steps = torch.where(rest, (c - 1) * norms, steps)
-    return _build_split_set(net, X, y, lam, directions, steps, ~support)
+    return _build_split_set(net, X, y, lam, directions=directions, steps=steps, moves_only=~support)
 
 
 def kkt_residuals(net: TwoLayerReLU, X, y, lam) -> dict:

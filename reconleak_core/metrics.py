@@ -161,7 +161,7 @@ def _gaussian_window(window_size: int, sigma: float, dtype, device) -> torch.Ten
     return g / g.sum()
 
 
-def ssim(img1, img2, data_range: float = 1.0, window_size: int = 3, sigma: float = 1.5,
+def ssim(img1, img2, *, data_range: float = 1.0, window_size: int = 3, sigma: float = 1.5,
          K1: float = 0.01, K2: float = 0.03, padding: str = "same") -> torch.Tensor:
     """Structural similarity (Wang, Bovik, Sheikh & Simoncelli 2004) of image pairs, one value per pair.
 
@@ -222,7 +222,7 @@ def ssim(img1, img2, data_range: float = 1.0, window_size: int = 3, sigma: float
     return values[0] if single else values
 
 
-def best_reconstructions(X_train, X_rec, k: int, metric: str = "ssim", image_shape=None,
+def best_reconstructions(X_train, X_rec, k: int, *, metric: str = "ssim", image_shape=None,
                          data_range: float = 1.0, progress: bool = False) -> BestReconstructions:
     """A "best k" after Haim et al.: each training image's nearest candidate by the score, sorted, top k.
 

@@ -10,6 +10,7 @@ Interface
 - :func:`soft_gate_relu` — relu whose derivative carries Haim et al.'s soft gate σ(αz), in one of two
   forms (``"straight_through"`` or ``"smooth"``, see :data:`GATE_FORMS`).
 - :func:`homogeneity_degree` — the degree L of a network, verified numerically (Φ(cθ) = c^L Φ(θ)).
+- :func:`network_degree` — the degree the library uses: the declared ``degree``, else :func:`homogeneity_degree`.
 - :func:`parameter_vector` — θ flattened in ``net.parameters()`` order (the order used by ``kkt``).
 - :func:`span_projector` — the orthogonal projector onto the span of given points.
 
@@ -44,7 +45,7 @@ from reconleak_core.checks import (check_float_dtype, check_int, check_network, 
                                    check_seed, scalar_output)
 
 __all__ = ["TwoLayerReLU", "HomogeneousMLP", "SoftGated", "GatedReLU", "soft_gate_relu", "GATE_FORMS", "homogeneity_degree",
-           "parameter_vector", "span_projector"]
+           "network_degree", "parameter_vector", "span_projector"]
 
 GATE_FORMS = ("straight_through", "smooth")
 """The two forms of the soft gate, for a ReLU ρ inside a loss built from ∇θΦ (the KKT loss).
@@ -357,3 +358,16 @@ def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
     if not torch.allclose(output(3.0)[mask], f1[mask] * 3.0**L, rtol=tol, atol=0):
         raise ValueError(f"the network is not homogeneous: Φ(3θ) ≠ 3^{L} Φ(θ)")
     return L
+
+
+def network_degree(net: nn.Module) -> int:
+    """The homogeneity degree L of ``net`` as the network protocol defines it (see the module docstring).
+
+    A declared integer attribute or property ``degree`` is trusted (the two classes here declare theirs,
+    e.g. 2 for :class:`TwoLayerReLU`, 1 with a fixed second layer); otherwise :func:`homogeneity_degree`
+    checks the structure and measures it, raising ``ValueError`` for a network that is not homogeneous.
+    """
+    degree = getattr(net, "degree", None)
+    if isinstance(degree, int) and not isinstance(degree, bool):
+        return degree
+    return homogeneity_degree(net)

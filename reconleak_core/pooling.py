@@ -203,7 +203,7 @@ def pooled_attack(net, X, y, *, restarts: int = 8, candidates_per_point: int = 1
     before the attack. Each restart has m = ``candidates_per_point`` · n candidates, its own seed
     (``seed``, ``seed + 1``, ...) and the shared ``prior`` (model coordinates; a sequence gives one per
     restart) and ``config`` (default ``AttackConfig(steps=3000)``). The defaults (8 restarts × 3000 Adam
-    steps, m = n) are those of ``experiments.DigitLeakConfig``, measured there. Further per-member settings
+    steps, m = n) are those of ``experiments.DigitLeakConfig``. Further per-member settings
     (``init``, ``init_radius``, ...) pass through ``members`` to ``reconstruct_batch``. Scoring: see
     :func:`pool_scores`. Example (chapter "Reconstruction attacks")::
 

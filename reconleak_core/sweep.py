@@ -52,7 +52,8 @@ import numpy as np
 import torch
 
 from reconleak_core import attack as attack_module
-from reconleak_core.attack import AttackConfig, AttackResult, _is_sequence
+from reconleak_core.attack import AttackConfig, AttackResult
+from reconleak_core.checks import is_sequence
 
 __all__ = ["PER_MEMBER", "on_ray", "batched_attack", "run", "SearchSpace", "SearchResult", "random_search"]
 
@@ -118,7 +119,7 @@ def _task(net, n_candidates: int, threads: int, kwargs: dict) -> AttackResult:
 
 def _members(kwargs: dict) -> int:
     """K of a ``reconstruct_batch`` call, as ``reconstruct_batch`` counts it (it validates disagreements)."""
-    sizes = [len(kwargs[k]) for k in PER_MEMBER if _is_sequence(kwargs.get(k))]
+    sizes = [len(kwargs[k]) for k in PER_MEMBER if is_sequence(kwargs.get(k))]
     init = kwargs.get("init")
     if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 3:
         sizes.append(init.shape[0])
@@ -131,7 +132,7 @@ def _chunk(kwargs: dict, start: int, stop: int) -> dict:
     """The ``reconstruct_batch`` arguments of members ``start..stop-1``."""
     out = dict(kwargs)
     for k in PER_MEMBER:
-        if _is_sequence(kwargs.get(k)):
+        if is_sequence(kwargs.get(k)):
             out[k] = list(kwargs[k])[start:stop]
     init = kwargs.get("init")
     if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 3:
@@ -290,9 +291,10 @@ def random_search(spec, *, trials: int = 8, restarts: int = 2, space: SearchSpac
     after another in this process) or ``"ray"`` (every trial a Ray task, all submitted at once, resources
     ``num_cpus`` / ``num_gpus`` each). Both give the same :class:`SearchResult` and share its cache entry.
     """
-    from reconleak_core import experiments, trained_nets
+    from reconleak_core import trained_nets
     from reconleak_core.cache import cached
     from reconleak_core.kkt import normalize_margin
+    from reconleak_core.metrics import nearest_distances
     from reconleak_core.runtime import get_device
 
     if not isinstance(spec, trained_nets.NetSpec):
@@ -327,7 +329,8 @@ def random_search(spec, *, trials: int = 8, restarts: int = 2, space: SearchSpac
             results = _submit([(n, mm, _task_kwargs(kw, options)) for n, mm, kw in calls], options)
         else:
             results = [attack_module.reconstruct_batch(n, mm, **kw) for n, mm, kw in calls]
-        nearest = [[experiments._distances(tn.X, c)[0] for c in r.candidates] for r in results]
+        nearest = [[nearest_distances(tn.X, c.to(tn.X.dtype)).train_to_rec.mean().item() for c in r.candidates]
+                   for r in results]
         return {**{k: torch.as_tensor(v) for k, v in drawn.items()},
                 "kkt": torch.stack([r.kkt.double() for r in results]),
                 "nearest": torch.tensor(nearest, dtype=torch.float64),

@@ -12,7 +12,7 @@ loss drives a bias-free L-homogeneous network to zero loss, ‖θ‖ → ∞, an
 min ½‖θ‖² s.t. yᵢΦ(θ; xᵢ) ≥ 1. With a constant step this is very slow: the gradient is proportional to the
 loss, which decays like e^{-margin}, so the effective step vanishes and the certificate stalls.
 
-The recipe (measured in the module's tests and the book's training chapter) is gradient descent with a
+The recipe (checked in the module's tests and the book's training chapter) is gradient descent with a
 *smoothed-margin step size*: with ℓ = Σᵢ loss(yᵢΦ(θ; xᵢ)),
 
     θ ← θ − lr · ∇ℓ / (ℓ · max(1, log(1/ℓ))).
@@ -21,14 +21,9 @@ The recipe (measured in the module's tests and the book's training chapter) is g
 minimum margin, Lyu & Li's γ̃ numerator) keeps the *angular* step inversely proportional to the sharpness of
 the log-sum-exp, so the direction keeps converging while the norm grows steadily instead of
 exponentially (plain normalised GD overshoots: its margins explode and the direction oscillates).
-Measured (float64, init_scale 0.1, lr 0.3, one CPU thread; ε from :func:`reconleak_core.certificate.certificate`
-with Clarke gates at kinks — without them ε_rel stalls near 0.2 whatever the schedule):
-
-- sphere(6, 30), width 20: 1000 / 3000 / 5000 steps (≈1 s per 1000) → ε_rel 0.15 / 0.069 / 0.047,
-  δ 0.010 / 0.0034 / 0.0021; plain GD (lr 1) stalls at ε_rel ≈ 0.08, δ ≈ 0.17–0.22, lower normalised margin.
-- sphere(50, 100), width 200: 2000 / 4000 steps → ε_rel 0.063 / 0.055, δ 0.096 / 0.051, normalised margin
-  0.0402 / 0.0405 (plain GD after 20000 steps: 0.0364); ≈1900 of the 10000 (point, neuron) pairs on a kink.
-- sphere(20, 50, subspace_dim=10), width 100: 2000 / 4000 / 6000 steps → ε_rel 0.20 / 0.097 / 0.058.
+Its certificate (:func:`reconleak_core.certificate.certificate`, with Clarke gates at kinks) keeps improving with the
+number of steps where plain gradient descent stalls; the measured ε_rel and δ per step count are in
+``benchmarks/RESULTS.md`` ("Measurements quoted by the library").
 
 ``schedule="normalized"`` (∇ℓ/ℓ) and ``schedule="constant"`` (plain GD, ∇ℓ̄ of the mean loss) are
 available for comparison. Every schedule is ordinary gradient descent on the training loss with a
@@ -46,6 +41,7 @@ from torch import nn
 
 from reconleak_core.checks import (check_bool, check_finite, check_int, check_labels, check_network, check_points,
                                    check_positive, scalar_output)
+from reconleak_core.models import network_degree
 from reconleak_core.runtime import progress_bar
 
 __all__ = ["TrainConfig", "History", "train_max_margin"]
@@ -141,7 +137,6 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
     Introduced in the book's chapter "Homogeneous networks and the max-margin implicit bias".
     """
     from reconleak_core.certificate import certificate
-    from reconleak_core.kkt import network_degree
 
     check_network(net)
     if config is None:

@@ -310,7 +310,7 @@ def _check_rows(rows, titles, row_titles) -> list:
     return rows
 
 
-def _draw_rows(fig, rows, titles, row_titles, image_shape, normalize: bool, cmap: str) -> None:
+def _draw_rows(fig, rows, *, titles, row_titles, image_shape, normalize: bool, cmap: str) -> None:
     """Draw checked ``rows`` on an empty ``fig``: one axis per image, blank axes where a row is short."""
     axes = fig.subplots(len(rows), max(len(r) for r in rows), squeeze=False)
     for r, row in enumerate(rows):
@@ -347,7 +347,7 @@ def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normaliz
     scale = check_positive(scale, "scale")
     scale = min(scale, COLUMN_INCHES / (n_cols + (0.4 if row_titles is not None else 0.0)))
     fig = _pyplot().figure(figsize=(scale * n_cols, scale * n_rows))
-    _draw_rows(fig, rows, titles, row_titles, image_shape, normalize, cmap)
+    _draw_rows(fig, rows, titles=titles, row_titles=row_titles, image_shape=image_shape, normalize=normalize, cmap=cmap)
     fig.tight_layout()
     return fig
 
@@ -768,7 +768,7 @@ def draw_image_rows(fig, rows, *, row_titles=None, image_shape=None, title: str 
     if not hasattr(fig, "subplots") or not hasattr(fig, "suptitle"):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     rows = _check_rows(rows, None, row_titles)
-    _draw_rows(fig, rows, None, row_titles, image_shape, True, cmap)
+    _draw_rows(fig, rows, titles=None, row_titles=row_titles, image_shape=image_shape, normalize=True, cmap=cmap)
     if title:
         fig.suptitle(title, fontsize="medium")
     return fig

@@ -54,3 +54,41 @@ def test_target_lines_parse_as_run_all_reads_them():
     seconds = run_all._TARGET.match(_bench.target("certificate", 75.0, 60.0, unit=" s")).groupdict()
     assert (seconds["value"], seconds["unit"], seconds["rule"], seconds["status"]) == ("75", " s", "≤ 60", "MISSED")
     assert run_all._TARGET.match(_bench.target("speed-up", 7.2, 5.0, op=">="))["status"] == "met"
+
+
+def _run_all_module():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import run_all
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return run_all
+
+
+def test_run_all_rewrites_results_but_keeps_everything_below_the_notes_marker(tmp_path, monkeypatch):
+    run_all = _run_all_module()
+    notes = ("## Measurements quoted by the library (hand notes)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+             "A second paragraph, kept as written; even a repeated\n" + run_all.NOTES_MARKER + "\nstays.\n")
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Benchmark results\n\nstale figure 9.99 s\n\n" + run_all.NOTES_MARKER + "\n\n" + notes)
+    fake = {"script": "attack_step.py", "command": "python benchmarks/attack_step.py", "seconds": 1.0,
+            "returncode": 0, "stdout": "HEADLINE fresh figure\n", "stderr": "", "targets": [],
+            "headline": "HEADLINE fresh figure"}
+    monkeypatch.setattr(run_all, "run", lambda script, extra, quick: dict(fake, script=script))
+    monkeypatch.setattr(run_all._bench, "machine_info", lambda device=None: {"cpu": "test"})
+    monkeypatch.setattr(sys, "argv", ["run_all.py", "--only", "attack_step", "--out", str(out)])
+    with pytest.raises(SystemExit) as exit_:
+        run_all.main()
+    assert exit_.value.code == 0
+    text = out.read_text()
+    above, below = text.split(run_all.NOTES_MARKER + "\n", 1)
+    assert "stale figure" not in above and "HEADLINE fresh figure" in above
+    assert below == notes
+    assert run_all.notes_of(run_all.render([fake], False, below)) == notes      # a second re-run keeps them too
+
+
+def test_committed_results_keep_the_librarys_quoted_measurements_below_the_marker():
+    run_all = _run_all_module()
+    notes = run_all.notes_of((BENCHMARKS / "RESULTS.md").read_text())
+    assert notes.startswith("## Measurements quoted by the library (hand notes)")
+    assert "reconleak_core.train" in notes and "achievable_split_distance" in notes

@@ -74,7 +74,7 @@ def test_nan_weights_are_named_by_every_function_that_reads_a_network():
              lambda: train.train_max_margin(seq, X, y, steps=1, progress=False),
              lambda: attack.reconstruct(seq, 4, steps=1, gate=None),
              lambda: lemmas.mergeable_pairs(two, X, y), lambda: lemmas.merge(two, X, y, lam, 0, 2),
-             lambda: lemmas.split(two, X, y, lam, 0, torch.ones(4), 0.5, 0.5),
+             lambda: lemmas.split(two, X, y, lam, 0, torch.ones(4), alpha=0.5, beta=0.5),
              lambda: lemmas.far_kkt_set(two, X, y, lam, 2.0), lambda: lemmas.kkt_residuals(two, X, y, lam),
              lambda: lemmas.achievable_split_distance(two, X, y, lam)]
     for call in calls:
@@ -209,3 +209,11 @@ def test_scalar_output_squeezes_only_one_trailing_unit_axis():
         checks.scalar_output(torch.zeros(5, 5), X)
     with pytest.raises(TypeError, match="must return a tensor"):
         checks.scalar_output((torch.zeros(5),), X)
+
+
+def test_is_sequence_tells_per_member_sequences_from_single_values():
+    for value in ([0.1, 0.2], (1, 2), [], range(3), torch.tensor([1.0, 2.0]), np.array([1, 2])):
+        assert checks.is_sequence(value), value
+    for value in (0.1, 3, None, "abc", torch.tensor(1.0), np.float64(2.0), torch.zeros(2, 3), np.zeros((2, 3)),
+                  attack.Box(0.0, 1.0)):
+        assert not checks.is_sequence(value), value

@@ -369,8 +369,8 @@ def test_lemmas_fuzz(which, data_):
                                                                        .filter(lambda v: v != 0 or isinstance(v, bool)))),
         "nu": lambda: lemmas.split_budget(net, X[0], data_.draw(bad_points(n=1, d=D).map(
             lambda p: p[0] if isinstance(p, torch.Tensor) and p.dim() == 2 and p.shape[0] else p))),
-        "alpha": lambda: lemmas.split(net, X, Y, LAM, 0, torch.ones(D, dtype=torch.float64), data_.draw(BAD_POSITIVE),
-                                      0.5),
+        "alpha": lambda: lemmas.split(net, X, Y, LAM, 0, torch.ones(D, dtype=torch.float64),
+                                      alpha=data_.draw(BAD_POSITIVE), beta=0.5),
         "r": lambda: lemmas.far_kkt_set(net, X, Y, LAM, data_.draw(BAD_POSITIVE)),
         "fraction": lambda: lemmas.split_kkt_set(net, X, Y, LAM, fraction=data_.draw(BAD_POSITIVE)),
     }

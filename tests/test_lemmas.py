@@ -120,7 +120,7 @@ def test_split_preserves_stationarity_sum_and_margins(subspace_kkt):
     nu = lemmas.splitting_directions(net, X, y, i)[0]
     t = lemmas.split_budget(net, X[i], nu)
     alpha, beta = 0.3 * min(t, 5.0), 0.8 * min(t, 5.0)
-    Xs, ys, ls = lemmas.split(net, X, y, lam, i, nu, alpha, beta)
+    Xs, ys, ls = lemmas.split(net, X, y, lam, i, nu, alpha=alpha, beta=beta)
     assert Xs.shape[0] == X.shape[0] + 1
     assert torch.allclose(Xs[i], X[i] + alpha * nu) and torch.allclose(Xs[-1], X[i] - beta * nu)
     assert abs(ls[i] - lam[i] * beta / (alpha + beta)) < 1e-14 and abs(ls[-1] - lam[i] * alpha / (alpha + beta)) < 1e-14
@@ -137,7 +137,7 @@ def test_split_preserves_stationarity_sum_for_all_steps_within_budget(offspan_kk
     # a side on which every neuron moves away from its kink has an infinite budget: step at most 10 there
     alpha = a * min(lemmas.split_budget(net, X[i], nu, side="plus"), 10.0)
     beta = b * min(lemmas.split_budget(net, X[i], nu, side="minus"), 10.0)
-    Xs, ys, ls = lemmas.split(net, X, y, lam, i, nu, alpha, beta)
+    Xs, ys, ls = lemmas.split(net, X, y, lam, i, nu, alpha=alpha, beta=beta)
     assert _rel(kkt.stationarity_sum(net, Xs, ys, ls), kkt.stationarity_sum(net, X, y, lam)) < REL
     assert (kkt.margins(net, Xs, ys)[[i, -1]] - kkt.margins(net, X, y)[i]).abs().max() < 1e-10
 
@@ -147,29 +147,29 @@ def test_split_refuses_pattern_changing_step(offspan_kkt):
     nu = lemmas.splitting_directions(net, X, y, 0)[0]
     t_plus = lemmas.split_budget(net, X[0], nu, side="plus")
     with pytest.raises(ValueError, match=r"alpha = .* changes the activation pattern .* exceeded by"):
-        lemmas.split(net, X, y, lam, 0, nu, 1.5 * t_plus, 0.5 * t_plus)
+        lemmas.split(net, X, y, lam, 0, nu, alpha=1.5 * t_plus, beta=0.5 * t_plus)
     t_minus = lemmas.split_budget(net, X[0], nu, side="minus")
     with pytest.raises(ValueError, match=r"beta = .* budget is"):
-        lemmas.split(net, X, y, lam, 0, nu, 0.5 * t_plus, t_minus * (1 + 1e-6))
-    lemmas.split(net, X, y, lam, 0, nu, 0.5 * t_plus, t_minus * (1 - 1e-6))   # just inside: accepted
+        lemmas.split(net, X, y, lam, 0, nu, alpha=0.5 * t_plus, beta=t_minus * (1 + 1e-6))
+    lemmas.split(net, X, y, lam, 0, nu, alpha=0.5 * t_plus, beta=t_minus * (1 - 1e-6))   # just inside: accepted
 
 
 def test_split_refuses_invalid_arguments(subspace_kkt):
     net, X, y, lam = subspace_kkt
     nu = lemmas.splitting_directions(net, X, y, 0)[0]
     with pytest.raises(ValueError, match="alpha must be a positive"):
-        lemmas.split(net, X, y, lam, 0, nu, 0.0, 0.1)
+        lemmas.split(net, X, y, lam, 0, nu, alpha=0.0, beta=0.1)
     with pytest.raises(ValueError, match="beta must be a positive"):
-        lemmas.split(net, X, y, lam, 0, nu, 0.1, -1.0)
+        lemmas.split(net, X, y, lam, 0, nu, alpha=0.1, beta=-1.0)
     with pytest.raises(ValueError, match="zero vector"):
-        lemmas.split(net, X, y, lam, 0, torch.zeros(10, dtype=torch.float64), 0.1, 0.1)
+        lemmas.split(net, X, y, lam, 0, torch.zeros(10, dtype=torch.float64), alpha=0.1, beta=0.1)
     with pytest.raises(ValueError, match="out of range"):
-        lemmas.split(net, X, y, lam, 12, nu, 0.1, 0.1)
+        lemmas.split(net, X, y, lam, 12, nu, alpha=0.1, beta=0.1)
     with pytest.raises(ValueError, match="non-negative"):
-        lemmas.split(net, X, y, -lam, 0, nu, 0.1, 0.1)
+        lemmas.split(net, X, y, -lam, 0, nu, alpha=0.1, beta=0.1)
     u = net.v.detach() * (net.pre_activations(X[0]) > 0) @ net.W.detach()   # ∇ₓΦ(x₀): moves the margin
     with pytest.raises(ValueError, match="not margin-preserving"):
-        lemmas.split(net, X, y, lam, 0, u / u.norm(), 1e-6, 1e-6)
+        lemmas.split(net, X, y, lam, 0, u / u.norm(), alpha=1e-6, beta=1e-6)
 
 
 def test_split_budget_is_infinite_for_direction_orthogonal_to_W():
@@ -177,7 +177,7 @@ def test_split_budget_is_infinite_for_direction_orthogonal_to_W():
     nu = torch.zeros(6, dtype=torch.float64)
     nu[5] = 1.0                                   # W's rows live in the first 4 coordinates: W·ν = 0 exactly
     assert lemmas.split_budget(net, X[0], nu) == math.inf
-    Xs, ys, ls = lemmas.split(net, X, y, lam, 0, nu, 1e6, 2e6)
+    Xs, ys, ls = lemmas.split(net, X, y, lam, 0, nu, alpha=1e6, beta=2e6)
     assert _rel(kkt.stationarity_sum(net, Xs, ys, ls), kkt.stationarity_sum(net, X, y, lam)) < REL
 
 

@@ -43,6 +43,16 @@ def test_homogeneity_degree_matches_architecture():
     assert models.homogeneity_degree(plain) == 3
 
 
+
+def test_network_degree_trusts_a_declared_degree_and_measures_otherwise():
+    class Declared(nn.Sequential):
+        degree = 5                      # declared: trusted, not measured
+    assert models.network_degree(models.TwoLayerReLU(5, 8, fixed_second_layer=True)) == 1
+    assert models.network_degree(Declared(nn.Linear(5, 4, bias=False), nn.ReLU(), nn.Linear(4, 1, bias=False))) == 5
+    assert models.network_degree(nn.Sequential(nn.Linear(5, 4, bias=False), nn.ReLU(), nn.Linear(4, 1, bias=False))) == 2
+    with pytest.raises(ValueError, match="has a bias"):
+        models.network_degree(nn.Sequential(nn.Linear(5, 3), nn.ReLU(), nn.Linear(3, 1, bias=False)))
+
 def test_net_with_bias_is_rejected_as_not_homogeneous():
     net = nn.Sequential(nn.Linear(5, 3), nn.ReLU(), nn.Linear(3, 1, bias=False))
     with pytest.raises(ValueError, match="has a bias"):

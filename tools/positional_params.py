@@ -17,10 +17,11 @@ import sys
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "reconleak_core"
 
 
-def offenders(limit: int = 6) -> list[tuple[str, int, str, int]]:
-    """(file, line, qualified name, positional count) of each function with more than ``limit``."""
+def offenders(limit: int = 6, package: pathlib.Path = PACKAGE) -> list[tuple[str, int, str, int]]:
+    """(file, line, qualified name, positional count) of each function with more than ``limit``, for the
+    modules ``package/*.py`` (default: reconleak_core)."""
     out = []
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(pathlib.Path(package).glob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
         stack = [(tree, "")]
         while stack:
