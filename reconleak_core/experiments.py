@@ -135,6 +135,7 @@ class Result:
 
     name = ""
     _json_fields: tuple = ()
+    _plot = ""
 
     def to_json(self) -> dict:
         """The configuration and the headline numbers as plain JSON values (no big arrays)."""
@@ -147,8 +148,13 @@ class Result:
         raise NotImplementedError(f"{type(self).__name__} must define rows()")
 
     def plot(self):
-        """The headline figure (a matplotlib ``Figure``)."""
-        raise NotImplementedError(f"{type(self).__name__} must define plot()")
+        """The headline figure (a matplotlib ``Figure``): the function of :mod:`reconleak_core.viz` named by
+        the class attribute ``_plot`` (the book's results), or a result type's own ``plot()``."""
+        if not self._plot:
+            raise NotImplementedError(f"{type(self).__name__} must define plot()")
+        from reconleak_core import viz
+
+        return getattr(viz, self._plot)(self)
 
     def figures(self) -> dict:
         """``{suffix: Figure}``: the figures the command line writes as ``<experiment><suffix>.png``."""
@@ -210,7 +216,8 @@ class Experiment:
             raise ValueError(f"experiment {self.name!r}: summary must be one non-empty line")
         if not (isinstance(self.result, type) and issubclass(self.result, Result)):
             raise TypeError(f"experiment {self.name!r}: result must be a subclass of experiments.Result")
-        missing = [m for m in ("rows", "plot") if getattr(self.result, m) is getattr(Result, m)]
+        missing = [m for m in ("rows", "plot") if getattr(self.result, m) is getattr(Result, m)
+                   and not (m == "plot" and self.result._plot)]
         if missing:
             raise TypeError(f"experiment {self.name!r}: {self.result.__name__} must define {' and '.join(missing)}()")
 
@@ -325,7 +332,7 @@ def _attack_seeds(seed: int, count: int) -> list[int]:
 def _init_scale(arch: str) -> float:
     """The presets' initialisation scale: small (0.1, the rich regime) for two layers; 0.5 for three layers,
     whose output scales like init³ and would otherwise start too close to the saddle at 0 to train in seconds
-    (measured: 0.5 separates the shifted digits in 3000 steps, 1.0 with the same step kills every neuron)."""
+    (the measurement behind 0.5: ``benchmarks/RESULTS.md``, hand notes)."""
     return 0.1 if arch == "two_layer" else 0.5
 
 
@@ -422,11 +429,7 @@ class InitRadiusResult(Result):
         return [pool_scores(self.X, c, metric=metric, threshold=threshold, kkt=k)
                 for c, k in zip(self.candidates, self.kkt)]
 
-    def plot(self):
-        """The headline figure: :func:`reconleak_core.viz.plot_init_radius`."""
-        from reconleak_core.viz import plot_init_radius
-
-        return plot_init_radius(self)
+    _plot = "plot_init_radius"
 
     def rows(self) -> list[dict]:
         return [{"radius": r, "kkt_rel": k, "nearest_dist": nd, "matched_dist": md, "direction": dr,
@@ -550,11 +553,7 @@ class DigitLeakResult(Result):
     name = "digit_leak"
     _json_fields = ("ssim", "median", "fraction", "shared", "kkt", "eps_rel")
 
-    def plot(self):
-        """The headline figure: :func:`reconleak_core.viz.plot_digit_leak`."""
-        from reconleak_core.viz import plot_digit_leak
-
-        return plot_digit_leak(self)
+    _plot = "plot_digit_leak"
 
     def rows(self) -> list[dict]:
         return [{"median_ssim": self.median, "fraction_recovered": self.fraction, "shared": self.shared,
@@ -579,8 +578,9 @@ def digit_leak(config: DigitLeakConfig, run: Run) -> dict:
 class SecretShiftConfig:
     """Fig. 2b: centred digits shifted by each of ``offsets`` (one network per offset, trained on X − mean + s),
     each attacked in ONE batched call by ``restarts`` members with the uninformed pixel box ``box`` and
-    ``restarts`` members with the informed box ``box + s`` (an attacker who knows the shift). ``net`` is the
-    template (its offset must be 0).
+    ``restarts`` members of an attacker who knows the shift: the prior ``priors.Shift(s, box)``, which works
+    in shifted coordinates (random initialisations centred at s, the pixel box moved to ``box + s``). ``net``
+    is the template (its offset must be 0).
 
     Scores (``pooling.pool_scores``, Haim et al.'s protocol: candidates in pixel coordinates and training images
     min–max rescaled, so the score ignores a constant shift): per training image the SSIM of its best pooled
@@ -648,11 +648,7 @@ class SecretShiftResult(Result):
     name = "secret_shift"
     _json_fields = ("offsets", "median", "fraction", "ssim_top", "shared", "kkt", "eps_rel")
 
-    def plot(self):
-        """The headline figure: :func:`reconleak_core.viz.plot_secret_shift`."""
-        from reconleak_core.viz import plot_secret_shift
-
-        return plot_secret_shift(self)
+    _plot = "plot_secret_shift"
 
     def figures(self) -> dict:
         """The headline figure and ``"_images"``: the best reconstructions beside their training images
@@ -674,8 +670,8 @@ def secret_shift(config: SecretShiftConfig, run: Run) -> dict:
     """Paper Fig. 2b: a prior placed for the wrong data does not help — the secret shift.
 
     The training images are centred, then moved by s (pixels in [s, 1 + s] once the mean is added back). The
-    attacker who does not know s uses the pixel box [0, 1]; one who knows it uses [s, 1 + s]. Both run in ONE
-    batched call per network. Expected (chapter "Shifted images"): the uninformed attack's best candidates
+    attacker who does not know s uses the pixel box [0, 1]; one who knows it works in shifted coordinates
+    (``Shift(s, box)``: initialised around s, box [s, 1 + s]). Both run in ONE batched call per network. Expected (chapter "Shifted images"): the uninformed attack's best candidates
     get worse and shared by several training images (averages) as s grows; the informed one keeps the leak.
     Centring matters: an uncentred image set is already shifted by its mean (about 0.3 per pixel for digits).
     """
@@ -685,18 +681,20 @@ def secret_shift(config: SecretShiftConfig, run: Run) -> dict:
 
 def _shift_grid(config, run: Run, guesses_of) -> dict:
     """For every secret offset s of ``config``: the network ``config.net.shifted(s)`` and ONE batched attack
-    with ``config.restarts`` members per guess g in ``guesses_of(s)`` (the pixel box ``config.box`` moved by
-    g), pooled per guess and scored with Haim et al.'s rescaled SSIM. Tensors (O, G, ...) of the scores, the
+    with ``config.restarts`` members per guess g in ``guesses_of(s)`` (the prior ``Shift(g, box)``: the
+    attacker's coordinates moved by g, so random initialisations are centred at g and ``config.box`` becomes
+    [lo + g, hi + g] in pixels; g = 0 is the plain pixel box), pooled per guess and scored with Haim et al.'s rescaled SSIM. Tensors (O, G, ...) of the scores, the
     top-``config.top_k`` reconstructions and their training images; ``eps_rel`` (O,) of each network."""
     from reconleak_core.pooling import pool_scores
 
-    R, lo, hi = config.restarts, *config.box
+    R, lo, hi, d = config.restarts, *config.box, config.net.input_dim
     keys = ("median", "fraction", "ssim_top", "shared", "kkt", "recon", "nearest")
     out = {k: [] for k in (*keys, "eps_rel")}
     for offset in config.offsets:
         tn = run.network(config.net.shifted(offset))
         guesses = guesses_of(offset)
-        priors = [_pixel_prior((lo + g, hi + g), tn.mean) for g in guesses for _ in range(R)]
+        box = _pixel_prior((lo, hi), tn.mean)
+        priors = [Shift(torch.full((d,), float(g), dtype=torch.float64), box) for g in guesses for _ in range(R)]
         res = run.attack(tn.net, tn.X, tn.y, config.candidates_per_point * config.net.n, config.attack,
                          prior=priors, seeds=_attack_seeds(config.seed, R) * len(guesses))
         row = {k: [] for k in keys}
@@ -739,8 +737,8 @@ class ShiftGuessConfig(SecretShiftConfig):
 
 @dataclass(frozen=True, eq=False)
 class ShiftGuessResult(Result):
-    """:func:`shift_guess`: per secret offset (rows) and attacker's guess g (columns, box [g, 1 + g] in
-    pixel coordinates) the pooled ``median`` SSIM, ``fraction`` ≥ ``pooling.RECOVERED_SSIM``, ``shared``
+    """:func:`shift_guess`: per secret offset (rows) and attacker's guess g (columns, prior
+    ``Shift(g, box)``: initialised around g, box [g, 1 + g] in pixel coordinates) the pooled ``median`` SSIM, ``fraction`` ≥ ``pooling.RECOVERED_SSIM``, ``shared``
     (average-ness) and ``kkt`` (median over restarts), all (O, G); ``eps_rel`` (O,) of each offset's network;
     ``recon`` / ``nearest`` (O, G, top_k, 64): the best reconstructions (rescaled, pixel coordinates) and their
     training images, best first. ``guess == 0`` is the uninformed attack, ``guess == offset`` the informed one."""
@@ -769,11 +767,7 @@ class ShiftGuessResult(Result):
         return tuple(int(torch.isclose(values, torch.tensor(float(v), dtype=values.dtype)).int().argmax())
                      for values, v in ((self.offsets, offset), (self.guesses, guess)))
 
-    def plot(self):
-        """The headline figure: :func:`reconleak_core.viz.plot_shift_guess`."""
-        from reconleak_core.viz import plot_shift_guess
-
-        return plot_shift_guess(self)
+    _plot = "plot_shift_guess"
 
     def rows(self) -> list[dict]:
         return [{"offset": o, "guess": g, "median": self.median[i, j], "shared": self.shared[i, j],
@@ -787,8 +781,8 @@ def shift_guess(config: ShiftGuessConfig, run: Run) -> dict:
     """Fig. 2b over the whole (secret offset × attacker's guess) grid (chapter "Shifted images").
 
     The networks of :func:`secret_shift` (``config.net.shifted(s)`` for every offset s); for each, ONE
-    batched attack with ``config.restarts`` members per guess g of ``config.grid``, each with the pixel box
-    [g, 1 + g] (``config.box`` moved by g), scored as :func:`secret_shift` scores (rescaled SSIM, pooled over
+    batched attack with ``config.restarts`` members per guess g of ``config.grid``, each with the prior
+    ``Shift(g, box)`` (initialised around g, the pixel box moved to [g, 1 + g]), scored as :func:`secret_shift` scores (rescaled SSIM, pooled over
     the restarts of one guess). With the default guesses (the offsets) the column g = 0 is the uninformed
     attack and the diagonal g = s the informed one: the chapter's figure and its two sliders come from this
     one computation."""
@@ -855,11 +849,7 @@ class TrainingLengthResult(Result):
     name = "training_length"
     _json_fields = ("steps", "eps_rel", "delta", "split_distance", "split_reach", "nearest", "matched", "kkt")
 
-    def plot(self):
-        """The headline figure: :func:`reconleak_core.viz.plot_training_length`."""
-        from reconleak_core.viz import plot_training_length
-
-        return plot_training_length(self)
+    _plot = "plot_training_length"
 
     def rows(self) -> list[dict]:
         return [{"steps": s, "eps_rel": e, "split_distance": sd, "nearest_dist": nd, "matched_dist": md,
@@ -963,11 +953,7 @@ class TrainingLeakResult(Result):
     name = "training_leak"
     _json_fields = ("steps", "eps_rel", "kkt_rel", "fraction", "median")
 
-    def plot(self):
-        """The headline figure: :func:`reconleak_core.viz.plot_training_leak`."""
-        from reconleak_core.viz import plot_training_leak
-
-        return plot_training_leak(self)
+    _plot = "plot_training_leak"
 
     def rows(self) -> list[dict]:
         return [{"steps": s, "eps_rel": e, "kkt_rel": k.quantile(0.5).item(), "recovered": f, "median_dist": m}
@@ -1063,11 +1049,7 @@ class InferShiftResult(Result):
     name = "infer_shift"
     _json_fields = ("offsets", "trials", "loss", "estimate", "error")
 
-    def plot(self):
-        """The headline figure: :func:`reconleak_core.viz.plot_infer_shift`."""
-        from reconleak_core.viz import plot_infer_shift
-
-        return plot_infer_shift(self)
+    _plot = "plot_infer_shift"
 
     def rows(self) -> list[dict]:
         return [{"true_offset": o, "estimate": e, "error": err, "best_kkt_loss": l.min()}
@@ -1231,11 +1213,7 @@ class BiasShiftResult(Result):
     _json_fields = ("offsets", "biases", "draws", "median", "fraction", "shared", "kkt", "eps_rel",
                     "mean_estimate", "ones_in_row_space")
 
-    def plot(self):
-        """The headline figure: :func:`reconleak_core.viz.plot_bias_shift`."""
-        from reconleak_core.viz import plot_bias_shift
-
-        return plot_bias_shift(self)
+    _plot = "plot_bias_shift"
 
     def rows(self) -> list[dict]:
         """One row per (offset, bias): medians over the draws."""

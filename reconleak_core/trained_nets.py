@@ -109,8 +109,8 @@ class NetSpec:
         """This spec trained on data shifted by ``offset``, with the step size divided by (1 + ∣offset∣)².
 
         The gradient of a ReLU net grows like ‖x‖², and a shift s adds s·√d to every ‖x‖; at the default
-        lr 0.3 the first steps then switch every neuron off on centred digits shifted by s ≥ 1 (measured:
-        margin exactly 0 at s = 1 and 2 after 600 steps; lr 0.1 separates s = 1, lr 0.03 separates s = 2)."""
+        lr 0.3 the first steps then switch every neuron off on centred digits shifted by s ≥ 1 (the
+        measurements: ``benchmarks/RESULTS.md``, hand notes)."""
         offset = check_real(offset, "offset")
         train = dataclasses.replace(self.train, lr=self.train.lr / (1 + abs(offset)) ** 2)
         return dataclasses.replace(self, offset=offset, train=train)

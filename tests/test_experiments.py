@@ -44,6 +44,17 @@ def test_experiment_returns_finite_result_with_json_and_table(results, name):
     assert all(math.isfinite(float(v)) for row in rows for v in row.values())
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_experiment_result_draws_its_figures(results, name):
+    import matplotlib.pyplot as plt
+
+    figures = results[name].figures()
+    assert "" in figures
+    for fig in figures.values():
+        assert fig.axes, f"{name}: a figure without axes"
+        plt.close(fig)
+
+
 def test_init_radius_result_has_one_entry_per_radius_and_seed(results):
     result = results["init_radius"]
     config = experiments.InitRadiusConfig.preset("test")

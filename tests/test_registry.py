@@ -158,9 +158,11 @@ def test_register_refuses_bad_declarations(plugin):
 
 
 def test_every_registered_result_defines_its_table_and_figure():
+    from reconleak_core import viz
+
     for name, entry in experiments.EXPERIMENTS.items():
-        for method in ("rows", "plot"):
-            assert getattr(entry.result, method) is not getattr(experiments.Result, method), (name, method)
+        assert entry.result.rows is not experiments.Result.rows, name
+        assert entry.result.plot is not experiments.Result.plot or callable(getattr(viz, entry.result._plot)), name
 
 
 def test_the_protocol_example_is_complete():
