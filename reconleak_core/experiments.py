@@ -101,7 +101,7 @@ __all__ = ["SCALES", "Experiment", "Result", "Run", "experiment", "register", "E
            "BiasShiftConfig", "BiasShiftResult", "bias_shift", "kkt_residual", "ones_in_row_space"]
 
 SCALES = ("test", "book", "paper")
-_VERSION = 5  # bump when a computation changes: it is part of every result's cache key
+_VERSION = 6  # bump when a computation changes: it is part of every result's cache key
 _floats = check_reals
 
 
@@ -317,12 +317,12 @@ def _certificate(net, X, y):
 
 
 def _tensor(values) -> torch.Tensor:
-    """Numbers, 0-d tensors, or (nested) lists of them as one float64 CPU tensor (a result field)."""
-    if isinstance(values, torch.Tensor):
-        return values.detach().to("cpu", torch.float64)
+    """Numbers, tensors, or (nested) lists of them as one CPU tensor (a result field): floating values in
+    float64; counts stay integers and flags booleans."""
     if isinstance(values, (list, tuple)) and values and isinstance(values[0], torch.Tensor):
         return torch.stack([_tensor(v) for v in values])
-    return torch.tensor(values, dtype=torch.float64)
+    values = values.detach().cpu() if isinstance(values, torch.Tensor) else torch.tensor(values)
+    return values.to(torch.float64) if values.is_floating_point() else values
 
 
 def _attack_seeds(seed: int, count: int) -> list[int]:
@@ -1217,7 +1217,7 @@ class BiasShiftResult(Result):
 
     def rows(self) -> list[dict]:
         """One row per (offset, bias): medians over the draws."""
-        med = lambda a: a.quantile(0.5).item()
+        med = lambda a: a.double().quantile(0.5).item()
         return [{"offset": float(o), "bias": int(b), "median_ssim": med(self.median[:, i, j]),
                  "fraction": med(self.fraction[:, i, j]), "shared": med(self.shared[:, i, j]),
                  "eps_rel": med(self.eps_rel[:, i, j]), "mean_estimate": med(self.mean_estimate[:, i, j])}
