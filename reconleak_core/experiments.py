@@ -731,7 +731,7 @@ class ShiftGuessConfig(SecretShiftConfig):
 
     @property
     def grid(self) -> tuple:
-        """The guesses attacked: ``guesses``, or the offsets when it is None."""
+        """The guesses attacked, ``guesses`` or (when it is None) the offsets."""
         return self.offsets if self.guesses is None else self.guesses
 
 

@@ -27,7 +27,7 @@ __all__ = ["NetSpec", "TrainedNet", "trained_network", "NETWORK_VERSION"]
 
 ARCHS = ("two_layer", "mlp3")
 DATASETS = ("sphere", "digits")
-#: Part of every trained network's cache key: bump it when training or the data change.
+#: Part of every trained network's cache key; bump it when training or the data change.
 NETWORK_VERSION = 5
 
 
