@@ -30,6 +30,31 @@ The network protocol (what ``kkt`` and ``attack`` need of any network, a user's 
 Every network maps inputs of shape ``(..., d)`` to outputs of shape ``(...,)``; a user's network ending in
 ``nn.Linear(k, 1)`` (outputs ``(..., 1)``) is accepted everywhere, squeezed by
 :func:`reconleak_core.checks.scalar_output`, and one with several outputs per point is refused.
+
+A user's network, complete (it runs as a doctest): a bias-free CNN of plain ``nn.ReLU`` modules, gated by
+:class:`SoftGated`, declared 2-homogeneous, through the library's KKT loss:
+
+>>> import torch
+>>> from torch import nn
+>>> from reconleak_core import kkt, models
+>>> class TinyCNN(nn.Module):
+...     d, degree = 16, 2                       # inputs (n, 16) are 4x4 images; Conv → ReLU → Linear
+...     def __init__(self):
+...         super().__init__()
+...         self.body = nn.Sequential(nn.Conv2d(1, 3, 3, bias=False), nn.ReLU(), nn.Flatten(),
+...                                   nn.Linear(12, 1, bias=False)).double()
+...     def forward(self, x):
+...         return self.body(x.reshape(-1, 1, 4, 4))
+>>> net = models.SoftGated(TinyCNN())
+>>> models.network_degree(net), models.homogeneity_degree(net)
+(2, 2)
+>>> X = torch.randn(5, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+>>> y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0], dtype=torch.float64)
+>>> lam = torch.ones(5, dtype=torch.float64)
+>>> soft, hard = kkt.kkt_loss(net, X, y, lam, gate=300.0), kkt.kkt_loss(net, X, y, lam)
+>>> bool(torch.isfinite(soft)) and bool(soft >= 0) and bool(hard >= 0)
+True
+
 Introduced in the book's chapter "Homogeneous networks and the max-margin implicit bias".
 """
 

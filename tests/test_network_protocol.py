@@ -88,3 +88,11 @@ def test_closed_forms_are_registered_by_class_not_chosen_by_isinstance():
     closed = kkt.kkt_loss(net, X, y, lam, method="closed")
     generic = kkt.kkt_loss(net, X, y, lam, method="generic")
     assert torch.isclose(closed, generic, rtol=1e-12)
+
+
+def test_models_module_doctest_example_runs():
+    """The network protocol's complete example (a user's CNN through SoftGated and kkt_loss) runs."""
+    import doctest
+
+    failures, tried = doctest.testmod(models, raise_on_error=False, verbose=False)
+    assert tried >= 8 and failures == 0
