@@ -70,7 +70,8 @@ class AttackConfig:
 
     - ``steps``: number of optimiser steps.
     - ``optimizer``: ``"adam"`` (default) or ``"sgd"`` (Haim et al.'s SGD with ``momentum``). Adam is the
-      default for its robustness to the step size (measured in ``benchmarks/RESULTS.md``, section 3).
+      default for its robustness to the step size (measured by ``benchmarks/attack_convergence.py``, recorded
+      in ``benchmarks/RESULTS.md``).
     - ``lr, lam_lr``: step sizes for the candidates and for the multipliers (``lam_lr=None``: same as ``lr``).
     - ``momentum``: SGD momentum (Haim et al. use 0.9). ``betas``, ``eps``: Adam's constants.
     - ``lam_min``: λ′ below ``lam_min`` is penalised (Haim et al.'s ``extraction_min_lambda``) by

@@ -147,14 +147,15 @@ class Result:
         """The table of the command line: one dict per row, the same keys in every row."""
         raise NotImplementedError(f"{type(self).__name__} must define rows()")
 
-    def plot(self):
+    def plot(self, **options):
         """The headline figure (a matplotlib ``Figure``): the function of :mod:`reconleak_core.viz` named by
-        the class attribute ``_plot`` (the book's results), or a result type's own ``plot()``."""
+        the class attribute ``_plot`` (the book's results; ``options`` go to it, e.g. ``figsize``), or a result
+        type's own ``plot()``."""
         if not self._plot:
             raise NotImplementedError(f"{type(self).__name__} must define plot()")
         from reconleak_core import viz
 
-        return getattr(viz, self._plot)(self)
+        return getattr(viz, self._plot)(self, **options)
 
     def figures(self) -> dict:
         """``{suffix: Figure}``: the figures the command line writes as ``<experiment><suffix>.png``."""

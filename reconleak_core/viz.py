@@ -659,11 +659,12 @@ def plot_digit_leak(result):
     return _finish(fig)
 
 
-def plot_training_length(result):
+def plot_training_length(result, *, figsize=_FULL_WIDTH_THREE_PANELS):
     """``experiments.training_length``: certificate ε against steps, split distance and attack distances
-    against ε. Three panels 9.3 inches wide, for a notebook cell tagged ``full-width`` (about 935 px in a
-    1280 px window). Returns the ``Figure``."""
-    fig, axes = _pyplot().subplots(1, 3, figsize=_FULL_WIDTH_THREE_PANELS)
+    against ε (longer training to the right). Three panels, by default 9.3 inches wide for a notebook cell
+    tagged ``full-width`` (about 935 px in a 1280 px window); ``figsize=(COLUMN_INCHES, 2.8)`` fits the
+    column. Returns the ``Figure``."""
+    fig, axes = _pyplot().subplots(1, 3, figsize=figsize)
     plot_curves(result.steps, {"ε / ‖θ̂‖": result.eps_rel}, xlabel="training steps", ylabel="relative ε",
                 title="certificate", logx=True, logy=True, ax=axes[0])
     plot_curves(result.eps_rel, {"split distance": result.split_distance}, xlabel="relative ε",
@@ -709,7 +710,8 @@ __all__ += ["plot_init_radius", "plot_secret_shift", "plot_shift_guess", "plot_d
 def plot_bias_shift(result, axes=None):
     """``experiments.bias_shift``: median pooled SSIM (uninformed box) and KKT residual against the offset, one
     curve per bias setting, the medians over draws with their range as a band (chapter "Open questions")."""
-    fig, axes = _two_panels() if axes is None else (axes[0].figure, axes)
+    own = axes is None
+    fig, axes = _two_panels() if own else (axes[0].figure, axes)
     o = as_tensor(result.offsets, "offsets", dtype=torch.float64)
     for ax, values, ylabel in ((axes[0], result.median, "median best SSIM"), (axes[1], result.eps_rel, "ε_rel")):
         for j, bias in enumerate(result.biases):
@@ -722,7 +724,7 @@ def plot_bias_shift(result, axes=None):
         ax.legend(fontsize="small")
     axes[0].set_title("uninformed box [0, 1]")
     axes[1].set_title("KKT residual (NNLS, hard gate)")
-    return fig
+    return _finish(fig) if own else fig
 
 
 def plot_shift_reconstructions(result, show: int = 4, figsize=None):
