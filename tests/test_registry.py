@@ -197,3 +197,12 @@ def test_the_docstring_example_declares_and_runs_an_experiment(tmp_path):
     finally:
         experiments.EXPERIMENTS.clear()
         experiments.EXPERIMENTS.update(before)
+
+
+def test_the_readme_table_is_the_registry():
+    """README's table of experiments lists every registered experiment with its summary, nothing else."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.+?) \|$", text, flags=re.MULTILINE))
+    assert rows == {name: entry.summary for name, entry in experiments.EXPERIMENTS.items()}
