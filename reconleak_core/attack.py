@@ -46,7 +46,7 @@ from reconleak_core.checks import (check_bool, check_finite, check_fraction, che
                                    check_network, check_nonnegative, check_points, check_positive, check_real,
                                    check_seed, is_sequence)
 from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss
-from reconleak_core.models import GATE_FORMS
+from reconleak_core.models import GATE_FORMS, input_dim
 from reconleak_core.priors import Box, Shift, Sphere, stack_priors
 from reconleak_core.runtime import get_device, progress_bar
 
@@ -367,16 +367,6 @@ def _config(config: AttackConfig | None, overrides: dict) -> AttackConfig:
     return dataclasses.replace(config, **overrides) if overrides else config
 
 
-def _input_dim(net: nn.Module) -> int:
-    d = getattr(net, "d", None)
-    if isinstance(d, int):
-        return d
-    first = next((m for m in net.modules() if isinstance(m, nn.Linear)), None)
-    if first is None:
-        raise ValueError("cannot infer the network's input dimension: give it an integer attribute 'd'")
-    return first.in_features
-
-
 # ------------------------------------------------------------------------ 1. the per-member table
 @dataclass(frozen=True)
 class _Members:
@@ -463,7 +453,9 @@ def _attack(net, n_candidates, *, members: _Members, init, init_basis, labels, c
         dtype = torch.float32 if device.type == "cuda" else torch.float64
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    d = _input_dim(net)
+    d = input_dim(net)
+    if d is None:
+        raise ValueError("cannot infer the network's input dimension: give it an integer attribute 'd'")
     if labels is None:
         y = torch.where(torch.arange(m) % 2 == 0, 1.0, -1.0).to(torch.float64)
     else:

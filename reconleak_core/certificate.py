@@ -159,7 +159,7 @@ def _jacobian_gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torc
     Columns: Jᵢ = yᵢ∇θΦ(θ; xᵢ) with the gate of every kink pair (i, j) set to 0, then one column
     B_(i,j) = yᵢvⱼxᵢ (in wⱼ's block) per kink pair, whose coefficient μᵢⱼ ∈ [0, λᵢ] is λᵢ times a Clarke
     gate in [0, 1]. Up to ``_DENSE_GRAM_LIMIT`` columns the Gram matrix is a dense array; above it (a
-    paper-scale network can have 10⁵ kink pairs, whose dense Gram matrix would take 92 GB) it is a
+    paper-scale network can have 10⁵ kink pairs, whose dense Gram matrix would take about 80 GB) it is a
     :class:`_ClarkeGram`, which applies JᵀJ through n × width matrices and never forms a kink block.
     """
     cert = clarke_form(net)
@@ -221,8 +221,8 @@ class _ClarkeGram:
     Cᵢⱼ = yᵢ(λᵢ gᵢⱼ + μᵢⱼ) vⱼ (μ nonzero only on kink pairs, where gᵢⱼ = 0), i.e. G_W = Cᵀ X, plus
     G_v = relu(Z)ᵀ(λ ⊙ y) for a trainable second layer. Hence, with T = (X Xᵀ) C (one n × n × width product),
     (JᵀJz)_λᵢ = yᵢ Σⱼ vⱼgᵢⱼ Tᵢⱼ (+ yᵢ (relu(Z) relu(Z)ᵀ(λ ⊙ y))ᵢ) and (JᵀJz)_μ(i,j) = yᵢ vⱼ Tᵢⱼ. The dense
-    form would hold (n + k)² entries (92 GB for n = 500 and k = 10⁵ kink pairs, measured on the
-    ``gpu_scale.py --quick`` network); this one holds a few n × width matrices.
+    form would hold (n + k)² float64 entries, about 80 GB for n = 500 points and k = 10⁵ kink pairs; this one
+    holds a few n × width matrices.
     Supports what :func:`_clarke_multipliers` needs: ``gram @ z``, ``top_left`` (the dense n × n block of the
     points, for the NNLS start) and ``largest_eigenvalue``.
     """

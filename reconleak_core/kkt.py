@@ -45,7 +45,7 @@ from torch import nn
 
 from reconleak_core.checks import (as_tensor, check_labels, check_multipliers, check_network, check_nonnegative,
                                    check_points, check_positive, check_real, scalar_output)
-from reconleak_core.models import GATE_FORMS, TwoLayerReLU, network_degree, soft_gate_relu
+from reconleak_core.models import GATE_FORMS, TwoLayerReLU, input_dim, network_degree, soft_gate_relu
 
 __all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "PENALTY_FORMS", "LAM_SCALES",
            "ClosedForm", "CLOSED_FORMS", "closed_form", "gate_aware",
@@ -79,19 +79,11 @@ def _device(net: nn.Module) -> torch.device:
     return next(net.parameters()).device
 
 
-def _input_dim(net: nn.Module) -> int | None:
-    d = getattr(net, "d", None)
-    if d is None:
-        first = next((m for m in net.modules() if isinstance(m, nn.Linear)), None)
-        d = None if first is None else first.in_features
-    return d
-
-
 def check_data(net: nn.Module, X, y, *, batched: bool = False):
     """``(X, y)`` validated: ``X`` of shape ``(n, d)`` (or ``(..., n, d)`` when batched) and ``y`` of ±1 labels
     of length n, both converted to the network's dtype and device; ``ValueError`` otherwise."""
     dtype, device = _dtype(net), _device(net)
-    X = check_points(X, "X", d=_input_dim(net), dtype=dtype, device=device, batched=batched)
+    X = check_points(X, "X", d=input_dim(net), dtype=dtype, device=device, batched=batched)
     y = check_labels(y, dtype=dtype, device=device, batched=batched)
     n = X.shape[-2]
     if y.shape[-1] != n:
@@ -500,7 +492,7 @@ class KKTLoss:
         if lam_scale not in LAM_SCALES:
             raise ValueError(f"lam_scale must be one of {LAM_SCALES}, got {lam_scale!r}")
         self.penalty, self.penalty_form, self.lam_scale = float(penalty), penalty_form, lam_scale
-        self.net, self.d = net, _input_dim(net)
+        self.net, self.d = net, input_dim(net)
         self._gates = {}
         self._lam_min_view = _member_view(self.lam_min, 1)
 

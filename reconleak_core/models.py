@@ -11,6 +11,7 @@ Interface
   forms (``"straight_through"`` or ``"smooth"``, see :data:`GATE_FORMS`).
 - :func:`homogeneity_degree` — the degree L of a network, verified numerically (Φ(cθ) = c^L Φ(θ)).
 - :func:`network_degree` — the degree the library uses: the declared ``degree``, else :func:`homogeneity_degree`.
+- :func:`input_dim` — the input dimension the library uses: the attribute ``d``, else a first ``nn.Linear``'s.
 - :func:`parameter_vector` — θ flattened in ``net.parameters()`` order (the order used by ``kkt``).
 - :func:`span_projector` — the orthogonal projector onto the span of given points.
 
@@ -70,7 +71,7 @@ from reconleak_core.checks import (check_float_dtype, check_int, check_network, 
                                    check_seed, scalar_output)
 
 __all__ = ["TwoLayerReLU", "HomogeneousMLP", "SoftGated", "GatedReLU", "soft_gate_relu", "GATE_FORMS", "homogeneity_degree",
-           "network_degree", "parameter_vector", "span_projector"]
+           "network_degree", "input_dim", "parameter_vector", "span_projector"]
 
 GATE_FORMS = ("straight_through", "smooth")
 """The two forms of the soft gate, for a ReLU ρ inside a loss built from ∇θΦ (the KKT loss).
@@ -320,6 +321,17 @@ def parameter_vector(net: nn.Module) -> torch.Tensor:
     return torch.cat(params)
 
 
+def input_dim(net: nn.Module) -> int | None:
+    """The input dimension d of ``net`` as the network protocol defines it: its integer attribute ``d``, else
+    the ``in_features`` of its first layer when that is an ``nn.Linear``; ``None`` when neither tells (a
+    convolutional first layer, or no layer with weights)."""
+    d = getattr(net, "d", None)
+    if isinstance(d, int) and not isinstance(d, bool):
+        return d
+    first = next((m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))), None)
+    return first.in_features if isinstance(first, nn.Linear) else None
+
+
 def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
     """The degree L with Φ(cθ; x) = c^L Φ(θ; x) for all c > 0 (paper §2: L-homogeneous networks).
 
@@ -353,12 +365,10 @@ def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
     params = dict(net.named_parameters())
     if not params:
         raise ValueError("the network has no trainable parameters")
-    d = getattr(net, "d", None)
+    d = input_dim(net)
     if d is None:
-        first = next(m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)))
-        if not isinstance(first, nn.Linear):
-            raise ValueError("cannot infer the input dimension of a convolutional net: give it an attribute 'd'")
-        d = first.in_features
+        raise ValueError("cannot infer the network's input dimension (a convolutional net, or no linear layer): "
+                         "give it an integer attribute 'd'")
     x = torch.randn(64, d, generator=_generator(seed), dtype=torch.float64)
     buffers = {k: b.to(torch.float64) for k, b in net.named_buffers()}
     base = {k: p.detach().to(torch.float64) for k, p in params.items()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import json
 import os
 import subprocess
@@ -18,8 +19,12 @@ import torch
 
 from reconleak_core import experiments
 from reconleak_core.__main__ import main
+from test_priors import HalfSpace
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# the user's prior of tests/test_priors.py, pasted into the plugin module as its own source
+HALFSPACE = inspect.getsource(HalfSpace)
 
 PLUGIN = '''
 """A user's experiment, outside the package: the normalised margins of a small trained network."""
@@ -28,7 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
-from reconleak_core import experiments, kkt
+from reconleak_core import attack, experiments, kkt, models
 from reconleak_core.train import TrainConfig
 from reconleak_core.trained_nets import NetSpec
 
@@ -67,6 +72,64 @@ def plugin_margins(config, run):
     """Each training point's margin y_i Phi(x_i) after margin normalisation (the smallest is 1)."""
     tn = run.network(config.net)
     return {"margins": kkt.margins(kkt.normalize_margin(tn.net, tn.X, tn.y), tn.X, tn.y)}
+
+
+''' + HALFSPACE + '''
+
+class TinyCNN(torch.nn.Module):
+    """A user's bias-free CNN on 4x4 images, 2-homogeneous."""
+
+    d, degree = 16, 2
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 2, bias=False), torch.nn.ReLU(),
+                                        torch.nn.Flatten(), torch.nn.Linear(27, 1, bias=False)).double()
+
+    def forward(self, x):
+        return self.body(x.reshape(-1, 1, 4, 4)).reshape(x.shape[:-1])
+
+
+@dataclass(frozen=True)
+class CnnAttackConfig:
+    offset: float = 0.25
+    steps: int = 30
+
+    @classmethod
+    def preset(cls, scale="book", *, seed=0):
+        return cls(steps=10 if scale == "test" else 30)
+
+
+@dataclass(frozen=True, eq=False)
+class CnnAttackResult(experiments.Result):
+    config: CnnAttackConfig
+    along_normal: torch.Tensor
+    kkt: torch.Tensor
+
+    name = "plugin_cnn_attack"
+    _json_fields = ("along_normal", "kkt")
+
+    def rows(self):
+        return [{"min_along_normal": self.along_normal.min(), "kkt": self.kkt}]
+
+    def plot(self):
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        ax.hist(self.along_normal)
+        return fig
+
+
+@experiments.experiment("plugin_cnn_attack", config=CnnAttackConfig, result=CnnAttackResult,
+                        summary="the attack on a user's CNN with a user's prior (a plugin)")
+def plugin_cnn_attack(config, run):
+    """The library's attack on TinyCNN (gated by models.SoftGated) with the HalfSpace prior."""
+    normal = torch.zeros(16, dtype=torch.float64)
+    normal[0] = 1.0
+    res = attack.reconstruct(models.SoftGated(TinyCNN()), 6, prior=HalfSpace(normal, config.offset),
+                             steps=config.steps, seed=0, init_scale=0.5, device=run.device)
+    return {"along_normal": res.candidates[:, 0], "kkt": res.kkt}
 '''
 
 
@@ -119,6 +182,23 @@ def test_the_command_line_runs_an_experiment_from_outside_the_package(plugin, tm
                             env=env, capture_output=True, text=True, timeout=120)
     assert helped.returncode == 0
     assert "normalised margins of a small trained net (a plugin)" in helped.stdout
+
+
+def test_a_users_prior_and_cnn_run_through_an_experiment_and_the_command_line(plugin, tmp_path):
+    """The plugin's second experiment: a user's CNN and a user's prior, no library class listed for either."""
+    module, folder = plugin
+    result = experiments.run("plugin_cnn_attack", "test", device="cpu", cache=False)
+    assert (result.along_normal >= 0.25 - 1e-12).all()          # the user's prior is enforced
+    assert torch.isfinite(result.kkt)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               MPLBACKEND="Agg")
+    out = tmp_path / "cnn"
+    done = subprocess.run([sys.executable, "-m", "reconleak_core", "reproduce", "plugin_cnn_attack", "--import",
+                           "margin_plugin", "--scale", "test", "--no-cache", "--device", "cpu", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads((out / "plugin_cnn_attack.json").read_text())
+    assert min(payload["along_normal"]) >= 0.25 - 1e-12 and (out / "plugin_cnn_attack.png").exists()
 
 
 def test_an_unknown_import_is_a_usage_error(capsys):
