@@ -27,9 +27,12 @@ LIMIT_S = 60.0
 
 
 def _spec(quick: bool):
+    """The benchmark's network: ``QUICK`` or ``PAPER``, its ``steps`` the training recipe's."""
+    from reconleak_core.train import TrainConfig
     from reconleak_core.trained_nets import NetSpec
 
-    return NetSpec(**(QUICK if quick else PAPER))
+    sizes = dict(QUICK if quick else PAPER)
+    return NetSpec(train=TrainConfig(steps=sizes.pop("steps")), **sizes)
 
 
 def _measure(quick: bool, threads: int, queue) -> None:

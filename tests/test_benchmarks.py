@@ -92,3 +92,21 @@ def test_committed_results_keep_the_librarys_quoted_measurements_below_the_marke
     notes = run_all.notes_of((BENCHMARKS / "RESULTS.md").read_text())
     assert notes.startswith("## Measurements quoted by the library (hand notes)")
     assert "reconleak_core.train" in notes and "achievable_split_distance" in notes
+
+
+@pytest.mark.parametrize("quick", [True, False], ids=["quick", "paper"])
+def test_certificate_benchmark_builds_its_network_spec(quick):
+    """The certificate benchmark's network spec follows the library's NetSpec (its run trains for minutes, so
+    only the spec is built here; an API change that the script missed made a whole run_all.py fail)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("certificate_bench", BENCHMARKS / "certificate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    net = module._spec(quick)
+    sizes = module.QUICK if quick else module.PAPER
+    assert (net.n, net.d, net.width, net.steps) == (sizes["n"], sizes["d"], sizes["width"], sizes["steps"])
