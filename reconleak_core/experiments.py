@@ -44,6 +44,7 @@ outside the package) run it, and the command line's help lists its summary::
         config: MarginConfig
         margins: torch.Tensor
         name = "margins"
+        _json_fields = ("margins",)            # the numbers the command line writes to margins.json
 
         def rows(self):
             return [{"point": i, "margin": m} for i, m in enumerate(self.margins)]

@@ -26,53 +26,32 @@ ROOT = Path(__file__).resolve().parents[1]
 # the user's prior of tests/test_priors.py, pasted into the plugin module as its own source
 HALFSPACE = inspect.getsource(HalfSpace)
 
+def _docstring_example() -> str:
+    """The literal block after "is one declaration" in the experiments module docstring."""
+    doc = experiments.__doc__
+    block = doc[doc.index("::\n", doc.index("is one declaration")) + 3:]
+    lines = []
+    for line in block.splitlines():
+        if line and not line.startswith("    "):
+            break
+        lines.append(line)
+    return textwrap.dedent("\n".join(lines))
+
+
 PLUGIN = '''
-"""A user's experiment, outside the package: the normalised margins of a small trained network."""
+"""A user's experiments, outside the package: the experiments docstring's example, as written, and the
+library's attack on a user's CNN with a user's prior."""
 import dataclasses
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import torch
 
-from reconleak_core import attack, experiments, kkt, models
-from reconleak_core.train import TrainConfig
+from reconleak_core import attack, kkt, models
+from reconleak_core.experiments import Result, experiment
 from reconleak_core.trained_nets import NetSpec
 
-
-@dataclass(frozen=True)
-class MarginConfig:
-    net: NetSpec = NetSpec(n=6, d=4, subspace_dim=2, width=20, train=TrainConfig(steps=300))
-
-    @classmethod
-    def preset(cls, scale="book", *, seed=0):
-        return cls(dataclasses.replace(cls.net, seed=seed))
-
-
-@dataclass(frozen=True, eq=False)
-class MarginResult(experiments.Result):
-    config: MarginConfig
-    margins: torch.Tensor
-
-    name = "plugin_margins"
-    _json_fields = ("margins",)
-
-    def rows(self):
-        return [{"point": i, "margin": m} for i, m in enumerate(self.margins)]
-
-    def plot(self):
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots()
-        ax.plot(self.margins)
-        return fig
-
-
-@experiments.experiment("plugin_margins", config=MarginConfig, result=MarginResult,
-                        summary="normalised margins of a small trained net (a plugin)")
-def plugin_margins(config, run):
-    """Each training point's margin y_i Phi(x_i) after margin normalisation (the smallest is 1)."""
-    tn = run.network(config.net)
-    return {"margins": kkt.margins(kkt.normalize_margin(tn.net, tn.X, tn.y), tn.X, tn.y)}
-
+''' + _docstring_example() + '''
 
 ''' + HALFSPACE + '''
 
@@ -102,7 +81,7 @@ class CnnAttackConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class CnnAttackResult(experiments.Result):
+class CnnAttackResult(Result):
     config: CnnAttackConfig
     along_normal: torch.Tensor
     kkt: torch.Tensor
@@ -121,7 +100,7 @@ class CnnAttackResult(experiments.Result):
         return fig
 
 
-@experiments.experiment("plugin_cnn_attack", config=CnnAttackConfig, result=CnnAttackResult,
+@experiment("plugin_cnn_attack", config=CnnAttackConfig, result=CnnAttackResult,
                         summary="the attack on a user's CNN with a user's prior (a plugin)")
 def plugin_cnn_attack(config, run):
     """The library's attack on TinyCNN (gated by models.SoftGated) with the HalfSpace prior."""
@@ -151,18 +130,18 @@ def plugin(tmp_path, monkeypatch):
 
 def test_a_declared_experiment_is_registered_runs_and_is_cached(plugin, tmp_path, monkeypatch):
     module, _ = plugin
-    entry = experiments.EXPERIMENTS["plugin_margins"]
-    assert entry.function is module.plugin_margins and entry.result is module.MarginResult
-    result = experiments.run("plugin_margins", "test", cache_root=tmp_path / "cache", device="cpu")
+    entry = experiments.EXPERIMENTS["margins"]
+    assert entry.function is module.margins and entry.result is module.MarginResult
+    result = experiments.run("margins", "test", cache_root=tmp_path / "cache", device="cpu")
     assert isinstance(result, module.MarginResult) and isinstance(result.margins, torch.Tensor)
     assert abs(result.margins.min().item() - 1) < 1e-9          # margin-normalised: the smallest margin is 1
     # the shared closing caches the result: a second run computes nothing
     monkeypatch.setattr(experiments.Run, "network", lambda *a, **k: pytest.fail("recomputed a cached result"))
-    again = module.plugin_margins(module.MarginConfig(), cache_root=tmp_path / "cache", device="cpu")
+    again = module.margins(module.MarginConfig(), cache_root=tmp_path / "cache", device="cpu")
     torch.testing.assert_close(again.margins, result.margins)
     # and the shared opening refuses a config of another type
     with pytest.raises(TypeError, match="config must be a MarginConfig"):
-        module.plugin_margins(experiments.InitRadiusConfig(), device="cpu")
+        module.margins(experiments.InitRadiusConfig(), device="cpu")
 
 
 def test_the_command_line_runs_an_experiment_from_outside_the_package(plugin, tmp_path):
@@ -170,18 +149,18 @@ def test_the_command_line_runs_an_experiment_from_outside_the_package(plugin, tm
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), str(ROOT), os.environ.get("PYTHONPATH", "")]),
                MPLBACKEND="Agg")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "reconleak_core", "reproduce", "plugin_margins", "--import", "margin_plugin",
+    command = [sys.executable, "-m", "reconleak_core", "reproduce", "margins", "--import", "margin_plugin",
                "--scale", "test", "--no-cache", "--device", "cpu", "--out", str(out)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "plugin_margins (scale test" in done.stdout and "margin" in done.stdout
-    payload = json.loads((out / "plugin_margins.json").read_text())
-    assert payload["experiment"] == "plugin_margins" and len(payload["margins"]) == 6
-    assert (out / "plugin_margins.png").stat().st_size > 0
+    assert "margins (scale test" in done.stdout and "margin" in done.stdout
+    payload = json.loads((out / "margins.json").read_text())
+    assert payload["experiment"] == "margins" and len(payload["margins"]) == 6
+    assert (out / "margins.png").stat().st_size > 0
     helped = subprocess.run([sys.executable, "-m", "reconleak_core", "reproduce", "--help", "--import", "margin_plugin"],
                             env=env, capture_output=True, text=True, timeout=120)
     assert helped.returncode == 0
-    assert "normalised margins of a small trained net (a plugin)" in helped.stdout
+    assert "normalised margins" in helped.stdout
 
 
 def test_a_users_prior_and_cnn_run_through_an_experiment_and_the_command_line(plugin, tmp_path):
@@ -215,7 +194,7 @@ def test_the_help_lists_every_registered_experiment_with_its_summary(capsys):
 
 def test_register_refuses_bad_declarations(plugin):
     module, _ = plugin
-    entry = experiments.EXPERIMENTS["plugin_margins"]
+    entry = experiments.EXPERIMENTS["margins"]
     with pytest.raises(ValueError, match="already registered"):
         experiments.register(entry)
     assert experiments.register(entry, replace=True) is entry
@@ -243,40 +222,6 @@ def test_every_registered_result_defines_its_table_and_figure():
     for name, entry in experiments.EXPERIMENTS.items():
         assert entry.result.rows is not experiments.Result.rows, name
         assert entry.result.plot is not experiments.Result.plot or callable(getattr(viz, entry.result._plot)), name
-
-
-def _docstring_example() -> str:
-    """The literal block after "is one declaration" in the experiments module docstring."""
-    doc = experiments.__doc__
-    block = doc[doc.index("::\n", doc.index("is one declaration")) + 3:]
-    lines = []
-    for line in block.splitlines():
-        if line and not line.startswith("    "):
-            break
-        lines.append(line)
-    return textwrap.dedent("\n".join(lines))
-
-
-def test_the_docstring_example_declares_and_runs_an_experiment(tmp_path):
-    """The module docstring's example, executed as written: it registers "margins", which then runs."""
-    import matplotlib.pyplot as plt
-
-    from reconleak_core import kkt
-    from reconleak_core.trained_nets import NetSpec
-
-    code = _docstring_example()
-    assert "@experiment(" in code and "class MarginResult(Result)" in code
-    before = dict(experiments.EXPERIMENTS)
-    namespace = {"dataclass": dataclasses.dataclass, "dataclasses": dataclasses, "torch": torch, "plt": plt,
-                 "kkt": kkt, "NetSpec": NetSpec, "Result": experiments.Result, "experiment": experiments.experiment}
-    try:
-        exec(compile(code, "experiments docstring", "exec"), namespace)
-        result = experiments.run("margins", "test", device="cpu", cache_root=tmp_path)
-        assert abs(result.margins.min().item() - 1) < 1e-9 and result.rows()[0]["point"] == 0
-        plt.close(result.plot())
-    finally:
-        experiments.EXPERIMENTS.clear()
-        experiments.EXPERIMENTS.update(before)
 
 
 def test_the_readme_table_is_the_registry():
