@@ -15,7 +15,8 @@ Interface
   torch's build configuration (CPU model, physical cores, logical CPUs, ISA torch dispatches to, BLAS,
   memory, torch and Python versions, CUDA device); :func:`machine` — the same as one line, with the
   current thread count and load average (other processes distort absolute times; ratios less so).
-- :func:`interleaved` — ``{name: median seconds}`` of callables timed in interleaved rounds.
+- :func:`interleaved` — ``{name: median seconds}`` of callables timed in interleaved rounds; its
+  ``ratio(a, b)`` is the median of the per-round ratios (what every target ratio is).
 - :func:`thread_counts`, :func:`threads` — the thread counts a run measures (``--threads``, default 1 and 2)
   and a context manager that sets one.
 - :func:`target` — one line ``TARGET <what>: <value> (target <op> <threshold>: met|MISSED)``, the form
@@ -145,9 +146,22 @@ def _sync(device: torch.device | None) -> None:
         torch.cuda.synchronize(device)
 
 
+class Rounds(dict):
+    """``{name: median seconds}`` of :func:`interleaved`, with each round's times kept in ``rounds``."""
+
+    def __init__(self, rounds: dict[str, list[float]]):
+        super().__init__({name: statistics.median(ts) for name, ts in rounds.items()})
+        self.rounds = rounds
+
+    def ratio(self, a: str, b: str) -> float:
+        """The median over rounds of a's time / b's time in the same round: a drift of the machine's
+        speed between rounds cancels, which the ratio of the two medians does not guarantee."""
+        return statistics.median(x / y for x, y in zip(self.rounds[a], self.rounds[b]))
+
+
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                device: torch.device | None = None) -> dict[str, float]:
-    """Median wall time (seconds) of each callable, timed in ``repeats`` interleaved rounds.
+                device: torch.device | None = None) -> Rounds:
+    """Median wall time (seconds) of each callable, timed in ``repeats`` interleaved rounds (a :class:`Rounds`).
 
     Each round runs every callable once; the order rotates from round to round. ``warmup`` untimed
     rounds come first. On CUDA the device is synchronised around each call.
@@ -165,7 +179,7 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int, warmup: int 
             _sync(device)
             if r >= warmup:
                 times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return Rounds(times)
 
 
 def table(header: list[str], rows: list[list[object]]) -> str:
@@ -188,8 +202,13 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
-    """Parse the command line and apply ``--threads`` (to this process and to kernels it starts)."""
+    """Parse the command line and apply ``--threads`` (to this process and to kernels it starts). Also
+    keeps freed memory in the process, as a chapter's setup cell does (``runtime.keep_freed_memory``): every
+    variant of a script runs under the same allocator settings as the book."""
+    from reconleak_core.runtime import keep_freed_memory
+
     args = p.parse_args()
+    keep_freed_memory()
     if args.threads is not None:
         if args.threads < 1:
             p.error(f"--threads must be a positive integer, got {args.threads}")

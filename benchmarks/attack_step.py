@@ -5,11 +5,12 @@
 A step is the KKT loss (stationarity residual + λ penalty) and its gradient with respect to the candidates
 X′ (m × d) and the multipliers λ′ (m), for a ``TwoLayerReLU`` with trainable second layer: what
 ``attack.reconstruct`` runs per step. Both gates are timed: the library's default soft gate (α = 300,
-Haim et al.'s) and the exact gate. Variants, timed in interleaved rounds (medians; each timed call runs
-several steps at book scale so that timer resolution does not matter):
+Haim et al.'s) and the exact gate. Variants, timed in interleaved rounds (medians; every ratio is the median
+of the per-round ratios; each timed call runs several steps at book scale so that timer resolution does
+not matter):
 
-- ``library``: ``kkt.KKTLoss`` built once (as the attack builds it), then ``objective(X′, λ′)`` and
-  ``torch.autograd.grad`` — the attack's per-step work;
+- ``library``: ``kkt.KKTLoss`` built once (as the attack builds it), then ``value_and_grad(X′, λ′)``
+  (the closed form's hand-written backward, no autograd graph) — the attack's per-step work;
 - ``double backprop``: Haim et al.'s formulation (their ``get_kkt_loss``): Φ(θ; X′) with their
   ``ModifiedRelu`` (forward relu, backward multiplied by sigmoid(αz)) for the soft gate and plain relu for
   the exact gate, then ``torch.autograd.grad(Φ, θ, grad_outputs=λ′y, create_graph=True)``, ‖θ − ·‖² and
@@ -38,6 +39,7 @@ library/baseline ratios at paper scale and the library/baseline ratio at book sc
 from __future__ import annotations
 
 import copy
+import math
 import pathlib
 import sys
 
@@ -69,12 +71,12 @@ def problem(d: int, width: int, m: int, dtype: torch.dtype, device: torch.device
 
 
 def library_step(net, y, config: AttackConfig):
-    """The attack's step: a ``KKTLoss`` built once, then its value and gradient w.r.t. (X′, λ′) per call."""
+    """The attack's step: a ``KKTLoss`` built once, then ``value_and_grad(X′, λ′)`` per call (no graph)."""
     objective = KKTLoss(net, y, lam_min=config.lam_min, penalty=config.lam_penalty, gate=config.gate)
 
     def step(X, lam):
-        loss = objective(X, lam)
-        return (loss.detach(), *torch.autograd.grad(loss.sum(), (X, lam)))
+        with torch.no_grad():
+            return objective.value_and_grad(X.detach(), lam.detach(), check=False)
 
     return step
 
@@ -136,22 +138,24 @@ def plain_step(W, v, y, X, lam, buffers, t: int, *, alpha, lam_min, penalty, lr,
     Adam: no validation, no autograd, no history. Returns the loss (what an attack monitors).
     """
     Z = X @ W.T
-    H = (Z > 0).to(X.dtype)
+    H = torch.gt(Z, 0, out=torch.empty_like(Z))
     c = lam * y
-    U = (H * c.unsqueeze(-1)).T @ X
-    R_W = W - v.unsqueeze(-1) * U
+    cX = c.unsqueeze(-1) * X
+    U = H.T @ cX
+    R_W = torch.addcmul(W, v.unsqueeze(-1), U, value=-1)
     R_v = v - (W * U).sum(-1)
     short = torch.relu(lam_min - lam)
-    loss = R_W.pow(2).sum() + R_v.pow(2).sum() + penalty * short.sum()
-    PM = H @ (v.unsqueeze(-1) * R_W + R_v.unsqueeze(-1) * W)
-    D = torch.ops.aten.sigmoid_backward(((c.unsqueeze(-1) * X) @ R_W.T) * (alpha * v), torch.sigmoid(alpha * Z))
-    gX = -2 * (c.unsqueeze(-1) * PM + D @ W)
-    gl = -2 * (X * PM).sum(-1) * y - penalty * (short > 0).to(X.dtype)
+    loss = (R_W * R_W).sum() + R_v.pow(2).sum() + penalty * short.sum()
+    vR = v.unsqueeze(-1) * R_W
+    PM = H @ torch.addcmul(vR, R_v.unsqueeze(-1), W)
+    D = torch.ops.aten.sigmoid_backward(cX @ vR.T.contiguous(), torch.sigmoid(Z * alpha))
+    gX = (c.unsqueeze(-1) * PM).add_((D @ W).mul_(alpha)) * -2
+    gl = (X * PM).sum(-1) * -2 * y - penalty * (short > 0).to(X.dtype)
     b1, b2 = betas
     for param, grad, m1, m2 in ((X, gX, buffers[0], buffers[1]), (lam, gl, buffers[2], buffers[3])):
-        m1.mul_(b1).add_(grad, alpha=1 - b1)
+        m1.lerp_(grad, 1 - b1)
         m2.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        param.sub_(lr * (m1 / (1 - b1 ** t)) / (m2 / (1 - b2 ** t)).sqrt_().add_(eps))
+        param.addcdiv_(m1, (m2.sqrt() / math.sqrt(1 - b2 ** t)).add_(eps).div_(lr / (1 - b1 ** t)), value=-1)
     return loss
 
 
@@ -199,10 +203,11 @@ def book_attack(repeats: int, steps: int, *, compiled: bool, thread_counts) -> l
         with _bench.threads(threads):
             times = _bench.interleaved(variants, repeats=repeats)
         per = {k: v / steps for k, v in times.items()}
-        rows.append([threads, *(_bench.fmt_s(per[k]) for k in variants), f"{per['library'] / per['plain']:.2f}"]
-                    + ([f"{per['library'] / per['plain, torch.compile']:.2f}"] if len(variants) == 3 else []))
+        ratio = times.ratio("library", "plain")
+        rows.append([threads, *(_bench.fmt_s(per[k]) for k in variants), f"{ratio:.2f}"]
+                    + ([f"{times.ratio('library', 'plain, torch.compile'):.2f}"] if len(variants) == 3 else []))
         lines.append(_bench.target(f"book attack step (d={d}, w={width}, m={m}, float64, {threads} thread(s)): "
-                                   "library/plain", per["library"] / per["plain"], 1.3))
+                                   "library/plain", ratio, 1.3))
     header = ["threads", *(f"{k} per step" for k in variants), "library/plain"]
     header += ["library/compiled"] if len(variants) == 3 else []
     return [_bench.table(header, rows), *lines]
@@ -273,11 +278,13 @@ def main() -> None:
                             "GEMM floor": repeat(gemm_floor(d, width, m, dtype, device, products), times=inner),
                         }, repeats=repeats, device=device)
                         lib, base, floor = (times[k] / inner for k in ("library", "double backprop", "GEMM floor"))
+                        to_floor, to_base = times.ratio("library", "GEMM floor"), times.ratio("library",
+                                                                                              "double backprop")
                         name = str(dtype).replace("torch.", "")
                         rows.append([threads, f"{scale} d={d} w={width} m={m}", _gate_name(gate), name,
                                      _bench.fmt_s(lib), _bench.fmt_s(base), f"{_bench.fmt_s(floor)} ({products})",
-                                     f"{lib / floor:.2f}", f"{lib / base:.2f}"])
-                        headline[(threads, scale, gate, name)] = (lib / floor, lib / base)
+                                     f"{to_floor:.2f}", f"{to_base:.2f}"])
+                        headline[(threads, scale, gate, name)] = (to_floor, to_base)
     print(_bench.table(["threads", "scale", "gate", "dtype", "library", "double backprop", "GEMM floor (products)",
                         "lib/floor", "lib/baseline"], rows))
     first, last = list(scales)

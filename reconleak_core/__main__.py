@@ -1,4 +1,6 @@
-"""Command line: ``python -m reconleak_core reproduce <experiment>`` (also installed as ``reconleak``).
+"""Command line: ``python -m reconleak_core reproduce <experiment>`` (also installed as ``reconleak``), and
+``python -m reconleak_core checkpoints <experiment> --seeds S ...`` (maintainers: trains that experiment's
+networks on the CPU and adds them to the committed store ``trained_nets.CHECKPOINTS``).
 
 ``reproduce`` runs one experiment of :mod:`reconleak_core.experiments` at a scale, prints its table
 (numbers rounded to 3 significant digits), and writes ``<experiment>.json`` (the numbers) and
@@ -52,6 +54,17 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                      help="import MODULE first (repeatable): a module that registers experiments of its own "
                           "(experiments.register or @experiments.experiment) makes them runnable here")
+    ck = commands.add_parser("checkpoints", help="train an experiment's networks on the CPU and add them to the "
+                                                 "committed checkpoint store (trained_nets.CHECKPOINTS)",
+                             description="Run an experiment for each seed on the CPU (one thread) with an empty cache and copy "
+                                         "the networks it trained into the checkpoint store, recorded in its "
+                                         "MANIFEST.json with this command line.")
+    ck.add_argument("experiment", choices=list(EXPERIMENTS), metavar="experiment",
+                    help="one of: " + ", ".join(EXPERIMENTS))
+    ck.add_argument("--scale", choices=SCALES, default="book", help="default: book")
+    ck.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (data draws) to run (default 0)")
+    ck.add_argument("--store", type=Path, default=None,
+                    help="the store folder (default: the package's trained_nets.CHECKPOINTS)")
     return parser
 
 
@@ -137,6 +150,30 @@ def _reproduce(args) -> int:
     return 0
 
 
+def _checkpoints(args) -> int:
+    from reconleak_core.checks import check_seed
+    from reconleak_core.experiments import run
+    from reconleak_core.trained_nets import CHECKPOINTS, store_checkpoints
+
+    for seed in args.seeds:
+        check_seed(seed, "--seeds")
+    store = args.store if args.store is not None else CHECKPOINTS
+    _check_writable_folder(store.absolute(), "--store")
+    command = (f"python -m reconleak_core checkpoints {args.experiment} --scale {args.scale} --seeds "
+               + " ".join(map(str, args.seeds)))
+    import torch
+
+    torch.set_num_threads(1)   # as the chapters train (runtime.setup): one thread, one order of every sum
+    with tempfile.TemporaryDirectory() as fresh:   # nets already in a store are loaded, not retrained
+        for seed in args.seeds:
+            run(args.experiment, args.scale, seed=seed, device="cpu", cache_root=fresh)
+        trained = Path(fresh) / "trained_net"
+        names = store_checkpoints(fresh, store=store, command=command) if any(trained.glob("*.pt")) else []
+    print(f"{len(names)} network(s) trained and stored in {store}" if names else
+          f"every network of these runs was already in a checkpoint store; {store} unchanged")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of ``python -m reconleak_core`` and of the ``reconleak`` console script; returns the exit code."""
     try:
@@ -149,8 +186,11 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
         return int(exc.code or 0)
+    from reconleak_core.runtime import keep_freed_memory
+
+    keep_freed_memory()   # as a chapter's setup cell: the attacks' temporaries are not page-faulted back
     try:
-        return _reproduce(args)
+        return _reproduce(args) if args.command == "reproduce" else _checkpoints(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,7 +48,7 @@ from reconleak_core.checks import (check_bool, check_finite, check_fraction, che
                                    check_seed, is_sequence)
 from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss
 from reconleak_core.models import GATE_FORMS, input_dim
-from reconleak_core.priors import Box, Shift, Sphere, stack_priors
+from reconleak_core.priors import Box, Shift, Sphere, penalty_and_grad, stack_priors
 from reconleak_core.runtime import get_device, progress_bar
 
 __all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "DIVERGENCE_FACTOR",
@@ -315,8 +316,8 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
 
     All members share the step loop; the loss is the sum over members, whose gradients are
     independent, and the Adam / SGD-momentum updates are written on batched tensors with a per-member
-    learning rate of shape (K, 1, 1). Member k therefore computes what ``reconstruct`` computes with
-    member k's settings (to rounding). The batch is much faster than K sequential attacks
+    learning rate (of shape (K, 1, 1) where members differ). Member k therefore computes what
+    ``reconstruct`` computes with member k's settings (to rounding). The batch is much faster than K sequential attacks
     (``benchmarks/batched_sweep.py``).
 
     Returns an :class:`AttackResult` with batched shapes; ``result.member(k)`` extracts member k.
@@ -557,12 +558,25 @@ CHECK_EVERY = 64
 
 @dataclass(eq=False)
 class _LoopState:
-    """The step loop's variables at one step: iterate, optimiser buffers, best iterate so far (or ``None``)."""
+    """The step loop's variables at one step: iterate, optimiser buffers, best iterate so far (or ``None``).
+
+    ``operands`` and ``steps``: the iterate and the buffers as the step reads and updates them — the
+    tensors themselves, or for a single attack (K = 1) their views without the member axis, so that the
+    step takes plain matrix products (the same values as batched ones, fewer operations); its loss is
+    then a number.
+    """
 
     X: torch.Tensor
     lam: torch.Tensor
     buffers: tuple
     best: tuple | None
+    operands: tuple = None
+    steps: tuple = None
+
+    def __post_init__(self):
+        single = self.X.shape[0] == 1
+        self.operands = (self.X[0], self.lam[0]) if single else (self.X, self.lam)
+        self.steps = tuple(b[0] for b in self.buffers) if single else self.buffers
 
     def copy(self) -> "_LoopState":
         clone = lambda ts: None if ts is None else tuple(t.clone() for t in ts)  # noqa: E731
@@ -570,16 +584,14 @@ class _LoopState:
 
 
 def _loss_and_grad(objective: KKTLoss, state: _LoopState, *, penalty_prior, weight: float):
-    """Per-member KKT loss and total loss (K,), and the total's gradients w.r.t. X′ and λ′ (no graph kept)."""
-    kkt, gX, gl = objective.value_and_grad(state.X, state.lam, check=False)
+    """KKT loss and total loss (K,) or, for K = 1, numbers, and the total's gradients w.r.t. X′ and λ′
+    (no graph kept)."""
+    X, lam = state.operands
+    kkt, gX, gl = objective.value_and_grad(X, lam, check=False)
     if penalty_prior is None:
         return kkt, kkt, gX, gl
-    with torch.enable_grad():
-        Xg = state.X.detach().requires_grad_(True)
-        penalty = penalty_prior.penalty(Xg)
-        if penalty.requires_grad:
-            gX = gX + weight * torch.autograd.grad(penalty.sum(), Xg)[0]
-    return kkt, kkt + weight * penalty.detach(), gX, gl
+    penalty, grad = penalty_and_grad(penalty_prior, X)   # a stacked prior may broadcast X to (1, m, d)
+    return kkt, kkt + weight * penalty, gX + weight * grad.reshape(X.shape), gl
 
 
 def _step(objective, state: _LoopState, t: int, *, penalty_prior, project, lrs, config):
@@ -595,8 +607,8 @@ def _step(objective, state: _LoopState, t: int, *, penalty_prior, project, lrs, 
         best_kkt.copy_(torch.where(better, kkt, best_kkt))
         best_step.masked_fill_(better, t)
     if t < config.steps:
-        for param, grad, lr, buffers in ((state.X, gX, lrs[0], state.buffers[:2]),
-                                         (state.lam, gl, lrs[1], state.buffers[2:])):
+        (X, lam), moments = state.operands, state.steps
+        for param, grad, lr, buffers in ((X, gX, lrs[0], moments[:2]), (lam, gl, lrs[1], moments[2:])):
             _update(param, grad, lr=lr, buffers=buffers, t=t + 1, config=config)
         if project is not None:
             state.X.copy_(project(state.X))
@@ -638,8 +650,8 @@ def _step_loop(objective: KKTLoss, X, lam, *, prior, members: _Members, config: 
     names the first bad step and what went bad exactly as a per-step check would.
     """
     K, dtype, device = members.K, X.dtype, X.device
-    lrs = (torch.tensor(members.lrs, dtype=dtype, device=device).view(K, 1, 1),
-           torch.tensor(members.lam_lrs, dtype=dtype, device=device).view(K, 1))
+    lrs = tuple(lr if not isinstance(lr, list) else torch.tensor(lr, dtype=dtype, device=device).view(K, *shape)
+                for lr, shape in ((members.constant("lrs"), (1, 1)), (members.constant("lam_lrs"), (1,))))
     state = _LoopState(X.detach(), lam.detach(),
                        (torch.zeros_like(X), torch.zeros_like(X), torch.zeros_like(lam), torch.zeros_like(lam)), None)
     if config.return_best:
@@ -666,7 +678,7 @@ def _step_loop(objective: KKTLoss, X, lam, *, prior, members: _Members, config: 
                 bound = DIVERGENCE_FACTOR * torch.maximum(loss, trivial)
             if due or t == config.steps or t + 1 - checked >= CHECK_EVERY:
                 window = history[checked:t + 1]
-                torch.stack(losses, out=window)
+                torch.stack(losses, out=window.view(len(losses), *losses[0].shape))
                 losses.clear()
                 if not bool((torch.isfinite(window) & (window <= bound)).all()):
                     _replay(objective, saved, checked, t, history=history, bound=bound, step_kwargs=step_kwargs)
@@ -675,24 +687,24 @@ def _step_loop(objective: KKTLoss, X, lam, *, prior, members: _Members, config: 
                 if progress:
                     bar.set_postfix(loss=f"{loss.sum().item():.3g}")
                 if due:
-                    report(t, X_t, lam_t, loss)
+                    report(t, X_t, lam_t, loss.reshape(K))
                 checked, saved = t + 1, state.copy()
     bar.close()
     if config.return_best:
         return _Trace(state.best[1], state.best[2], state.best[3], history, state.best[4].tolist())
-    return _Trace(state.X, state.lam, kkt, history, [config.steps] * K)
+    return _Trace(state.X, state.lam, kkt.reshape(K), history, [config.steps] * K)
 
 
 def _update(param, grad, *, lr, buffers, t: int, config: AttackConfig) -> None:
     """One in-place Adam or SGD-momentum step with a per-member learning rate ``lr`` (broadcast);
     ``buffers``: the optimiser's two state tensors of ``param`` (Adam's moments; SGD uses the first)."""
     buf1, buf2 = buffers
-    if config.optimizer == "adam":
-        b1, b2 = config.betas
-        buf1.mul_(b1).add_(grad, alpha=1 - b1)
+    if config.optimizer == "adam":   # torch.optim.Adam's update; the step size divides the denominator,
+        b1, b2 = config.betas        # so a per-member lr (a tensor) rounds as a shared one (a float)
+        buf1.lerp_(grad, 1 - b1)
         buf2.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        denom = (buf2 / (1 - b2 ** t)).sqrt_().add_(config.eps)
-        param.sub_(lr * (buf1 / (1 - b1 ** t)) / denom)
+        denom = (buf2.sqrt() / math.sqrt(1 - b2 ** t)).add_(config.eps).div_(lr / (1 - b1 ** t))
+        param.addcdiv_(buf1, denom, value=-1)
     else:
         buf1.mul_(config.momentum).add_(grad)
         param.sub_(lr * buf1)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["cache_root", "cache_key", "cache_path", "cached", "STALE_PART_SECONDS"]
+__all__ = ["cache_root", "cache_key", "cache_path", "cached", "entry_config", "STALE_PART_SECONDS"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _MAGIC = b"reconleak-cache 1 "
@@ -187,6 +187,19 @@ def _write_atomic(path: Path, payload) -> None:
 
 def _read(path: Path, config_json: str):
     """The stored value, or raise if the entry is unreadable, fails its digest or belongs to another configuration."""
+    payload = _payload(path)
+    if payload["config"] != config_json:
+        raise ValueError("stored for a different configuration")
+    return payload["value"]
+
+
+def entry_config(path) -> str:
+    """The canonical JSON of the configuration that the entry file ``path`` was stored for (its SHA-256
+    checked first; ``ValueError`` for anything that is not an intact entry)."""
+    return _payload(Path(path))["config"]
+
+
+def _payload(path: Path) -> dict:
     data = path.read_bytes()
     header, _, body = data.partition(b"\n")
     if not header.startswith(_MAGIC) or len(header) != len(_MAGIC) + 64:
@@ -196,17 +209,19 @@ def _read(path: Path, config_json: str):
     payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
     if not (isinstance(payload, dict) and set(payload) == {"config", "value"}):
         raise ValueError("not a reconleak cache entry")
-    if payload["config"] != config_json:
-        raise ValueError("stored for a different configuration")
-    return payload["value"]
+    return payload
 
 
-def cached(config, compute: Callable[[], object], root=None, name: str = "result", refresh: bool = False):
+def cached(config, compute: Callable[[], object], root=None, name: str = "result", refresh: bool = False,
+           fallbacks=()):
     """Load the value stored for ``config`` under ``name``, or compute, store and return it.
 
     ``compute`` takes no argument (close over what it needs). ``refresh=True`` recomputes and
     replaces an existing entry. A corrupt (digest mismatch, unreadable) or foreign entry is recomputed
-    with a ``UserWarning``. Something other than a file at the entry's path, or a cache folder that
+    with a ``UserWarning``. ``fallbacks``: read-only folders laid out like a cache root (a committed store
+    of precomputed values, such as ``trained_nets.CHECKPOINTS``), searched in order when ``root`` has no
+    entry and ``refresh`` is off: an entry found there is checked like any other and returned as it is
+    (nothing is written); a corrupt one is skipped with a ``UserWarning``. Something other than a file at the entry's path, or a cache folder that
     cannot be created or written, raises ``ValueError`` (checked before ``compute`` runs where possible).
     The returned value is detached and on the CPU in both cases (hit or miss), so a chapter behaves
     the same whether or not the cache was warm.
@@ -225,6 +240,14 @@ def cached(config, compute: Callable[[], object], root=None, name: str = "result
         except Exception as exc:  # noqa: BLE001 - any unreadable entry is a miss, by design
             warnings.warn(f"cache entry {path} is unreadable ({type(exc).__name__}: {exc}); recomputing it",
                           stacklevel=2)
+    for folder in () if refresh else fallbacks:
+        stored = cache_path(config, folder, name)
+        if stored.is_file():
+            try:
+                return _read(stored, config_json)
+            except Exception as exc:  # noqa: BLE001 - a damaged store entry is skipped, never trusted
+                warnings.warn(f"stored entry {stored} is unreadable ({type(exc).__name__}: {exc}); skipping it",
+                              stacklevel=2)
     value = _portable(compute())
     _write_atomic(path, {"config": config_json, "value": value})
     return value

@@ -736,6 +736,17 @@ class ShiftGuessConfig(SecretShiftConfig):
         """The guesses attacked, ``guesses`` or (when it is None) the offsets."""
         return self.offsets if self.guesses is None else self.guesses
 
+    @classmethod
+    def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> "ShiftGuessConfig":
+        """:class:`SecretShiftConfig`'s presets, lighter at book scale, where chapter "Shifted images" runs
+        it over several data draws: networks of width 300 (their weights are committed checkpoints,
+        ``trained_nets.CHECKPOINTS``, for seeds 0–2) and one restart of 1000 steps per (offset, guess)."""
+        config = super().preset(scale, arch=arch, seed=seed)
+        if _scale(scale) != "book" or arch != "two_layer":
+            return config
+        return dataclasses.replace(config, net=dataclasses.replace(config.net, width=300), restarts=1,
+                                   attack=dataclasses.replace(config.attack, steps=1000))
+
 
 @dataclass(frozen=True, eq=False)
 class ShiftGuessResult(Result):
@@ -770,6 +781,17 @@ class ShiftGuessResult(Result):
                      for values, v in ((self.offsets, offset), (self.guesses, guess)))
 
     _plot = "plot_shift_guess"
+
+    def by_attacker(self, field: str = "median") -> dict:
+        """The paper's two attackers read off the grid, per offset: ``{"uninformed [0, 1]": column g = 0,
+        "informed [s, 1+s]": diagonal g = s}`` of the (O, G) field ``field`` (median, fraction, shared or
+        kkt). Needs 0 and every offset among the guesses (the default grid)."""
+        if field not in ("median", "fraction", "shared", "kkt"):
+            raise ValueError(f"field must be one of median, fraction, shared, kkt, got {field!r}")
+        values = getattr(self, field)
+        cells = [self.at(o, 0.0) for o in self.offsets.tolist()], [self.at(o, o) for o in self.offsets.tolist()]
+        return {name: torch.stack([values[i, j] for i, j in where])
+                for name, where in zip(("uninformed [0, 1]", "informed [s, 1+s]"), cells)}
 
     def rows(self) -> list[dict]:
         return [{"offset": o, "guess": g, "median": self.median[i, j], "shared": self.shared[i, j],

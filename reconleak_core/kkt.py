@@ -181,9 +181,10 @@ class _ClosedFormResidual(torch.autograd.Function):
     """‖W − G_W‖² (+ ‖b − G_b‖²) (+ ‖v − G_v‖²) for TwoLayerReLU, batched, with a hand-written backward.
 
     With Z = X Wᵀ (+ b), P = ρ′(Z) the gate (1[Z > 0], or σ(αZ) for the smooth form), cP = c ⊙ P and
-    U = (cP)ᵀ X (row j: Σᵢ cᵢPᵢⱼxᵢ), the sums of :func:`_grad_sum_closed` are G_W = v ⊙ U, G_b = v ⊙ (cP)ᵀ1
-    and G_v = relu(Z)ᵀ c, which for the hard value of the gate is rowwise W · U (+ b ⊙ (cH)ᵀ1), since
-    relu(zᵢⱼ) = Hᵢⱼ zᵢⱼ: two m×d×width products and one elementwise pass over the m × width gate.
+    U = (cP)ᵀ X = Pᵀ(c ⊙ X) (row j: Σᵢ cᵢPᵢⱼxᵢ), the sums of :func:`_grad_sum_closed` are G_W = v ⊙ U,
+    G_b = v ⊙ (cP)ᵀ1 and G_v = relu(Z)ᵀ c, which for the hard value of the gate is rowwise W · U
+    (+ b ⊙ (cH)ᵀ1), since relu(zᵢⱼ) = Hᵢⱼ zᵢⱼ: two m×d×width products and one elementwise pass over the
+    m × width gate (the comparison, written straight into a float tensor; cP is never formed).
     With R_W = W − G_W, R_b, R_v the residuals and M = v ⊙ R_W + R_v ⊙ W (width × d; no R_v term for a
     fixed second layer), the gradients through the gate's value and ρ come from ONE product P·M:
     ∂/∂xᵢ = −2cᵢ(P·M)ᵢ and ∂/∂cᵢ = −2[xᵢ · (P·M)ᵢ + Σⱼ Pᵢⱼ vⱼ R_b,ⱼ + Σⱼ (relu(zᵢⱼ) − Pᵢⱼ(zᵢⱼ − bⱼ)) R_v,ⱼ]
@@ -191,8 +192,9 @@ class _ClosedFormResidual(torch.autograd.Function):
     exact gate, instead of autograd's five.
 
     With a slope α both forms differentiate the gate as σ(αZ): ∂/∂xᵢ gains Σⱼ Dᵢⱼ wⱼ with
-    Dᵢⱼ = −2 α cᵢ vⱼ σ′(αzᵢⱼ) (xᵢ · R_W,j + R_b,j): two more products ((c ⊙ X) R_Wᵀ and D W), five in all,
-    as autograd, with three elementwise passes over the gate instead of its nine (benchmarks/attack_step.py).
+    Dᵢⱼ = −2 α cᵢ vⱼ σ′(αzᵢⱼ) (xᵢ · R_W,j + R_b,j): two more products ((c ⊙ X)(v ⊙ R_W)ᵀ, whose factor
+    v ⊙ R_W is M's first term, and D W), five in all, as autograd, with four elementwise passes over the
+    gate in all (comparison, αZ, σ, σ′·) instead of autograd's nine (benchmarks/attack_step.py).
     ``alpha`` may be a tensor of shape (..., 1, 1) (one slope per member).
     """
 
@@ -217,6 +219,7 @@ class _Saved:
 
     X: torch.Tensor
     c: torch.Tensor
+    cX: torch.Tensor
     W: torch.Tensor
     v: torch.Tensor
     b: torch.Tensor | None
@@ -230,7 +233,7 @@ class _Saved:
     smooth: bool = False
 
     def tensors(self) -> tuple:
-        return (self.X, self.c, self.W, self.v, self.b, self.P, self.Z, self.Z0, self.R_W, self.R_b, self.R_v)
+        return (self.X, self.c, self.cX, self.W, self.v, self.b, self.P, self.Z, self.Z0, self.R_W, self.R_b, self.R_v)
 
 
 def _closed_residual(X, c, net, alpha, form):
@@ -239,49 +242,52 @@ def _closed_residual(X, c, net, alpha, form):
     Z0 = X @ W.T
     Z = Z0 if b is None else Z0 + b
     smooth = alpha is not None and form == "smooth"
-    P = torch.sigmoid(alpha * Z) if smooth else (Z > 0).to(X.dtype)
-    cP = P * c.unsqueeze(-1)
-    U = cP.transpose(-1, -2) @ X
-    R_W = W - v.unsqueeze(-1) * U
-    loss = R_W.pow(2).sum((-1, -2))
+    # the hard gate written straight into a float tensor: one pass (a bool tensor and a cast take two)
+    P = torch.sigmoid(alpha * Z) if smooth else torch.gt(Z, 0, out=torch.empty_like(Z))
+    cX = c.unsqueeze(-1) * X
+    U = P.transpose(-1, -2) @ cX                        # (cP)ᵀX without forming cP (m × width)
+    R_W = torch.addcmul(W, v.unsqueeze(-1), U, value=-1)
+    loss = (R_W * R_W).sum((-1, -2))
     R_b = R_v = None
     if b is not None:
-        R_b = b - v * cP.sum(-2)
+        cP_sum = (c.unsqueeze(-2) @ P).squeeze(-2)      # Σᵢ cᵢPᵢⱼ
+        R_b = b - v * cP_sum
         loss = loss + R_b.pow(2).sum(-1)
     if not net.fixed_second_layer:
         if smooth:
-            G_v = (torch.relu(Z) * c.unsqueeze(-1)).sum(-2)
+            G_v = (c.unsqueeze(-2) @ torch.relu(Z)).squeeze(-2)
         else:
-            G_v = (W * U).sum(-1) if b is None else (W * U).sum(-1) + b * cP.sum(-2)
+            G_v = (W * U).sum(-1) if b is None else (W * U).sum(-1) + b * cP_sum
         R_v = v - G_v
         loss = loss + R_v.pow(2).sum(-1)
     keep_z = alpha is not None or smooth or b is not None
-    return loss, _Saved(X, c, W, v, b, P, Z if keep_z else None, Z0 if keep_z else None, R_W, R_b, R_v,
+    return loss, _Saved(X, c, cX, W, v, b, P, Z if keep_z else None, Z0 if keep_z else None, R_W, R_b, R_v,
                         alpha=alpha, smooth=smooth)
 
 
 def _closed_residual_grad(saved: _Saved):
     """Backward of :class:`_ClosedFormResidual` for an output gradient of −½: (∂/∂X, ∂/∂c) before the factor −2."""
-    X, c, W, v, b, P, Z, Z0, R_W, R_b, R_v = saved.tensors()
-    M = v.unsqueeze(-1) * R_W
-    if R_v is not None:
-        M = M + R_v.unsqueeze(-1) * W
+    X, c, cX, W, v, b, P, Z, Z0, R_W, R_b, R_v = saved.tensors()
+    vR = v.unsqueeze(-1) * R_W
+    M = vR if R_v is None else torch.addcmul(vR, R_v.unsqueeze(-1), W)
     PM = P @ M
     dX = c.unsqueeze(-1) * PM
     dc = (X * PM).sum(-1)
     if R_b is not None:
-        dc = dc + (P * (v * R_b).unsqueeze(-2)).sum(-1)
+        dc = dc + (P @ (v * R_b).unsqueeze(-1)).squeeze(-1)
     if R_v is not None and (saved.smooth or b is not None):
-        dc = dc + ((torch.relu(Z) - P * Z0) * R_v.unsqueeze(-2)).sum(-1)
+        dc = dc + ((torch.relu(Z) - P * Z0) @ R_v.unsqueeze(-1)).squeeze(-1)
     if saved.alpha is not None:
         alpha = saved.alpha
-        scaled = (c.unsqueeze(-1) * X) @ R_W.transpose(-1, -2)
+        # vⱼ cᵢ xᵢ · R_W,j without a pass over the gate; a contiguous right factor: batched and single
+        # products then round alike at every size (a transposed view does not at 4 × 4)
+        A = cX @ vR.transpose(-1, -2).contiguous()
         if R_b is not None:
-            scaled = scaled + c.unsqueeze(-1) * R_b.unsqueeze(-2)
-        scaled = scaled * (alpha * v)
+            A = A + c.unsqueeze(-1) * (v * R_b).unsqueeze(-2)
         S = P if saved.smooth else torch.sigmoid(Z * alpha)
-        # sigmoid_backward(a, s) = a · s(1 − s): Dᵢⱼ in one pass over the gate
-        dX = dX + torch.ops.aten.sigmoid_backward(scaled, S) @ W
+        # sigmoid_backward(a, s) = a · s(1 − s): Dᵢⱼ / α in one pass over the gate
+        # (D W)·α, in place: the same rounding for a per-member slope (a tensor) as for a shared one
+        dX = dX.add_((torch.ops.aten.sigmoid_backward(A, S) @ W).mul_(alpha))
     return dX, dc
 
 
@@ -493,6 +499,7 @@ class KKTLoss:
             raise ValueError(f"lam_scale must be one of {LAM_SCALES}, got {lam_scale!r}")
         self.penalty, self.penalty_form, self.lam_scale = float(penalty), penalty_form, lam_scale
         self.net, self.d = net, input_dim(net)
+        self._closed = closed_form(net) if self.method == "closed" else None
         self._gates = {}
         self._lam_min_view = _member_view(self.lam_min, 1)
 
@@ -565,7 +572,7 @@ class KKTLoss:
             with torch.no_grad():
                 return self.value_and_grad(X, lam, check=False)
         coeff = self._coeff(lam)
-        closed = closed_form(self.net)
+        closed = self._closed
         loss, saved = closed.residual(X, coeff, self.net, self._closed_gate(batch), self.gate_form)
         dX, dc = closed.residual_grad(saved)
         dX = dX * -2.0

@@ -20,6 +20,8 @@ without a change to the library (:func:`is_prior` tests for the members, it neve
   points), differentiable in X by autograd, zero on the prior's set.
 - ``project(X)``: the nearest point of the prior's set to every point, same shape as X (no gradient is
   taken through it).
+- ``penalty_and_grad(X)`` (optional): ``(penalty(X), ∂ penalty(X).sum() / ∂X)`` in closed form, for the
+  attack's step (no autograd graph per step); without it :func:`penalty_and_grad` takes autograd's.
 - ``center()``: ``None`` (random initialisations are centred at the origin) or a tensor broadcasting
   against X (they are centred there; given ``init`` points are never moved).
 - ``check(d)``: raise ``ValueError`` if the prior does not fit inputs of dimension d (a per-coordinate
@@ -76,7 +78,7 @@ import torch
 
 from reconleak_core.checks import as_tensor
 
-__all__ = ["Prior", "ENFORCE_MODES", "is_prior", "stack_priors", "Box", "Sphere", "Shift"]
+__all__ = ["Prior", "ENFORCE_MODES", "is_prior", "stack_priors", "penalty_and_grad", "Box", "Sphere", "Shift"]
 
 ENFORCE_MODES = ("penalty", "project")
 """The two ways the attack applies a prior, adding ``prior_weight · penalty(X)`` to its loss or projecting after every step."""
@@ -150,6 +152,19 @@ def _param(value, name: str) -> torch.Tensor:
     return tensor
 
 
+def penalty_and_grad(prior, X: torch.Tensor):
+    """``(penalty(X), ∂ penalty(X).sum() / ∂X)`` of ``prior`` (penalty detached): the prior's own
+    ``penalty_and_grad`` (an optional protocol member, a closed form) or else autograd of ``penalty``."""
+    own = getattr(prior, "penalty_and_grad", None)
+    if own is not None:
+        return own(X)
+    with torch.enable_grad():
+        Xg = X.detach().requires_grad_(True)
+        penalty = prior.penalty(Xg)
+        grad = torch.autograd.grad(penalty.sum(), Xg)[0] if penalty.requires_grad else torch.zeros_like(X)
+    return penalty.detach(), grad
+
+
 def _check_enforce(enforce: str, name: str) -> None:
     if enforce not in ENFORCE_MODES:
         raise ValueError(f"{name}.enforce must be one of {ENFORCE_MODES}, got {enforce!r}")
@@ -198,6 +213,11 @@ class Box:
         """Σ over points and coordinates of relu(x − hi)² + relu(lo − x)²: shape ``X.shape[:-2]``; 0 inside."""
         lo, hi = self.lo.to(X), self.hi.to(X)
         return (torch.relu(X - hi) ** 2 + torch.relu(lo - X) ** 2).sum((-1, -2))
+
+    def penalty_and_grad(self, X: torch.Tensor):
+        """The penalty and its gradient 2 relu(x − hi) − 2 relu(lo − x) (autograd's, to the last bit)."""
+        above, below = torch.relu(X - self.hi.to(X)), torch.relu(self.lo.to(X) - X)
+        return (above * above + below * below).sum((-1, -2)), 2 * (above - below)
 
     def project(self, X: torch.Tensor) -> torch.Tensor:
         """The nearest point of the box (coordinatewise clamp)."""
@@ -296,6 +316,12 @@ class Shift:
         if self.inner is None:
             return X.new_zeros(X.shape[:-2])
         return self.inner.penalty(X - self.offset.to(X))
+
+    def penalty_and_grad(self, X: torch.Tensor):
+        """The inner prior's :func:`penalty_and_grad` at X − offset (zeros without an inner prior)."""
+        if self.inner is None:
+            return X.new_zeros(X.shape[:-2]), torch.zeros_like(X)
+        return penalty_and_grad(self.inner, X - self.offset.to(X))
 
     def project(self, X: torch.Tensor) -> torch.Tensor:
         """offset + the inner prior's projection of X − offset."""

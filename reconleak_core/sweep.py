@@ -112,7 +112,11 @@ def on_ray(*, members_per_task: int = 1, num_cpus: float = 1, num_gpus: float = 
 
 
 def _task(net, n_candidates: int, threads: int, kwargs: dict) -> AttackResult:
-    """One Ray task: a batched attack with this task's thread count."""
+    """One Ray task: a batched attack with this task's thread count (and freed memory kept, as in
+    ``runtime.setup``)."""
+    from reconleak_core.runtime import keep_freed_memory
+
+    keep_freed_memory()
     torch.set_num_threads(max(1, threads))
     return attack_module.reconstruct_batch(net, n_candidates, **kwargs)  # looked up at call time (tests patch it)
 

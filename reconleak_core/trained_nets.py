@@ -11,24 +11,39 @@ chapters that share a network train it once. A network that does not separate it
 normalisation: :func:`trained_network` raises ``ValueError`` and caches nothing.
 Introduced in the book's chapter "The KKT reconstruction attack"; used by :mod:`reconleak_core.experiments`
 and chapters 5–8.
+
+Committed checkpoints. :data:`CHECKPOINTS` is a store of trained networks that ships with the package:
+cache entries keyed exactly as :func:`trained_network` keys its own (spec and :data:`NETWORK_VERSION`),
+with ``MANIFEST.json`` naming each entry's spec, the command that made it and the torch version. A spec
+absent from the user's cache is loaded from there (SHA-256 checked, ``torch.load(weights_only=True)``)
+instead of trained; a change of the spec or of the version misses the store and trains as before, so a
+stale entry is never used. :func:`store_checkpoints` writes the store (``python -m reconleak_core
+checkpoints EXPERIMENT --seeds ...``: the networks of that experiment's runs, trained on the CPU).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import json
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from reconleak_core.checks import check_bool, check_int, check_positive, check_real, check_seed, set_frozen
 from reconleak_core.train import TrainConfig
 
-__all__ = ["NetSpec", "TrainedNet", "trained_network", "NETWORK_VERSION"]
+__all__ = ["NetSpec", "TrainedNet", "trained_network", "NETWORK_VERSION", "CHECKPOINTS", "store_checkpoints"]
 
 ARCHS = ("two_layer", "mlp3")
 DATASETS = ("sphere", "digits")
 #: Part of every trained network's cache key; bump it when training or the data change.
 NETWORK_VERSION = 5
+#: The committed store of trained networks (see the module docstring), read after the user's cache.
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+_ENTRIES = "trained_net"   # the cache name of trained networks, in the user's cache and in the store
 
 
 @dataclass(frozen=True)
@@ -171,13 +186,15 @@ def _new_net(spec: NetSpec, X: torch.Tensor) -> torch.nn.Module:
 
 
 def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cache: bool = True,
-                    cache_root=None, refresh: bool = False) -> TrainedNet:
+                    cache_root=None, refresh: bool = False, checkpoints: bool = True) -> TrainedNet:
     """Build the data and network of ``spec``, train it toward the max-margin direction, cache the weights.
 
     Training is ``train.train_max_margin`` (gradient descent on the exponentially-tailed loss; the paper's
     §2: the direction converges to a KKT point), run in segments ending at each checkpoint so that the
     intermediate networks of ONE run are kept. The weights are stored with ``cache.cached`` under the name
     ``"trained_net"``, keyed by ``spec`` (so a second experiment using the same spec does not retrain).
+    ``checkpoints=True`` (default) reads the committed store :data:`CHECKPOINTS` when the cache has no
+    entry (``refresh=True`` or ``cache=False`` trains regardless).
     Raises ``ValueError`` (and caches nothing) when the network does not separate its data at a checkpoint
     or at the end: such a network has no KKT normalisation.
     """
@@ -208,10 +225,45 @@ def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cac
         return {"states": states}
 
     key = {"spec": spec, "version": NETWORK_VERSION}
-    value = cached(key, compute, root=cache_root, name="trained_net", refresh=refresh) if cache else compute()
+    stores = (CHECKPOINTS,) if check_bool(checkpoints, "checkpoints") else ()
+    value = cached(key, compute, root=cache_root, name=_ENTRIES, refresh=refresh, fallbacks=stores) if cache \
+        else compute()
     nets = []
     for state in value["states"]:
         net = _new_net(spec, X)
         net.load_state_dict(state)
         nets.append(net.eval())
     return TrainedNet(spec, X, y, X_clean, (*spec.checkpoints, spec.steps), tuple(nets), mean)
+
+
+def store_checkpoints(cache_root, *, store=CHECKPOINTS, command: str) -> list[str]:
+    """Copy the trained networks of the cache folder ``cache_root`` into the checkpoint ``store`` and record
+    each in ``store/MANIFEST.json`` (its spec, ``command`` that made it, torch version, date); returns the
+    entries' file names. Entries of an older :data:`NETWORK_VERSION` are refused: the store only holds
+    networks that :func:`trained_network` would use."""
+    from reconleak_core.cache import entry_config
+
+    if not isinstance(command, str) or not command.strip():
+        raise ValueError("command must say how the networks were made (the command line that trained them)")
+    source, store = Path(cache_root) / _ENTRIES, Path(store)
+    files = sorted(source.glob("*.pt")) if source.is_dir() else []
+    if not files:
+        raise ValueError(f"no trained networks in {source}: nothing to store")
+    manifest_path = store / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    (store / _ENTRIES).mkdir(parents=True, exist_ok=True)
+    date = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}"
+    for path in files:
+        config = json.loads(entry_config(path))
+        if config.get("version") != NETWORK_VERSION:
+            raise ValueError(f"{path} was trained under NETWORK_VERSION {config.get('version')}, not "
+                             f"{NETWORK_VERSION}: retrain it")
+        part = store / _ENTRIES / f".{path.name}.part"
+        shutil.copyfile(path, part)
+        part.replace(store / _ENTRIES / path.name)   # atomic: a reader never sees half an entry
+        manifest[path.name] = {"spec": config["spec"], "version": NETWORK_VERSION, "command": command,
+                               "torch": torch.__version__, "date": date}
+    part = store / ".MANIFEST.json.part"
+    part.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    part.replace(manifest_path)
+    return [p.name for p in files]

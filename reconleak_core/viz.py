@@ -254,20 +254,29 @@ def plot_activation_regions(net, *, basis=None, extent: float = 1.5, resolution:
 
 
 def plot_curves(x, curves, *, xlabel: str, ylabel: str, title: str | None = None, logx: bool = False,
-                logy: bool = False, ax=None, figsize=(5.0, 3.5), marker: str = "o"):
+                logy: bool = False, ax=None, figsize=(5.0, 3.5), marker: str = "o", spread=None):
     """Draw ``curves`` (a mapping label → values, each as long as ``x``) against ``x`` on one axis.
 
-    The result is the ``Figure``.
+    ``spread``: optional mapping label → (low, high), each as long as ``x`` (e.g. the range over seeds or
+    data draws of a curve of medians), drawn as a shaded band around that curve. The result is the ``Figure``.
     """
     x = as_tensor(x, "x", dtype=torch.float64).reshape(-1)
     if not hasattr(curves, "items") or not curves:
         raise ValueError("curves must be a non-empty mapping from label to values")
+    if spread is not None and not (hasattr(spread, "items") and set(spread) <= set(curves)):
+        raise ValueError("spread must map labels of curves to (low, high); unknown: "
+                         f"{sorted(set(spread) - set(curves)) if hasattr(spread, 'items') else spread!r}")
     fig, ax = _axes(ax, figsize)
     for label, values in curves.items():
         values = as_tensor(values, f"curves[{label!r}]", dtype=torch.float64).reshape(-1)
         if values.shape != x.shape:
             raise ValueError(f"curve {label!r} has {values.numel()} values but x has {x.numel()}")
-        ax.plot(x.numpy(), values.numpy(), marker=marker, label=str(label))
+        line, = ax.plot(x.numpy(), values.numpy(), marker=marker, label=str(label))
+        if spread is not None and label in spread:
+            low, high = (as_tensor(v, f"spread[{label!r}]", dtype=torch.float64).reshape(-1) for v in spread[label])
+            if low.shape != x.shape or high.shape != x.shape:
+                raise ValueError(f"spread of {label!r} must hold two sequences as long as x ({x.numel()})")
+            ax.fill_between(x.numpy(), low.numpy(), high.numpy(), color=line.get_color(), alpha=0.2, lw=0)
     if logx:
         ax.set_xscale("log")
     if logy:

@@ -21,6 +21,15 @@ if os.environ.get("CI") == "true":
 
 
 @pytest.fixture(scope="session", autouse=True)
+def freed_memory_kept():
+    """As in a chapter's setup cell (``runtime.setup``): freed memory stays in the process, so the tests'
+    attacks do not page-fault their temporaries back at every step (``runtime.keep_freed_memory``)."""
+    from reconleak_core.runtime import keep_freed_memory
+
+    keep_freed_memory()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def one_cpu_thread():
     """The tests' problems are tiny: one torch thread is several times faster than two on the 2-core CI
     machine (no synchronisation per small matmul) and sums in one order. Restored after the session."""

@@ -6,6 +6,8 @@ point. A wrong prior (sphere of radius 2) or an untrained network gives candidat
 the recovery test can fail.
 """
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -214,3 +216,38 @@ def test_a_single_lr_in_a_batch_is_the_config_field(simplex):
     by_config = attack.reconstruct_batch(net, 4, seeds=[0, 1], config=AttackConfig(lr=0.05, steps=5))
     assert by_keyword.config.lr == 0.05 and [m["lr"] for m in by_keyword.members] == [0.05, 0.05]
     assert torch.equal(by_keyword.candidates, by_config.candidates)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_adam_steps_are_torch_optim_adam_on_the_kkt_loss(batched):
+    """The attack's hand-written Adam is torch.optim.Adam (default betas, eps) on kkt_loss, λ′ with its own lr."""
+    net = models.TwoLayerReLU(6, 20, init_scale=1.0, dtype=torch.float64, seed=3)
+    config = AttackConfig(steps=6, lr=0.02, lam_lr=0.05)
+    run = attack.reconstruct_batch if batched else attack.reconstruct
+    kwargs = dict(seeds=[0, 1]) if batched else dict(seed=0)
+    start = run(net, 8, config=dataclasses.replace(config, steps=0), device="cpu", **kwargs)
+    result = run(net, 8, config=config, device="cpu", **kwargs)
+    X = start.candidates.clone().requires_grad_(True)
+    lam = start.lam.clone().requires_grad_(True)
+    opt = torch.optim.Adam([{"params": [X], "lr": config.lr}, {"params": [lam], "lr": config.lam_lr}],
+                           betas=config.betas, eps=config.eps)
+    for _ in range(config.steps):   # steps + 1 losses, steps updates: the last iterate is returned
+        opt.zero_grad()
+        loss = kkt.kkt_loss(net, X, start.labels, lam, lam_min=config.lam_min, penalty=config.lam_penalty,
+                            gate=config.gate)
+        loss.sum().backward()
+        opt.step()
+    assert torch.allclose(result.candidates, X.detach(), rtol=0, atol=1e-10)
+    assert torch.allclose(result.lam, lam.detach(), rtol=0, atol=1e-10)
+
+
+def test_batched_adam_with_per_member_lr_and_gate_equals_sequential():
+    """Per-member lr and gate (tensors in the batched step) round as the shared values of a single attack."""
+    net = models.TwoLayerReLU(6, 20, init_scale=1.0, dtype=torch.float64, seed=3)
+    settings = [(0, 0.01, 100.0), (1, 0.03, 300.0)]
+    batch = attack.reconstruct_batch(net, 8, seeds=[s for s, _, _ in settings], lr=[lr for _, lr, _ in settings],
+                                     gate=[g for _, _, g in settings], steps=200, device="cpu")
+    for k, (seed, lr, gate) in enumerate(settings):
+        alone = attack.reconstruct(net, 8, seed=seed, lr=lr, gate=gate, steps=200, device="cpu")
+        assert (batch.member(k).candidates - alone.candidates).abs().max() < 1e-10
+        assert (batch.member(k).lam - alone.lam).abs().max() < 1e-10

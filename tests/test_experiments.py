@@ -91,6 +91,12 @@ def test_shift_guess_grid_holds_secret_shift_as_its_zero_column_and_diagonal(cac
     assert grid.at(0.5, 0.0) == (1, 0)
     with pytest.raises(ValueError, match="not on the grid"):
         grid.at(0.3, 0.0)
+    attackers = grid.by_attacker("shared")
+    assert list(attackers) == ["uninformed [0, 1]", "informed [s, 1+s]"]
+    assert torch.equal(attackers["uninformed [0, 1]"], shift.shared[:, 0])
+    assert torch.equal(attackers["informed [s, 1+s]"], shift.shared[:, 1])
+    with pytest.raises(ValueError, match="field must be"):
+        grid.by_attacker("recon")
     rows = grid.rows()
     assert len(rows) == O * O and all(math.isfinite(float(v)) for row in rows for v in row.values())
     json.dumps(grid.to_json())

@@ -101,3 +101,27 @@ def test_shift_accepts_a_user_defined_inner_prior(simplex):
     inner = HalfSpace(torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64), 0.0)
     result = attack.reconstruct(net, 4, prior=priors.Shift(offset, inner), steps=10, seed=0)
     assert (result.candidates[:, 0] >= 5.0 - 1e-12).all()
+
+
+@pytest.mark.parametrize("prior", [priors.Box(0.0, 1.0), priors.Box(torch.linspace(-1, 0, 5), 0.5),
+                                   priors.Shift(torch.full((5,), 0.7), priors.Box(0.0, 1.0)),
+                                   priors.Shift(torch.zeros(5))])
+def test_closed_form_penalty_gradient_is_autogradients_to_the_last_bit(prior):
+    X = torch.randn(3, 7, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2
+    penalty, grad = prior.penalty_and_grad(X)
+    Xg = X.clone().requires_grad_(True)
+    reference = prior.penalty(Xg)
+    expected = torch.autograd.grad(reference.sum(), Xg)[0] if reference.requires_grad else torch.zeros_like(X)
+    assert torch.equal(penalty, reference.detach()) and torch.equal(grad, expected)
+
+
+def test_penalty_and_grad_falls_back_to_autograd_for_a_prior_without_the_member():
+    class Quadratic:   # only the required members; no penalty_and_grad
+        enforce = "penalty"
+
+        def penalty(self, X):
+            return (X ** 2).sum((-1, -2))
+
+    X = torch.randn(2, 3, 4, dtype=torch.float64)
+    penalty, grad = priors.penalty_and_grad(Quadratic(), X)
+    assert torch.equal(grad, 2 * X) and torch.allclose(penalty, (X ** 2).sum((-1, -2)))

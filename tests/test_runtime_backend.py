@@ -5,6 +5,8 @@ backend is left alone."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -46,3 +48,20 @@ def test_setup_outside_a_kernel_leaves_the_backend_alone(capsys):
     assert matplotlib.get_backend() == before
     assert "seed 0 | device" in capsys.readouterr().out
 
+
+
+def test_keep_freed_memory_applies_on_glibc_and_keeps_attack_results():
+    """runtime.keep_freed_memory changes where memory comes from, never a number: an attack gives the same
+    bits before and after (in a fresh process, so the default allocator is really the starting point)."""
+    code = """
+import platform, torch
+from reconleak_core import attack, models, runtime
+net = models.TwoLayerReLU(6, 20, seed=0)
+run = lambda: attack.reconstruct_batch(net, 8, seeds=[0, 1], steps=50, device="cpu").candidates
+before = run()
+applied = runtime.keep_freed_memory()
+print(applied == (platform.libc_ver()[0] == "glibc"), torch.equal(before, run()))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]

@@ -72,6 +72,19 @@ def test_plot_curves_rejects_curves_of_the_wrong_length():
         viz.plot_curves([1, 2, 3], {"eps": [1.0, 2.0]}, xlabel="x", ylabel="y")
 
 
+def test_plot_curves_draws_the_spread_of_a_curve_as_a_band():
+    fig = viz.plot_curves([1, 2, 3], {"median": [2.0, 2.0, 2.0], "other": [1.0, 1.0, 1.0]}, xlabel="x", ylabel="y",
+                          spread={"median": ([1.5, 1.0, 1.8], [2.5, 3.0, 2.2])})
+    bands = fig.axes[0].collections
+    assert len(bands) == 1   # one band, for the curve that has a spread
+    ys = bands[0].get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(1.0) and ys.max() == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="unknown"):
+        viz.plot_curves([1, 2], {"a": [1, 2]}, xlabel="x", ylabel="y", spread={"b": ([0, 0], [1, 1])})
+    with pytest.raises(ValueError, match="as long as x"):
+        viz.plot_curves([1, 2], {"a": [1, 2]}, xlabel="x", ylabel="y", spread={"a": ([0], [1])})
+
+
 def test_scrub_animation_has_one_frame_per_value_and_no_cdn_icons():
     drawn = []
 
