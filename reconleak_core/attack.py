@@ -317,8 +317,8 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
     All members share the step loop; the loss is the sum over members, whose gradients are
     independent, and the Adam / SGD-momentum updates are written on batched tensors with a per-member
     learning rate (of shape (K, 1, 1) where members differ). Member k therefore computes what
-    ``reconstruct`` computes with member k's settings (to rounding). The batch is much faster than K sequential attacks
-    (``benchmarks/batched_sweep.py``).
+    ``reconstruct`` computes with member k's settings (to rounding). The batch is much faster than K
+    sequential attacks (``benchmarks/batched_sweep.py``).
 
     Returns an :class:`AttackResult` with batched shapes; ``result.member(k)`` extracts member k.
     """
@@ -560,7 +560,7 @@ CHECK_EVERY = 64
 class _LoopState:
     """The step loop's variables at one step: iterate, optimiser buffers, best iterate so far (or ``None``).
 
-    ``operands`` and ``steps``: the iterate and the buffers as the step reads and updates them — the
+    ``operands`` and ``moments``: the iterate and the buffers as the step reads and updates them — the
     tensors themselves, or for a single attack (K = 1) their views without the member axis, so that the
     step takes plain matrix products (the same values as batched ones, fewer operations); its loss is
     then a number.
@@ -571,12 +571,12 @@ class _LoopState:
     buffers: tuple
     best: tuple | None
     operands: tuple = None
-    steps: tuple = None
+    moments: tuple = None
 
     def __post_init__(self):
         single = self.X.shape[0] == 1
         self.operands = (self.X[0], self.lam[0]) if single else (self.X, self.lam)
-        self.steps = tuple(b[0] for b in self.buffers) if single else self.buffers
+        self.moments = tuple(b[0] for b in self.buffers) if single else self.buffers
 
     def copy(self) -> "_LoopState":
         clone = lambda ts: None if ts is None else tuple(t.clone() for t in ts)  # noqa: E731
@@ -607,7 +607,7 @@ def _step(objective, state: _LoopState, t: int, *, penalty_prior, project, lrs, 
         best_kkt.copy_(torch.where(better, kkt, best_kkt))
         best_step.masked_fill_(better, t)
     if t < config.steps:
-        (X, lam), moments = state.operands, state.steps
+        (X, lam), moments = state.operands, state.moments
         for param, grad, lr, buffers in ((X, gX, lrs[0], moments[:2]), (lam, gl, lrs[1], moments[2:])):
             _update(param, grad, lr=lr, buffers=buffers, t=t + 1, config=config)
         if project is not None:
@@ -696,7 +696,7 @@ def _step_loop(objective: KKTLoss, X, lam, *, prior, members: _Members, config: 
 
 
 def _update(param, grad, *, lr, buffers, t: int, config: AttackConfig) -> None:
-    """One in-place Adam or SGD-momentum step with a per-member learning rate ``lr`` (broadcast);
+    """One in-place Adam or SGD-momentum step with learning rate ``lr`` (a float, or per member a tensor);
     ``buffers``: the optimiser's two state tensors of ``param`` (Adam's moments; SGD uses the first)."""
     buf1, buf2 = buffers
     if config.optimizer == "adam":   # torch.optim.Adam's update; the step size divides the denominator,
