@@ -1,6 +1,6 @@
 """One step of the two-layer KKT attack: the library vs Haim et al.'s double backprop vs the GEMM floor.
 
-    python benchmarks/attack_step.py [--quick] [--repeats R] [--device auto|cpu|cuda]
+    python benchmarks/attack_step.py [--quick] [--repeats R] [--device auto|cpu|cuda] [--compile]
 
 A step is the KKT loss (stationarity residual + λ penalty) and its gradient with respect to the candidates
 X′ (m × d) and the multipliers λ′ (m), for a ``TwoLayerReLU`` with trainable second layer: what
@@ -31,7 +31,11 @@ backprop (library/baseline ≤ 0.91, issue 16). Rows for 1 and 2 torch threads (
 First, the whole book-scale attack (d=10, width=100, m=40, float64, default config): ``attack.reconstruct``
 per step against ``plain_attack``, twenty lines of matrix products with the hand-derived gradient and Adam
 in a Python loop (same dtype, sizes, gate and loss; both end at the same X′, λ′), target library/plain ≤ 1.3
-(issue 16); ``--compile`` adds the plain step under ``torch.compile``.
+(issue 16); ``--compile`` adds the plain step under ``torch.compile`` and the library's optional compiled
+step (``AttackConfig(compile=True)``), each compiled before the timing.
+Each paper-scale row also gives floor/baseline, the best ratio to the baseline that any step made of
+those products could reach on this machine: a step is 1.1× faster than the baseline only if its own
+library/floor is at most 0.909 / (floor/baseline), which the script prints beside each target.
 The headline (last line) gives, for the default gate at one thread, the library/floor and
 library/baseline ratios at paper scale and the library/baseline ratio at book scale.
 """
@@ -194,10 +198,14 @@ def book_attack(repeats: int, steps: int, *, compiled: bool, thread_counts) -> l
         try:
             fast = torch.compile(plain_step, dynamic=False)
             plain_attack(net, y, X0, lam0, steps=3, config=config, step=fast)   # compile outside the timing
+            reconstruct(net, m, steps=3, seed=0, device="cpu", compile=True)
             variants["plain, torch.compile"] = lambda: plain_attack(net, y, X0, lam0, steps=steps, config=config,
                                                                     step=fast)
+            variants["library, compile=True"] = lambda: reconstruct(net, m, steps=steps, seed=0, device="cpu",
+                                                                    compile=True)
         except Exception as err:   # optional: no compiler toolchain on this machine
             lines.append(f"torch.compile unavailable here ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
+    with_compiled = len(variants) == 4
     rows = []
     for threads in thread_counts:
         with _bench.threads(threads):
@@ -205,11 +213,12 @@ def book_attack(repeats: int, steps: int, *, compiled: bool, thread_counts) -> l
         per = {k: v / steps for k, v in times.items()}
         ratio = times.ratio("library", "plain")
         rows.append([threads, *(_bench.fmt_s(per[k]) for k in variants), f"{ratio:.2f}"]
-                    + ([f"{times.ratio('library', 'plain, torch.compile'):.2f}"] if len(variants) == 3 else []))
+                    + ([f"{times.ratio('library, compile=True', 'plain'):.2f}",
+                        f"{times.ratio('library, compile=True', 'plain, torch.compile'):.2f}"] if with_compiled else []))
         lines.append(_bench.target(f"book attack step (d={d}, w={width}, m={m}, float64, {threads} thread(s)): "
                                    "library/plain", ratio, 1.3))
     header = ["threads", *(f"{k} per step" for k in variants), "library/plain"]
-    header += ["library/compiled"] if len(variants) == 3 else []
+    header += ["compiled library/plain", "compiled library/compiled plain"] if with_compiled else []
     return [_bench.table(header, rows), *lines]
 
 
@@ -243,7 +252,8 @@ def main() -> None:
                    help=f"interleaved rounds (default 15 book, {_bench.MIN_ROUNDS} paper; at least {_bench.MIN_ROUNDS})")
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
     p.add_argument("--compile", action="store_true",
-                   help="also time the plain attack step under torch.compile (minutes to compile on 2 cores)")
+                   help="also time the plain step under torch.compile and the library's compile=True "
+                        "(about half a minute to compile on 2 cores)")
     args = _bench.parse(p)
     device = get_device(args.device)
     scales = QUICK_SCALES if args.quick else SCALES
@@ -280,19 +290,23 @@ def main() -> None:
                         lib, base, floor = (times[k] / inner for k in ("library", "double backprop", "GEMM floor"))
                         to_floor, to_base = times.ratio("library", "GEMM floor"), times.ratio("library",
                                                                                               "double backprop")
+                        floor_base = times.ratio("GEMM floor", "double backprop")   # the best a library can be
                         name = str(dtype).replace("torch.", "")
                         rows.append([threads, f"{scale} d={d} w={width} m={m}", _gate_name(gate), name,
                                      _bench.fmt_s(lib), _bench.fmt_s(base), f"{_bench.fmt_s(floor)} ({products})",
-                                     f"{to_floor:.2f}", f"{to_base:.2f}"])
-                        headline[(threads, scale, gate, name)] = (to_floor, to_base)
+                                     f"{to_floor:.2f}", f"{to_base:.2f}", f"{floor_base:.2f}"])
+                        headline[(threads, scale, gate, name)] = (to_floor, to_base, floor_base)
     print(_bench.table(["threads", "scale", "gate", "dtype", "library", "double backprop", "GEMM floor (products)",
-                        "lib/floor", "lib/baseline"], rows))
+                        "lib/floor", "lib/baseline", "floor/baseline"], rows))
     first, last = list(scales)
-    for (threads, scale, gate, dt), (to_floor, to_base) in headline.items():
+    for (threads, scale, gate, dt), (to_floor, to_base, floor_base) in headline.items():
         if scale == last and gate == DEFAULT_GATE:
             print(_bench.target(f"{last} step, default gate, {dt}, {threads} thread(s): library/floor", to_floor, 2.0))
             print(_bench.target(f"{last} step, default gate, {dt}, {threads} thread(s): library/double backprop "
                                 f"(≥ 1.1× faster)", to_base, round(1 / 1.1, 3)))
+            print(f"  to be 1.1× faster here ({dt}, {threads} thread(s)) a step must be within "
+                  f"{1 / 1.1 / floor_base:.3f}× the floor (the five products alone take {floor_base:.2f}× the "
+                  f"double backprop); the library is at {to_floor:.2f}×")
     worst = max(v[1] for v in headline.values())
     t1 = min(t for t, *_ in headline)
     parts = [f"{dt}: {headline[(t1, last, DEFAULT_GATE, dt)][0]:.2f}× floor, "

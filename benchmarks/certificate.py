@@ -7,7 +7,8 @@ steps=10_000)``, trained once by ``trained_nets.trained_network`` and kept in th
 (``RECONLEAK_CACHE``; the first run trains it, about 4 minutes on 2 CPU cores). Each round computes the
 certificate in a fresh process (``multiprocessing`` spawn) at the given torch/BLAS thread count, so its
 peak memory is measured alone: the process's peak resident set size minus its size before the call.
-Rows for 1 and 2 threads, medians over ``--repeats`` rounds (default 5). Target: < 60 s at 2 threads.
+Rows for 1 and 2 threads, medians over ``--repeats`` rounds (default 5). Target: < 60 s at 2 threads
+(the 1-thread row is context, not a target).
 ``--quick``: n = 100, d = 196, width 250 (2,000 training steps), for CI.
 """
 
@@ -24,6 +25,7 @@ import _bench
 PAPER = dict(n=500, d=784, subspace_dim=None, width=1000, steps=10_000, seed=0)
 QUICK = dict(n=100, d=196, subspace_dim=None, width=250, steps=2_000, seed=0)
 LIMIT_S = 60.0
+TARGET_THREADS = 2   # the target: under LIMIT_S seconds on 2 CPU cores
 
 
 def _spec(quick: bool):
@@ -87,9 +89,10 @@ def main() -> None:
                      f"{runs[0][3]:,}", f"{runs[0][4]:.4g}"])
     print(_bench.table(["threads", "certificate (median)", "range", "memory (peak − before)", "process peak",
                         "kink pairs", "eps_rel"], rows))
-    for threads, seconds in medians.items():
-        print(_bench.target(f"certificate at n={spec.n}, d={spec.d}, width={spec.width}, {threads} thread(s)",
-                            seconds, LIMIT_S, unit=" s"))
+    for threads, seconds in medians.items():   # the target is for 2 cores; other rows are context
+        if threads == TARGET_THREADS:
+            print(_bench.target(f"certificate at n={spec.n}, d={spec.d}, width={spec.width}, {threads} thread(s)",
+                                seconds, LIMIT_S, unit=" s"))
     t = max(medians)
     print(f"HEADLINE (target < {LIMIT_S:g} s on 2 cores): certificate.certificate at n={spec.n}, d={spec.d}, "
           f"width={spec.width}: {medians[t]:.1f} s at {t} thread(s) ({rows[-1][3]} above the loaded process, "

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 NOTES_MARKER = "<!-- run_all.py keeps everything below this line -->"
 # (script, extra arguments): the order of RESULTS.md
-SCRIPTS = [("attack_step.py", []), ("batched_sweep.py", []), ("certificate.py", []),
+SCRIPTS = [("attack_step.py", ["--compile"]), ("batched_sweep.py", []), ("certificate.py", []),
            ("attack_convergence.py", ["--threads", "1"]), ("slider_latency.py", []), ("book_time.py", []),
            ("gpu_scale.py", [])]
 _TARGET = re.compile(r"^TARGET (?P<what>.+?): (?P<value>\S+?)(?P<unit> s)? \(target (?P<rule>[≤≥] \S+?)(?: s)?: "

@@ -232,21 +232,23 @@ class _ClarkeGram:
         self.XX, self.A = XX.cpu().numpy(), A.cpu().numpy()
         self.R = None if R is None else R.cpu().numpy()
         self.y = y.cpu().numpy()
-        self.ii, self.jj = ii.cpu().numpy(), jj.cpu().numpy()
-        self.kink_scale = self.y[self.ii] * v.cpu().numpy()[self.jj]   # yᵢvⱼ of each kink pair
+        ii, jj = ii.cpu().numpy(), jj.cpu().numpy()
+        self.flat = ii * self.A.shape[1] + jj                 # the kink pairs' indices in a flattened n × width
+        self.kink_scale = self.y[ii] * v.cpu().numpy()[jj]   # yᵢvⱼ of each kink pair
         self.n = len(self.y)
-        self.shape = (self.n + len(self.ii),) * 2
+        self.shape = (self.n + len(ii),) * 2
+        self._C, self._T = np.empty_like(self.A), np.empty_like(self.A)   # reused by every product
 
     def __matmul__(self, z: np.ndarray) -> np.ndarray:
         n = self.n
         ly = z[:n] * self.y
-        C = ly[:, None] * self.A
-        C[self.ii, self.jj] = z[n:] * self.kink_scale
-        T = self.XX @ C
+        C = np.multiply(ly[:, None], self.A, out=self._C)
+        C.reshape(-1)[self.flat] = z[n:] * self.kink_scale
+        T = np.matmul(self.XX, C, out=self._T)
         out_lam = np.einsum("ij,ij->i", self.A, T)
         if self.R is not None:
             out_lam += self.R @ (self.R.T @ ly)
-        return np.concatenate([self.y * out_lam, self.kink_scale * T[self.ii, self.jj]])
+        return np.concatenate([self.y * out_lam, self.kink_scale * T.reshape(-1)[self.flat]])
 
     def largest_eigenvalue(self) -> float:
         from scipy.sparse.linalg import LinearOperator, eigsh
@@ -271,19 +273,27 @@ def _nnls_gram(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return lam
 
 
-def _project_clarke(z: np.ndarray, n: int, owner: np.ndarray, slot: np.ndarray, kmax: int) -> np.ndarray:
+def _project_clarke(z: np.ndarray, n: int, owner: np.ndarray) -> np.ndarray:
     """Euclidean projection onto {λ ≥ 0, 0 ≤ μₖ ≤ λ_owner(k)} (exact, vectorised over points).
 
-    For one point: μⱼ = clip(bⱼ, 0, λ), and λ = max(0, maxₘ (a + Σ_{t≤m} b₍ₜ₎)/(1 + m)) over the m largest bⱼ
-    (the root of the increasing piecewise-linear optimality condition is the largest candidate).
+    For one point with value a and kink values bⱼ: μⱼ = clip(bⱼ, 0, λ), where λ = max(0, λ*) and λ* is the root
+    of f(λ) = λ − a − Σⱼ (bⱼ − λ)₊ (increasing, concave, piecewise linear). Newton's step from λ = a (where
+    f ≤ 0) is the mean (a + Σ_S bⱼ)/(1 + |S|) over the active set S = {bⱼ > λ}; on a concave function it stays
+    left of the root, so λ only grows, S only shrinks, and the loop ends, exactly, once S stops changing
+    (Michelot's iteration; a few passes, no sort).
     """
     a, b = z[:n], z[n:]
-    padded = np.full((n, kmax), -np.inf)
-    padded[owner, slot] = b
-    ordered = -np.sort(-padded, axis=1)
-    finite = np.isfinite(ordered)
-    candidates = (a[:, None] + np.cumsum(np.where(finite, ordered, 0.0), axis=1)) / (2.0 + np.arange(kmax))
-    lam = np.maximum(np.maximum(a, np.where(finite, candidates, -np.inf).max(axis=1)), 0.0)
+    lam, b_active, owner_active = a.copy(), b, owner
+    while True:
+        keep = b_active > lam[owner_active]            # S, filtered from the last S (it only shrinks)
+        b_active, owner_active = b_active[keep], owner_active[keep]
+        size = np.bincount(owner_active, minlength=n)
+        total = np.bincount(owner_active, weights=b_active, minlength=n)
+        new = np.maximum((a + total) / (1.0 + size), lam)
+        if np.array_equal(new, lam, equal_nan=True):
+            break
+        lam = new
+    lam = np.maximum(lam, 0.0)
     return np.concatenate([lam, np.clip(b, 0.0, lam[owner])])
 
 
@@ -298,10 +308,6 @@ def _clarke_multipliers(gram: np.ndarray, rhs: np.ndarray, n: int, owner: np.nda
     z = np.concatenate([lam0, np.zeros(len(owner))])
     if len(owner) == 0 or iters == 0:
         return z
-    counts = np.bincount(owner, minlength=n)
-    order = np.argsort(owner, kind="stable")
-    slot = np.empty(len(owner), dtype=int)
-    slot[order] = np.arange(len(owner)) - np.concatenate([[0], np.cumsum(counts)[:-1]])[owner[order]]
     step = 1.0 / (np.linalg.eigvalsh(gram)[-1] if dense else gram.largest_eigenvalue())
 
     def value(u):
@@ -309,7 +315,7 @@ def _clarke_multipliers(gram: np.ndarray, rhs: np.ndarray, n: int, owner: np.nda
 
     x, yk, t = z.copy(), z.copy(), 1.0
     for _ in range(iters):
-        x_new = _project_clarke(yk - step * (gram @ yk - rhs), n, owner, slot, counts.max())
+        x_new = _project_clarke(yk - step * (gram @ yk - rhs), n, owner)
         if (yk - x_new) @ (x_new - x) > 0:  # gradient-based restart (O'Donoghue & Candès 2015)
             yk, t = x.copy(), 1.0
             continue

@@ -502,6 +502,7 @@ class KKTLoss:
         self._closed = closed_form(net) if self.method == "closed" else None
         self._gates = {}
         self._lam_min_view = _member_view(self.lam_min, 1)
+        self._minus_two_y = -2.0 * self.y
 
     def _batch(self, X, lam) -> torch.Size:
         """The checks of :meth:`__call__` (no pass over the values); the broadcast batch shape."""
@@ -576,15 +577,15 @@ class KKTLoss:
         loss, saved = closed.residual(X, coeff, self.net, self._closed_gate(batch), self.gate_form)
         dX, dc = closed.residual_grad(saved)
         dX = dX * -2.0
-        dc = dc * -2.0
-        gl = dc / self.y.shape[-1] * self.y if self.lam_scale == "mean" else dc * self.y
+        # (dc·(−2))·y in one product: −2y is exact, so the bits are those of the two products
+        gl = dc * -2.0 / self.y.shape[-1] * self.y if self.lam_scale == "mean" else dc * self._minus_two_y
         short = torch.relu(self._lam_min_view - lam)
         if self.penalty_form == "squared":
             loss = loss + self.penalty * short.pow(2).sum(-1)
             gl = gl - self.penalty * (2 * short)
         else:
             loss = loss + self.penalty * short.sum(-1)
-            gl = gl - self.penalty * (short > 0).to(lam.dtype)
+            gl = gl.sub_(short.sign(), alpha=self.penalty)   # sign(short) = 1[λ′ < lam_min], exactly
         return loss, dX, gl
 
 

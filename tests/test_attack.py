@@ -7,6 +7,7 @@ the recovery test can fail.
 """
 
 import dataclasses
+import shutil
 
 import pytest
 import torch
@@ -251,3 +252,29 @@ def test_batched_adam_with_per_member_lr_and_gate_equals_sequential():
         alone = attack.reconstruct(net, 8, seed=seed, lr=lr, gate=gate, steps=200, device="cpu")
         assert (batch.member(k).candidates - alone.candidates).abs().max() < 1e-10
         assert (batch.member(k).lam - alone.lam).abs().max() < 1e-10
+
+
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="torch.compile needs a C++ compiler on the CPU")
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+def test_compiled_step_equals_the_eager_one_to_rounding_and_compiles_once():
+    """compile=True runs the same step (to rounding over 20 steps, here ≈ 1e-16); a second attack of the same
+    sizes on another network reuses the compiled step (no new graph), best iterate and per-member lr included."""
+    from torch._dynamo.utils import counters
+
+    net = models.TwoLayerReLU(6, 20, init_scale=1.0, dtype=torch.float64, seed=3)
+    other = models.TwoLayerReLU(6, 20, init_scale=1.0, dtype=torch.float64, seed=4)
+    kwargs = dict(seeds=[1, 2], lr=[0.01, 0.02], steps=20, device="cpu", return_best=True)
+    eager = attack.reconstruct_batch(net, 8, **kwargs)
+    compiled = attack.reconstruct_batch(net, 8, compile=True, **kwargs)
+    assert compiled.config.compile and not eager.config.compile
+    assert (compiled.candidates - eager.candidates).abs().max() < 1e-10
+    assert (compiled.lam - eager.lam).abs().max() < 1e-10
+    assert abs(compiled.history - eager.history).max() < 1e-10 * abs(eager.history).max()
+    assert [m["step"] for m in compiled.members] == [m["step"] for m in eager.members]
+    graphs = counters["stats"]["unique_graphs"]
+    again = attack.reconstruct_batch(other, 8, compile=True, **kwargs)
+    assert counters["stats"]["unique_graphs"] == graphs
+    assert (again.candidates - attack.reconstruct_batch(other, 8, **kwargs).candidates).abs().max() < 1e-10
+    with pytest.raises(TypeError, match="compile"):
+        attack.AttackConfig(compile="yes")

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -101,3 +102,32 @@ def test_certificate_eps_decreases_as_training_goes_on():
     late = certificate(net, X, y)
     assert late.eps_rel < 0.7 * early.eps_rel
     assert late.delta < early.delta
+
+
+def _sorted_projection(z, n, owner):
+    """Reference: the projection by sorting each point's kink values (the largest candidate mean is λ)."""
+    a, b = z[:n], z[n:]
+    lam = np.empty(n)
+    for i in range(n):
+        values = -np.sort(-b[owner == i])
+        means = (a[i] + np.cumsum(values)) / (2.0 + np.arange(len(values)))
+        lam[i] = max(a[i], *means, 0.0)
+    return np.concatenate([lam, np.clip(b, 0.0, lam[owner])])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 30), st.integers(0, 10_000))
+def test_clarke_projection_equals_the_sorted_one_and_is_a_projection(n, k, seed):
+    """Michelot's iteration gives the sort-based projection onto {λ ≥ 0, 0 ≤ μ ≤ λ_owner}, and it is one:
+    feasible, and no random feasible point is closer to z."""
+    rng = np.random.default_rng(seed)
+    owner = rng.integers(0, n, size=k)
+    z = rng.standard_normal(n + k) * rng.choice([0.1, 1.0, 10.0])
+    p = certificate_module._project_clarke(z, n, owner)
+    np.testing.assert_allclose(p, _sorted_projection(z, n, owner), rtol=1e-12, atol=1e-12)
+    lam, mu = p[:n], p[n:]
+    assert (lam >= 0).all() and (mu >= 0).all() and (mu <= lam[owner]).all()
+    lam_q = np.abs(rng.standard_normal((200, n))) * 3
+    mu_q = rng.random((200, k)) * lam_q[:, owner]
+    distances = np.linalg.norm(np.concatenate([lam_q, mu_q], 1) - z, axis=1)
+    assert np.linalg.norm(p - z) <= distances.min() + 1e-12
