@@ -135,11 +135,13 @@ def gemm_floor(d: int, width: int, m: int, dtype: torch.dtype, device: torch.dev
     return gemms[:products]
 
 
-def plain_step(W, v, y, X, lam, buffers, t: int, *, alpha, lam_min, penalty, lr, betas, eps):
+def plain_step(W, v, y, X, lam, buffers, c1, c2, *, alpha, lam_min, penalty, lr, betas, eps):
     """One plain attack step at the default loss (straight-through gate α, linear hinge, sum scale), in place.
 
     Twenty lines of matrix products with the gradient derived by hand (as the closed form's hand-written backward in ``reconleak_core.kkt``) and
-    Adam: no validation, no autograd, no history. Returns the loss (what an attack monitors).
+    Adam: no validation, no autograd, no history. ``c1``, ``c2``: Adam's bias corrections 1 − β₁ᵗ and
+    √(1 − β₂ᵗ) at this step (numbers, or 0-d tensors for ``torch.compile``, which would otherwise compile
+    the step again for every t). Returns the loss (what an attack monitors).
     """
     Z = X @ W.T
     H = torch.gt(Z, 0, out=torch.empty_like(Z))
@@ -159,19 +161,24 @@ def plain_step(W, v, y, X, lam, buffers, t: int, *, alpha, lam_min, penalty, lr,
     for param, grad, m1, m2 in ((X, gX, buffers[0], buffers[1]), (lam, gl, buffers[2], buffers[3])):
         m1.lerp_(grad, 1 - b1)
         m2.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        param.addcdiv_(m1, (m2.sqrt() / math.sqrt(1 - b2 ** t)).add_(eps).div_(lr / (1 - b1 ** t)), value=-1)
+        param.addcdiv_(m1, (m2.sqrt() / c2).add_(eps).div_(lr / c1), value=-1)
     return loss
 
 
-def plain_attack(net, y, X0, lam0, *, steps: int, config: AttackConfig, step=plain_step):
-    """``steps`` plain steps from (X0, λ0) (copies); returns the final (X′, λ′)."""
+def plain_attack(net, y, X0, lam0, *, steps: int, config: AttackConfig, step=plain_step, tensors: bool = False):
+    """``steps`` plain steps from (X0, λ0) (copies); returns the final (X′, λ′). ``tensors``: the bias
+    corrections as 0-d tensors (for a compiled ``step``)."""
     W, v = net.W.detach(), net.v.detach()
     X, lam = X0.clone(), lam0.clone()
     buffers = [torch.zeros_like(X), torch.zeros_like(X), torch.zeros_like(lam), torch.zeros_like(lam)]
     kwargs = dict(alpha=config.gate, lam_min=config.lam_min, penalty=config.lam_penalty, lr=config.lr,
                   betas=config.betas, eps=config.eps)
-    for t in range(1, steps + 1):
-        step(W, v, y, X, lam, buffers, t, **kwargs)
+    b1, b2 = config.betas
+    corrections = [(1 - b1 ** t, math.sqrt(1 - b2 ** t)) for t in range(1, steps + 1)]
+    if tensors:
+        corrections = [tuple(torch.tensor(c, dtype=torch.float64) for c in pair) for pair in corrections]
+    for c1, c2 in corrections:
+        step(W, v, y, X, lam, buffers, c1, c2, **kwargs)
     return X, lam
 
 
@@ -197,10 +204,10 @@ def book_attack(repeats: int, steps: int, *, compiled: bool, thread_counts) -> l
     if compiled:
         try:
             fast = torch.compile(plain_step, dynamic=False)
-            plain_attack(net, y, X0, lam0, steps=3, config=config, step=fast)   # compile outside the timing
+            plain_attack(net, y, X0, lam0, steps=3, config=config, step=fast, tensors=True)   # compiled first
             reconstruct(net, m, steps=3, seed=0, device="cpu", compile=True)
             variants["plain, torch.compile"] = lambda: plain_attack(net, y, X0, lam0, steps=steps, config=config,
-                                                                    step=fast)
+                                                                    step=fast, tensors=True)
             variants["library, compile=True"] = lambda: reconstruct(net, m, steps=steps, seed=0, device="cpu",
                                                                     compile=True)
         except Exception as err:   # optional: no compiler toolchain on this machine
