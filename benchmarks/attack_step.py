@@ -35,7 +35,11 @@ in a Python loop (same dtype, sizes, gate and loss; both end at the same X′, �
 step (``AttackConfig(compile=True)``), each compiled before the timing.
 Each paper-scale row also gives floor/baseline, the best ratio to the baseline that any step made of
 those products could reach on this machine: a step is 1.1× faster than the baseline only if its own
-library/floor is at most 0.909 / (floor/baseline), which the script prints beside each target.
+library/floor is at most 0.909 / (floor/baseline), which the script prints beside each target. The
+GEMM share is the fraction of its time that a step spends at the measured matrix-product throughput
+(floor/library, floor/baseline). With ``--compile``, the paper-scale rows of the default gate also time
+the library's step under ``torch.compile`` as ``AttackConfig(compile=True)`` compiles it (compiled and
+checked against the eager step first), with its own 1.1× ``TARGET`` line beside the eager one.
 The headline (last line) gives, for the default gate at one thread, the library/floor and
 library/baseline ratios at paper scale and the library/baseline ratio at book scale.
 """
@@ -46,6 +50,7 @@ import copy
 import math
 import pathlib
 import sys
+import time
 
 import torch
 
@@ -229,6 +234,26 @@ def book_attack(repeats: int, steps: int, *, compiled: bool, thread_counts) -> l
     return [_bench.table(header, rows), *lines]
 
 
+def compiled_library_step(net, y, config: AttackConfig, X, lam):
+    """The library's step under ``torch.compile``, as ``AttackConfig(compile=True)`` compiles it inside the
+    attack's step (here without the optimiser update, as the other variants): ``(step, note)``, compiled and
+    checked against the eager step before any timing; ``step`` is ``None`` where torch.compile is unavailable."""
+    eager = library_step(net, y, config)
+    try:
+        fused = torch.compile(eager, dynamic=False)
+        start = time.perf_counter()
+        got = fused(X, lam)
+        seconds = time.perf_counter() - start
+    except Exception as err:   # optional: no compiler toolchain on this machine
+        return None, f"torch.compile unavailable here ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+    want = eager(X, lam)
+    diff = max(((u - v).abs().max() / v.abs().max().clamp_min(1e-300)).item() for u, v in zip(got, want))
+    if diff > (1e-4 if X.dtype == torch.float32 else 1e-10):
+        raise SystemExit(f"the compiled library step disagrees with the eager one (max relative difference {diff:.2g})")
+    return fused, (f"compile=True: compiled in {seconds:.1f} s; loss and gradients within {diff:.2g} (relative) of "
+                   "the eager step")
+
+
 def repeat(fn, *args, times: int):
     def run():
         for _ in range(times):
@@ -256,7 +281,7 @@ def _gate_name(gate) -> str:
 def main() -> None:
     p = _bench.parser(__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=None,
-                   help=f"interleaved rounds (default 15 book, {_bench.MIN_ROUNDS} paper; at least {_bench.MIN_ROUNDS})")
+                   help=f"interleaved rounds (default 15 book, 11 paper, {_bench.MIN_ROUNDS} with --quick; at least {_bench.MIN_ROUNDS})")
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
     p.add_argument("--compile", action="store_true",
                    help="also time the plain step under torch.compile and the library's compile=True "
@@ -276,37 +301,53 @@ def main() -> None:
         for line in book_attack(args.repeats or _bench.MIN_ROUNDS, 200, compiled=args.compile,
                                 thread_counts=_bench.thread_counts(args)):
             print(line)
-    rows, headline = [], {}
+    rows, headline, notes = [], {}, []
     for threads in _bench.thread_counts(args) if device.type == "cpu" else [torch.get_num_threads()]:
         with _bench.threads(threads):
             for scale, (d, width, m) in scales.items():
                 book = scale == "book"
-                repeats = args.repeats or (_bench.MIN_ROUNDS if args.quick or not book else 15)
+                repeats = args.repeats or (_bench.MIN_ROUNDS if args.quick else 15 if book else 11)
                 inner = 20 if book else 1
                 for gate in (DEFAULT_GATE, None):
                     config = AttackConfig(gate=gate)
                     products = 3 if gate is None else 5
                     for dtype in (torch.float32, torch.float64):
                         net, X, y, lam = problem(d, width, m, dtype, device)
-                        times = _bench.interleaved({
+                        variants = {
                             "library": repeat(library_step(net, y, config), X, lam, times=inner),
                             "double backprop": repeat(double_backprop_step(copy.deepcopy(net), y, config), X, lam,
                                                       times=inner),
                             "GEMM floor": repeat(gemm_floor(d, width, m, dtype, device, products), times=inner),
-                        }, repeats=repeats, device=device)
+                        }
+                        fused = None
+                        if args.compile and not book and gate == DEFAULT_GATE:
+                            fused, note = compiled_library_step(net, y, config, X, lam)
+                            notes.append(f"{threads} thread(s), {dtype}: {note}")
+                            if fused is not None:
+                                variants["library, compile=True"] = repeat(fused, X, lam, times=inner)
+                        times = _bench.interleaved(variants, repeats=repeats, device=device)
                         lib, base, floor = (times[k] / inner for k in ("library", "double backprop", "GEMM floor"))
                         to_floor, to_base = times.ratio("library", "GEMM floor"), times.ratio("library",
                                                                                               "double backprop")
                         floor_base = times.ratio("GEMM floor", "double backprop")   # the best a library can be
                         name = str(dtype).replace("torch.", "")
+                        fused_base = None if fused is None else times.ratio("library, compile=True", "double backprop")
+                        fused_floor = None if fused is None else times.ratio("library, compile=True", "GEMM floor")
                         rows.append([threads, f"{scale} d={d} w={width} m={m}", _gate_name(gate), name,
                                      _bench.fmt_s(lib), _bench.fmt_s(base), f"{_bench.fmt_s(floor)} ({products})",
-                                     f"{to_floor:.2f}", f"{to_base:.2f}", f"{floor_base:.2f}"])
-                        headline[(threads, scale, gate, name)] = (to_floor, to_base, floor_base)
+                                     f"{to_floor:.2f}", f"{to_base:.2f}", f"{floor_base:.2f}",
+                                     f"{100 / to_floor:.0f}% / {100 * floor_base:.0f}%",
+                                     "–" if fused is None else f"{_bench.fmt_s(times['library, compile=True'] / inner)}"
+                                                               f" ({fused_floor:.2f}, {fused_base:.2f})"])
+                        headline[(threads, scale, gate, name)] = (to_floor, to_base, floor_base, fused_floor,
+                                                                  fused_base)
     print(_bench.table(["threads", "scale", "gate", "dtype", "library", "double backprop", "GEMM floor (products)",
-                        "lib/floor", "lib/baseline", "floor/baseline"], rows))
+                        "lib/floor", "lib/baseline", "floor/baseline", "GEMM share (library / baseline)",
+                        "compile=True (/floor, /baseline)"], rows))
+    for line in notes:
+        print(line)
     first, last = list(scales)
-    for (threads, scale, gate, dt), (to_floor, to_base, floor_base) in headline.items():
+    for (threads, scale, gate, dt), (to_floor, to_base, floor_base, fused_floor, fused_base) in headline.items():
         if scale == last and gate == DEFAULT_GATE:
             print(_bench.target(f"{last} step, default gate, {dt}, {threads} thread(s): library/floor", to_floor, 2.0))
             print(_bench.target(f"{last} step, default gate, {dt}, {threads} thread(s): library/double backprop "
@@ -314,10 +355,17 @@ def main() -> None:
             print(f"  to be 1.1× faster here ({dt}, {threads} thread(s)) a step must be within "
                   f"{1 / 1.1 / floor_base:.3f}× the floor (the five products alone take {floor_base:.2f}× the "
                   f"double backprop); the library is at {to_floor:.2f}×")
+            if fused_base is not None:
+                print(_bench.target(f"{last} step, default gate, {dt}, {threads} thread(s), compile=True: "
+                                    f"library/double backprop (≥ 1.1× faster)", fused_base, round(1 / 1.1, 3)))
+                print(f"  compile=True: {fused_floor:.2f}× the floor")
     worst = max(v[1] for v in headline.values())
     t1 = min(t for t, *_ in headline)
-    parts = [f"{dt}: {headline[(t1, last, DEFAULT_GATE, dt)][0]:.2f}× floor, "
-             f"{headline[(t1, last, DEFAULT_GATE, dt)][1]:.2f}× baseline" for dt in ("float32", "float64")]
+    parts = []
+    for dt in ("float32", "float64"):
+        to_floor, to_base, _, _, fused_base = headline[(t1, last, DEFAULT_GATE, dt)]
+        parts.append(f"{dt}: {to_floor:.2f}× floor, {to_base:.2f}× baseline"
+                     + ("" if fused_base is None else f" ({fused_base:.2f}× with compile=True)"))
     print(f"HEADLINE (default gate {_gate_name(DEFAULT_GATE)}, {t1} thread(s); targets ≤ 2× floor and ≤ 0.91× "
           f"baseline): {last} step " + "; ".join(parts)
           + f"; {first} step {headline[(t1, first, DEFAULT_GATE, 'float64')][1]:.2f}× baseline "

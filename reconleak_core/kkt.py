@@ -231,6 +231,7 @@ class _Saved:
     R_v: torch.Tensor | None
     alpha: object = None
     smooth: bool = False
+    S: torch.Tensor | None = None   # σ(αZ) of the straight-through gate, if the forward made it
 
     def tensors(self) -> tuple:
         return (self.X, self.c, self.cX, self.W, self.v, self.b, self.P, self.Z, self.Z0, self.R_W, self.R_b, self.R_v)
@@ -244,6 +245,9 @@ def _closed_residual(X, c, net, alpha, form):
     smooth = alpha is not None and form == "smooth"
     # the hard gate written straight into a float tensor: one pass (a bool tensor and a cast take two)
     P = torch.sigmoid(alpha * Z) if smooth else torch.gt(Z, 0, out=torch.empty_like(Z))
+    # the straight-through gate's σ(αZ), needed by the backward, computed in Z's place while Z is fresh in
+    # the cache (Z itself is needed again only with a bias): the same values, no pass over a cold Z later
+    S = Z.mul_(alpha).sigmoid_() if alpha is not None and not smooth and b is None else None
     cX = c.unsqueeze(-1) * X
     U = P.transpose(-1, -2) @ cX                        # (cP)ᵀX without forming cP (m × width)
     R_W = torch.addcmul(W, v.unsqueeze(-1), U, value=-1)
@@ -260,9 +264,9 @@ def _closed_residual(X, c, net, alpha, form):
             G_v = (W * U).sum(-1) if b is None else (W * U).sum(-1) + b * cP_sum
         R_v = v - G_v
         loss = loss + R_v.pow(2).sum(-1)
-    keep_z = alpha is not None or smooth or b is not None
+    keep_z = S is None and (alpha is not None or smooth or b is not None)
     return loss, _Saved(X, c, cX, W, v, b, P, Z if keep_z else None, Z0 if keep_z else None, R_W, R_b, R_v,
-                        alpha=alpha, smooth=smooth)
+                        alpha=alpha, smooth=smooth, S=S)
 
 
 def _closed_residual_grad(saved: _Saved):
@@ -271,8 +275,8 @@ def _closed_residual_grad(saved: _Saved):
     vR = v.unsqueeze(-1) * R_W
     M = vR if R_v is None else torch.addcmul(vR, R_v.unsqueeze(-1), W)
     PM = P @ M
-    dX = c.unsqueeze(-1) * PM
     dc = (X * PM).sum(-1)
+    dX = PM.mul_(c.unsqueeze(-1))   # in PM's place (PM is not needed again): one pass, no allocation
     if R_b is not None:
         dc = dc + (P @ (v * R_b).unsqueeze(-1)).squeeze(-1)
     if R_v is not None and (saved.smooth or b is not None):
@@ -284,10 +288,11 @@ def _closed_residual_grad(saved: _Saved):
         A = cX @ vR.transpose(-1, -2).contiguous()
         if R_b is not None:
             A = A + c.unsqueeze(-1) * (v * R_b).unsqueeze(-2)
-        S = P if saved.smooth else torch.sigmoid(Z * alpha)
-        # sigmoid_backward(a, s) = a · s(1 − s): Dᵢⱼ / α in one pass over the gate
+        S = P if saved.smooth else saved.S if saved.S is not None else torch.sigmoid(Z * alpha)
+        # sigmoid_backward(a, s) = a · s(1 − s): Dᵢⱼ / α in one pass over the gate, in A's place
         # (D W)·α, in place: the same rounding for a per-member slope (a tensor) as for a shared one
-        dX = dX.add_((torch.ops.aten.sigmoid_backward(A, S) @ W).mul_(alpha))
+        D = torch.ops.aten.sigmoid_backward.grad_input(A, S, grad_input=A)
+        dX = dX.add_((D @ W).mul_(alpha))
     return dX, dc
 
 
@@ -299,7 +304,8 @@ class ClosedForm:
       order, batched over leading dimensions, differentiable by autograd in X and c (``stationarity_sum``);
     - ``residual(X, c, net, alpha, form)`` → ``(loss, saved)``: ‖θ − Σᵢ cᵢ∇θΦ‖² (batch shape) without a
       graph, and whatever ``residual_grad(saved)`` needs to return (∂/∂X, ∂/∂c) of that loss divided by −2
-      (the loss of ``kkt_loss`` and its hand-written backward).
+      (the loss of ``kkt_loss`` and its hand-written backward), as tensors of its own: the caller scales
+      them in place.
 
     ``method="auto"`` uses the closed form of ``type(net)`` (or of its nearest registered base class).
     The certificate's Clarke-gate hooks are registered apart, by the module that uses them
@@ -576,7 +582,7 @@ class KKTLoss:
         closed = self._closed
         loss, saved = closed.residual(X, coeff, self.net, self._closed_gate(batch), self.gate_form)
         dX, dc = closed.residual_grad(saved)
-        dX = dX * -2.0
+        dX = dX.mul_(-2.0)   # the closed form's own tensor: in place
         # (dc·(−2))·y in one product: −2y is exact, so the bits are those of the two products
         gl = dc * -2.0 / self.y.shape[-1] * self.y if self.lam_scale == "mean" else dc * self._minus_two_y
         short = torch.relu(self._lam_min_view - lam)
