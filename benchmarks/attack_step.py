@@ -250,8 +250,8 @@ def compiled_library_step(net, y, config: AttackConfig, X, lam):
     diff = max(((u - v).abs().max() / v.abs().max().clamp_min(1e-300)).item() for u, v in zip(got, want))
     if diff > (1e-4 if X.dtype == torch.float32 else 1e-10):
         raise SystemExit(f"the compiled library step disagrees with the eager one (max relative difference {diff:.2g})")
-    return fused, (f"compile=True: compiled in {seconds:.1f} s; loss and gradients within {diff:.2g} (relative) of "
-                   "the eager step")
+    return fused, (f"compile=True: first call (compiling, or loading inductor's cache) {seconds:.1f} s; loss and "
+                   f"gradients within {diff:.2g} (relative) of the eager step")
 
 
 def repeat(fn, *args, times: int):

@@ -98,13 +98,13 @@ class AttackConfig:
     - ``return_best``: return the iterate of lowest total loss (each member's own) instead of the last
       one (Adam is not monotone); ``result.members[k]["step"]`` says which step was returned.
     - ``compile``: run every step but the last (loss, gradient, optimiser update) as one ``torch.compile``
-      function (fused loops). At book scale about 1.8× faster per step on the CPU. At paper scale its loss
-      and gradient take about 1.02× the time of their matrix products alone (eager: 1.05–1.12×) and
-      0.86–0.90× that of Haim et al.'s double backprop (``benchmarks/attack_step.py --compile``).
-      Compiling takes about 10 s for each new combination of shapes, dtype and settings, so it pays off over
-      long attacks (tens of thousands of steps on the CPU) or on a GPU; the fused arithmetic rounds
-      differently, so results equal those of ``compile=False`` to rounding, not bit for bit. Needs a C++
-      compiler on the CPU (``torch.compile``'s requirements).
+      function (fused loops): faster per step on the CPU at book scale, and at paper scale the fast path,
+      its loss and gradient within a few per cent of their matrix products alone (figures in
+      ``benchmarks/RESULTS.md``, from ``benchmarks/attack_step.py --compile``). Compiling takes about 10 s
+      for each new combination of shapes, dtype and settings, so it pays off over long attacks (tens of
+      thousands of steps on the CPU) or on a GPU; the fused arithmetic rounds differently, so results
+      equal those of ``compile=False`` to rounding, not bit for bit. Needs a C++ compiler on the CPU
+      (``torch.compile``'s requirements).
 
     Presets: :meth:`paper` (Haim et al.'s budget, our loss) and :meth:`haim` (Haim et al.'s attack as
     their code runs it by default).
