@@ -187,6 +187,11 @@ def plain_attack(net, y, X0, lam0, *, steps: int, config: AttackConfig, step=pla
     return X, lam
 
 
+def _compile_unavailable(err: Exception) -> str:
+    """The line printed where ``torch.compile`` fails on this machine (the compiled variants are optional)."""
+    return f"torch.compile unavailable here ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+
+
 def book_attack(repeats: int, steps: int, *, compiled: bool, thread_counts) -> list[str]:
     """The book-scale attack (float64): ``reconstruct`` per step vs the plain loop (and its compiled step).
 
@@ -216,7 +221,7 @@ def book_attack(repeats: int, steps: int, *, compiled: bool, thread_counts) -> l
             variants["library, compile=True"] = lambda: reconstruct(net, m, steps=steps, seed=0, device="cpu",
                                                                     compile=True)
         except Exception as err:   # optional: no compiler toolchain on this machine
-            lines.append(f"torch.compile unavailable here ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
+            lines.append(_compile_unavailable(err))
     with_compiled = len(variants) == 4
     rows = []
     for threads in thread_counts:
@@ -245,7 +250,7 @@ def compiled_library_step(net, y, config: AttackConfig, X, lam):
         got = fused(X, lam)
         seconds = time.perf_counter() - start
     except Exception as err:   # optional: no compiler toolchain on this machine
-        return None, f"torch.compile unavailable here ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+        return None, _compile_unavailable(err)
     want = eager(X, lam)
     diff = max(((u - v).abs().max() / v.abs().max().clamp_min(1e-300)).item() for u, v in zip(got, want))
     if diff > (1e-4 if X.dtype == torch.float32 else 1e-10):

@@ -231,7 +231,7 @@ class _Saved:
     R_v: torch.Tensor | None
     alpha: object = None
     smooth: bool = False
-    S: torch.Tensor | None = None   # σ(αZ) of the straight-through gate, if the forward made it
+    S: torch.Tensor | None = None   # σ(αZ) of the straight-through gate (None for the other forms)
 
     def tensors(self) -> tuple:
         return (self.X, self.c, self.cX, self.W, self.v, self.b, self.P, self.Z, self.Z0, self.R_W, self.R_b, self.R_v)
@@ -245,9 +245,9 @@ def _closed_residual(X, c, net, alpha, form):
     smooth = alpha is not None and form == "smooth"
     # the hard gate written straight into a float tensor: one pass (a bool tensor and a cast take two)
     P = torch.sigmoid(alpha * Z) if smooth else torch.gt(Z, 0, out=torch.empty_like(Z))
-    # the straight-through gate's σ(αZ), needed by the backward, computed in Z's place while Z is fresh in
-    # the cache (Z itself is needed again only with a bias): the same values, no pass over a cold Z later
-    S = Z.mul_(alpha).sigmoid_() if alpha is not None and not smooth and b is None else None
+    # the straight-through gate's σ(αZ), needed by the backward, made while Z is fresh in the cache, in Z's
+    # place where Z is not needed again (no bias): the same values, no pass over a cold Z later
+    S = None if alpha is None or smooth else (Z.mul_(alpha) if b is None else Z * alpha).sigmoid_()
     cX = c.unsqueeze(-1) * X
     U = P.transpose(-1, -2) @ cX                        # (cP)ᵀX without forming cP (m × width)
     R_W = torch.addcmul(W, v.unsqueeze(-1), U, value=-1)
@@ -264,7 +264,7 @@ def _closed_residual(X, c, net, alpha, form):
             G_v = (W * U).sum(-1) if b is None else (W * U).sum(-1) + b * cP_sum
         R_v = v - G_v
         loss = loss + R_v.pow(2).sum(-1)
-    keep_z = S is None and (alpha is not None or smooth or b is not None)
+    keep_z = smooth or b is not None   # what the backward's relu(Z) − P·Z0 term needs
     return loss, _Saved(X, c, cX, W, v, b, P, Z if keep_z else None, Z0 if keep_z else None, R_W, R_b, R_v,
                         alpha=alpha, smooth=smooth, S=S)
 
@@ -288,7 +288,7 @@ def _closed_residual_grad(saved: _Saved):
         A = cX @ vR.transpose(-1, -2).contiguous()
         if R_b is not None:
             A = A + c.unsqueeze(-1) * (v * R_b).unsqueeze(-2)
-        S = P if saved.smooth else saved.S if saved.S is not None else torch.sigmoid(Z * alpha)
+        S = P if saved.smooth else saved.S
         # sigmoid_backward(a, s) = a · s(1 − s): Dᵢⱼ / α in one pass over the gate, in A's place
         # (D W)·α, in place: the same rounding for a per-member slope (a tensor) as for a shared one
         D = torch.ops.aten.sigmoid_backward.grad_input(A, S, grad_input=A)
