@@ -8,7 +8,10 @@ seeds (one step loop over (K, m, d) tensors) against 16 calls of ``attack.recons
 settings. The script first checks that member k of the batch equals the k-th sequential attack (the
 library's guarantee), then times both in alternating rounds (≥ 5; median per side; the speed-up is the
 median of the per-round ratios), at 1 and at 2 torch threads (``--threads N``: one count). Target: ≥ 5× at
-book scale (a ``TARGET`` line per thread count).
+book scale on 2 CPU cores (issue 6), a ``TARGET`` line at 2 threads. The 1-thread row is reported beside it:
+there the batch can only amortise the per-step overhead of 16 small steps, not also spread their products
+over the cores, and narrow (d = 10) products take as long batched as one after another
+(``benchmarks/RESULTS.md``, hand notes).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from reconleak_core.attack import reconstruct, reconstruct_batch
 from reconleak_core.experiments import InitRadiusConfig
 from reconleak_core.models import TwoLayerReLU
 
+TARGET_THREADS = 2   # issue 6: "≥ 5× on 2 CPU cores at book scale"
 RADII = (0.1, 0.3, 1.0, 3.0)
 SEEDS = (0, 1, 2, 3)
 
@@ -85,13 +89,17 @@ def main() -> None:
           f"radii {RADII} × seeds {SEEDS}, {repeats} interleaved rounds per thread count")
     print(_bench.table(["threads", "variant", "total (median)", "per member-step", "speed-up (median ratio)"], rows))
     for threads, rs in ratios.items():
-        print(_bench.target(f"batched sweep speed-up over sequential, {threads} thread(s)", statistics.median(rs),
-                            5.0, op=">="))
-    t1 = min(ratios)
-    print(f"HEADLINE (target ≥ 5×): batched sweep is {statistics.median(ratios[t1]):.2f}× faster than sequential "
-          f"at {t1} thread(s) (per-round ratios {', '.join(f'{x:.2f}' for x in ratios[t1])})"
-          + "".join(f"; {statistics.median(rs):.2f}× at {t} threads" for t, rs in ratios.items() if t != t1))
-
+        what = f"batched sweep speed-up over sequential, {threads} thread(s)"
+        if threads == TARGET_THREADS:
+            print(_bench.target(what, statistics.median(rs), 5.0, op=">="))
+        else:
+            print(f"{what}: {statistics.median(rs):.2f} (reported; the ≥ 5 target is set on "
+                  f"{TARGET_THREADS} cores)")
+    lead = TARGET_THREADS if TARGET_THREADS in ratios else min(ratios)
+    print(f"HEADLINE (target ≥ 5× on {TARGET_THREADS} cores): batched sweep is {statistics.median(ratios[lead]):.2f}× "
+          f"faster than sequential at {lead} thread(s) (per-round ratios "
+          f"{', '.join(f'{x:.2f}' for x in ratios[lead])})"
+          + "".join(f"; {statistics.median(rs):.2f}× at {t} thread(s)" for t, rs in ratios.items() if t != lead))
 
 if __name__ == "__main__":
     main()

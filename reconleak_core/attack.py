@@ -100,11 +100,13 @@ class AttackConfig:
     - ``compile``: run every step but the last (loss, gradient, optimiser update) as one ``torch.compile``
       function (fused loops): faster per step on the CPU at book scale, and at paper scale the fast path,
       its loss and gradient within a few per cent of their matrix products alone (figures in
-      ``benchmarks/RESULTS.md``, from ``benchmarks/attack_step.py --compile``). Compiling takes about 10 s
-      for each new combination of shapes, dtype and settings, so it pays off over long attacks (tens of
-      thousands of steps on the CPU) or on a GPU; the fused arithmetic rounds differently, so results
-      equal those of ``compile=False`` to rounding, not bit for bit. Needs a C++ compiler on the CPU
-      (``torch.compile``'s requirements).
+      ``benchmarks/RESULTS.md``, from ``benchmarks/attack_step.py``). Compiling takes about 10 s (more for
+      deeper networks) for each new combination of shapes, dtype and settings, so it pays off over long
+      attacks (tens of thousands of steps on the CPU) or on a GPU: the paper-scale presets
+      (:meth:`paper`, the experiments' ``"paper"`` presets) set it, the book's do not. The fused arithmetic
+      rounds differently, so results equal those of ``compile=False`` to rounding, not bit for bit. Needs
+      a C++ compiler on the CPU (``torch.compile``'s requirements); where it cannot build the step, the
+      attack fails at its first step with a message naming ``compile=False``, the same attack eagerly.
 
     Presets: :meth:`paper` (Haim et al.'s budget, our loss) and :meth:`haim` (Haim et al.'s attack as
     their code runs it by default).
@@ -171,8 +173,9 @@ class AttackConfig:
 
     @classmethod
     def paper(cls) -> "AttackConfig":
-        """Paper scale (Haim et al.'s budget and optimiser): 50,000 steps of SGD with momentum 0.9."""
-        return cls(steps=50_000, optimizer="sgd", lr=0.01)
+        """Paper scale (Haim et al.'s budget and optimiser): 50,000 steps of SGD with momentum 0.9, each step
+        compiled (``compile=True``: at this length the compile time is a small share of the run)."""
+        return cls(steps=50_000, optimizer="sgd", lr=0.01, compile=True)
 
     @classmethod
     def haim(cls, **overrides) -> "AttackConfig":
@@ -614,8 +617,13 @@ def _step(objective, state: _LoopState, t: int, *, penalty_prior, project, lrs, 
     """
     if schedule is not None and t < config.steps:
         ts, corrections = schedule
-        return _compiled_step()(objective, state, ts[t], corrections[t + 1], penalty_prior=penalty_prior,
-                                project=project, lrs=lrs, config=config)
+        try:
+            return _compiled_step()(objective, state, ts[t], corrections[t + 1], penalty_prior=penalty_prior,
+                                    project=project, lrs=lrs, config=config)
+        except torch._dynamo.exc.BackendCompilerFailed as err:   # e.g. no working C++ compiler on the CPU
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RuntimeError(f"compile=True: torch.compile could not build the attack's step ({first}); "
+                               "pass compile=False to run the same attack eagerly") from err
     return _step_body(objective, state, t, _corrections(t + 1, config) if t < config.steps else None,
                       penalty_prior=penalty_prior, project=project, lrs=lrs, config=config)
 

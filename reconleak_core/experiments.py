@@ -106,6 +106,12 @@ _VERSION = 6  # bump when a computation changes: it is part of every result's ca
 _floats = check_reals
 
 
+def _paper_attack(steps: int) -> AttackConfig:
+    """The attack of a ``"paper"`` preset: the book's settings, ``steps`` steps, each compiled (the runs are
+    long enough for ``torch.compile`` to pay off; ``AttackConfig.compile``)."""
+    return AttackConfig(steps=steps, compile=True)
+
+
 def _scale(scale: str) -> str:
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
@@ -392,7 +398,7 @@ class InitRadiusConfig:
                        attack=AttackConfig(steps=1000), seed=seed)
         net = NetSpec(n=100, d=100, subspace_dim=20, width=1000, train=TrainConfig(steps=100_000), arch=arch,
                       init_scale=_init_scale(arch), seed=seed)
-        return cls(net, radii=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0), seeds=4, attack=AttackConfig(steps=50_000), seed=seed)
+        return cls(net, radii=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0), seeds=4, attack=_paper_attack(50_000), seed=seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -532,7 +538,7 @@ class DigitLeakConfig:
             return cls(net, restarts=2, attack=AttackConfig(steps=200), seed=seed)
         if scale == "book":
             return cls(net, seed=seed)
-        return cls(net, restarts=16, attack=AttackConfig(steps=50_000), seed=seed)
+        return cls(net, restarts=16, attack=_paper_attack(50_000), seed=seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -623,7 +629,7 @@ class SecretShiftConfig:
             return cls(net, offsets=(0.0, 0.5), restarts=1, attack=AttackConfig(steps=200), top_k=3, seed=seed)
         if scale == "book":
             return cls(net, attack=AttackConfig(steps=2000 if arch == "two_layer" else 1000), seed=seed)
-        return cls(net, offsets=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0), restarts=8, attack=AttackConfig(steps=50_000),
+        return cls(net, offsets=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0), restarts=8, attack=_paper_attack(50_000),
                    top_k=10, seed=seed)
 
 
@@ -851,7 +857,7 @@ class TrainingLengthConfig:
             return cls(dataclasses.replace(cls.net, seed=seed), seed=seed)
         net = NetSpec(n=100, d=100, subspace_dim=20, width=1000, in_span=False, train=TrainConfig(steps=1_000_000),
                       checkpoints=(1000, 10_000, 100_000), seed=seed)
-        return cls(net, seeds=4, attack=AttackConfig(steps=50_000), seed=seed)
+        return cls(net, seeds=4, attack=_paper_attack(50_000), seed=seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -951,7 +957,7 @@ class TrainingLeakConfig:
             return cls(dataclasses.replace(cls.net, seed=seed), seed=seed)
         net = dataclasses.replace(cls.net, train=TrainConfig(steps=100_000),
                                   checkpoints=(300, 1000, 10_000), seed=seed)
-        return cls(net, restarts=16, attack=AttackConfig(steps=20_000), seed=seed)
+        return cls(net, restarts=16, attack=_paper_attack(20_000), seed=seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -1055,7 +1061,7 @@ class InferShiftConfig:
         if scale == "book":
             return cls(net, seed=seed)
         return cls(net, offsets=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0), trials=tuple(np.round(np.arange(-1, 5.01, 0.25), 2)),
-                   seeds=2, attack=AttackConfig(steps=50_000), seed=seed)
+                   seeds=2, attack=_paper_attack(50_000), seed=seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -1202,7 +1208,7 @@ class BiasShiftConfig:
         if scale == "book":
             return cls(net, draws=(seed, seed + 1, seed + 2))
         return cls(net, offsets=(0.0, 0.5, 1.0, 2.0), draws=tuple(seed + k for k in range(5)), restarts=8,
-                   attack=AttackConfig(steps=20_000), top_k=10)
+                   attack=_paper_attack(20_000), top_k=10)
 
     def spec(self, draw: int, offset: float, bias: bool) -> NetSpec:
         """The network of one (draw, offset, bias) cell: the template's draw, shifted, with or without bias."""

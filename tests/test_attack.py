@@ -155,8 +155,9 @@ def test_default_soft_gate_on_a_network_the_library_does_not_build_asks_for_gate
     assert attack.reconstruct(net, 4, steps=5, gate=None).candidates.shape == (4, 4)
 
 
-def test_paper_preset_is_haim_scale():
-    assert AttackConfig.paper().steps == 50_000
+def test_paper_preset_is_haim_scale_and_compiled():
+    assert AttackConfig.paper().steps == 50_000 and AttackConfig.paper().compile
+    assert not AttackConfig().compile and not AttackConfig.haim().compile   # the book runs eagerly
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -278,3 +279,19 @@ def test_compiled_step_equals_the_eager_one_to_rounding_and_compiles_once():
     assert (again.candidates - attack.reconstruct_batch(other, 8, **kwargs).candidates).abs().max() < 1e-10
     with pytest.raises(TypeError, match="compile"):
         attack.AttackConfig(compile="yes")
+
+
+def test_compile_without_a_working_compiler_names_compile_false(monkeypatch):
+    """Where torch.compile cannot build the step (here: no C++ compiler), the attack says so at its first
+    step and names the eager way out; the same attack with compile=False runs."""
+    import torch._inductor.config as inductor
+
+    torch._dynamo.reset()   # no compiled code of an earlier test to reuse
+    monkeypatch.setattr(inductor.cpp, "cxx", (None, "/nonexistent/c++"))
+    net = models.TwoLayerReLU(5, 7, init_scale=1.0, dtype=torch.float64, seed=1)
+    try:
+        with pytest.raises(RuntimeError, match=r"compile=True: torch.compile could not build .*compile=False"):
+            attack.reconstruct(net, 3, steps=4, compile=True, device="cpu")
+    finally:
+        torch._dynamo.reset()
+    assert attack.reconstruct(net, 3, steps=4, device="cpu").candidates.shape == (3, 5)
