@@ -255,9 +255,28 @@ def test_batched_adam_with_per_member_lr_and_gate_equals_sequential():
         assert (batch.member(k).lam - alone.lam).abs().max() < 1e-10
 
 
-@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
-                    reason="torch.compile needs a C++ compiler on the CPU")
-@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own
+def needs_compiler(test):
+    """Skip ``test`` without a C++ compiler (torch.compile's on the CPU); ignore torch's own deprecation."""
+    test = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")(test)
+    return pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                              reason="torch.compile needs a C++ compiler on the CPU")(test)
+
+
+@needs_compiler
+@pytest.mark.parametrize("prior", [Shift(torch.full((6,), 0.3), Box(0.0, 1.0)), Sphere(2.0)],
+                         ids=["penalty", "project"])
+def test_compiled_step_with_a_prior_equals_the_eager_one(prior):
+    """The paper presets compile every step: a penalty prior (the digits' shifted box) and a projection
+    (the sphere) run compiled as eagerly, to rounding."""
+    net = models.TwoLayerReLU(6, 20, init_scale=1.0, dtype=torch.float64, seed=5)
+    kwargs = dict(seeds=[1, 2], prior=[prior, prior], steps=20, device="cpu")
+    eager = attack.reconstruct_batch(net, 8, **kwargs)
+    compiled = attack.reconstruct_batch(net, 8, compile=True, **kwargs)
+    assert (compiled.candidates - eager.candidates).abs().max() < 1e-10
+    assert (compiled.lam - eager.lam).abs().max() < 1e-10
+
+
+@needs_compiler
 def test_compiled_step_equals_the_eager_one_to_rounding_and_compiles_once():
     """compile=True runs the same step (to rounding over 20 steps, here ≈ 1e-16); a second attack of the same
     sizes on another network reuses the compiled step (no new graph), best iterate and per-member lr included."""
