@@ -263,9 +263,11 @@ class Sphere:
         return ((X.norm(dim=-1) - self.radius.to(X)) ** 2).sum(-1)
 
     def project(self, X: torch.Tensor) -> torch.Tensor:
-        """x ↦ radius · x/‖x‖."""
+        """x ↦ radius · x/‖x‖. A candidate exactly at the origin has no projection: it raises, except inside
+        a compiled attack step (``AttackConfig.compile``), which cannot branch on values: there it becomes NaN,
+        and the attack's check names the step ("NaN found in candidates at step k")."""
         norms = X.norm(dim=-1)
-        if (norms == 0).any():
+        if not torch.compiler.is_compiling() and (norms == 0).any():
             raise ValueError("a candidate is exactly at the origin: it has no projection onto the sphere")
         return X * (self.radius.to(X) / norms).unsqueeze(-1)
 

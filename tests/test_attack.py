@@ -314,3 +314,18 @@ def test_compile_without_a_working_compiler_names_compile_false(monkeypatch):
     finally:
         torch._dynamo.reset()
     assert attack.reconstruct(net, 3, steps=4, device="cpu").candidates.shape == (3, 5)
+
+
+def test_sphere_projection_of_the_origin_raises():
+    X = torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="exactly at the origin"):
+        Sphere(1.0).project(X)
+
+
+@needs_compiler
+def test_sphere_projection_of_the_origin_is_nan_inside_a_compiled_step():
+    """A compiled step cannot branch on values (no graph break per step): the origin becomes NaN there, which
+    the attack's check reports with its step."""
+    X = torch.tensor([[3.0, 4.0], [0.0, 0.0]], dtype=torch.float64)
+    got = torch.compile(Sphere(2.0).project, dynamic=False)(X)
+    assert torch.allclose(got[0], torch.tensor([1.2, 1.6], dtype=torch.float64)) and got[1].isnan().all()
