@@ -101,5 +101,6 @@ def main() -> None:
           f"{', '.join(f'{x:.2f}' for x in ratios[lead])})"
           + "".join(f"; {statistics.median(rs):.2f}× at {t} thread(s)" for t, rs in ratios.items() if t != lead))
 
+
 if __name__ == "__main__":
     main()
