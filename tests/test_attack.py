@@ -300,19 +300,20 @@ def test_compiled_step_equals_the_eager_one_to_rounding_and_compiles_once():
         attack.AttackConfig(compile="yes")
 
 
-def test_compile_without_a_working_compiler_names_compile_false(monkeypatch):
+def test_compile_without_a_working_compiler_names_compile_false():
     """Where torch.compile cannot build the step (here: no C++ compiler), the attack says so at its first
     step and names the eager way out; the same attack with compile=False runs."""
     import torch._inductor.config as inductor
 
     torch._dynamo.reset()   # no compiled code of an earlier test to reuse
-    monkeypatch.setattr(inductor.cpp, "cxx", (None, "/nonexistent/c++"))
     net = models.TwoLayerReLU(5, 7, init_scale=1.0, dtype=torch.float64, seed=1)
-    try:
-        with pytest.raises(RuntimeError, match=r"compile=True: torch.compile could not build .*compile=False"):
-            attack.reconstruct(net, 3, steps=4, compile=True, device="cpu")
+    try:   # inductor's own patch restores the setting (after monkeypatch's undo it reads as missing)
+        with inductor.patch({"cpp.cxx": (None, "/nonexistent/c++")}):
+            with pytest.raises(RuntimeError, match=r"compile=True: torch.compile could not build .*compile=False"):
+                attack.reconstruct(net, 3, steps=4, compile=True, device="cpu")
     finally:
         torch._dynamo.reset()
+    assert inductor.cpp.cxx != (None, "/nonexistent/c++")
     assert attack.reconstruct(net, 3, steps=4, device="cpu").candidates.shape == (3, 5)
 
 
