@@ -621,7 +621,7 @@ def _step(objective, state: _LoopState, t: int, *, penalty_prior, project, lrs, 
             return _compiled_step()(objective, state, ts[t], corrections[t + 1], penalty_prior=penalty_prior,
                                     project=project, lrs=lrs, config=config)
         except torch._dynamo.exc.BackendCompilerFailed as err:   # e.g. no working C++ compiler on the CPU
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise RuntimeError(f"compile=True: torch.compile could not build the attack's step ({first}); "
                                "pass compile=False to run the same attack eagerly") from err
     return _step_body(objective, state, t, _corrections(t + 1, config) if t < config.steps else None,
