@@ -40,7 +40,6 @@ from collections.abc import Callable
 
 import torch
 
-
 MIN_ROUNDS = 5  # every timed figure is a median over at least this many rounds
 
 

@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import time
 
+import _bench
 import numpy as np
 import torch
 
-import _bench
 from reconleak_core.attack import AttackConfig, Box, reconstruct_batch
-from reconleak_core.trained_nets import NetSpec, trained_network
 from reconleak_core.kkt import kkt_loss, normalize_margin
 from reconleak_core.metrics import nearest_distances
 from reconleak_core.models import parameter_vector
+from reconleak_core.trained_nets import NetSpec, trained_network
 
 HAIM_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)   # their default extraction_lr = extraction_lambda_lr = 1e-4
 OUR_LRS = (3e-3, 1e-2, 3e-2)          # our default lr = 0.01

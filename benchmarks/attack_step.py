@@ -60,6 +60,7 @@ import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))   # this checkout's reconleak_core
 import _bench  # noqa: E402
+
 from reconleak_core.attack import AttackConfig, reconstruct  # noqa: E402
 from reconleak_core.experiments import InitRadiusConfig  # noqa: E402
 from reconleak_core.kkt import KKTLoss  # noqa: E402

@@ -19,9 +19,9 @@ from __future__ import annotations
 import statistics
 import time
 
+import _bench
 import torch
 
-import _bench
 from reconleak_core.attack import reconstruct, reconstruct_batch
 from reconleak_core.experiments import InitRadiusConfig
 from reconleak_core.models import TwoLayerReLU

@@ -15,10 +15,9 @@ from __future__ import annotations
 import sys
 import tempfile
 
-import nbformat
-
 import _bench
 import _notebooks
+import nbformat
 
 CHAPTER_LIMIT_S = 90.0
 TOTAL_LIMIT_S = 600.0

@@ -19,9 +19,8 @@ import dataclasses
 import tempfile
 import time
 
-import torch
-
 import _bench
+import torch
 
 
 def main() -> None:
@@ -37,8 +36,8 @@ def main() -> None:
         return
 
     from reconleak_core.experiments import InitRadiusConfig, init_radius
-    from reconleak_core.trained_nets import NetSpec, trained_network
     from reconleak_core.train import TrainConfig
+    from reconleak_core.trained_nets import NetSpec, trained_network
 
     device = torch.device("cuda")
     print(_bench.machine(device))

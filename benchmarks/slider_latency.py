@@ -23,10 +23,9 @@ import json
 import statistics
 import sys
 
-import nbformat
-
 import _bench
 import _notebooks
+import nbformat
 
 MARK = "__RECONLEAK_SLIDER_LATENCY__"
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from reconleak_core.experiments import EXPERIMENTS, SCALES
 
+
 def _experiment_list() -> str:
     """The registry (``experiments.EXPERIMENTS``) as the help's list: one line per experiment, its summary."""
     width = max(map(len, EXPERIMENTS))

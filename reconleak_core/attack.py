@@ -44,9 +44,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import (check_bool, check_finite, check_fraction, check_int, check_labels,
-                                   check_network, check_nonnegative, check_points, check_positive, check_real,
-                                   check_seed, is_sequence)
+from reconleak_core.checks import (
+    check_bool,
+    check_finite,
+    check_fraction,
+    check_int,
+    check_labels,
+    check_network,
+    check_nonnegative,
+    check_points,
+    check_positive,
+    check_real,
+    check_seed,
+    is_sequence,
+)
 from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss
 from reconleak_core.models import GATE_FORMS, input_dim
 from reconleak_core.priors import Box, Shift, Sphere, penalty_and_grad, stack_priors
@@ -172,13 +183,13 @@ class AttackConfig:
         check_bool(self.compile, "compile")
 
     @classmethod
-    def paper(cls) -> "AttackConfig":
+    def paper(cls) -> AttackConfig:
         """Paper scale (Haim et al.'s budget and optimiser): 50,000 steps of SGD with momentum 0.9, each step
         compiled (``compile=True``: at this length the compile time is a small share of the run)."""
         return cls(steps=50_000, optimizer="sgd", lr=0.01, compile=True)
 
     @classmethod
-    def haim(cls, **overrides) -> "AttackConfig":
+    def haim(cls, **overrides) -> AttackConfig:
         """Haim et al.'s attack as their code runs it by default (nivha/dataset_reconstruction).
 
         From their ``GetParams.py`` defaults and ``extraction.py``: SGD with momentum 0.9 on X′ and on λ′,
@@ -244,7 +255,7 @@ class AttackResult:
     def batched(self) -> bool:
         return self.candidates.dim() == 3
 
-    def member(self, k: int) -> "AttackResult":
+    def member(self, k: int) -> AttackResult:
         """Member ``k`` of a batched result, as the result of a single attack."""
         if not self.batched:
             raise ValueError("member() needs a batched result (from reconstruct_batch)")
@@ -592,7 +603,7 @@ class _LoopState:
         self.operands = (self.X[0], self.lam[0]) if single else (self.X, self.lam)
         self.moments = tuple(b[0] for b in self.buffers) if single else self.buffers
 
-    def copy(self) -> "_LoopState":
+    def copy(self) -> _LoopState:
         clone = lambda ts: None if ts is None else tuple(t.clone() for t in ts)  # noqa: E731
         return _LoopState(self.X.clone(), self.lam.clone(), clone(self.buffers), clone(self.best))
 

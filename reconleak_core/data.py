@@ -27,18 +27,27 @@ Nothing here downloads at import or test time; :func:`load_cifar10` downloads on
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
 import os
 import pickle
 import tarfile
 import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
 
-from reconleak_core.checks import (as_tensor, check_bool, check_finite, check_float_dtype, check_int, check_points,
-                                   check_positive, check_real, check_seed)
+from reconleak_core.checks import (
+    as_tensor,
+    check_bool,
+    check_finite,
+    check_float_dtype,
+    check_int,
+    check_points,
+    check_positive,
+    check_real,
+    check_seed,
+)
 from reconleak_core.runtime import progress_bar
 
 __all__ = [
@@ -166,7 +175,7 @@ class ImageSet:
         """The clean training images in pixel coordinates (without the secret offset)."""
         return self.X - self.offset + self.mean
 
-    def shifted(self, offset) -> "ImageSet":
+    def shifted(self, offset) -> ImageSet:
         """The same images with the secret shift ``offset`` (a finite number) added after centring."""
         offset = check_real(offset, "offset")
         return replace(self, X=shift(self.X.reshape(len(self), -1), offset - self.offset).reshape(self.X.shape),

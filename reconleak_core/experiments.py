@@ -383,7 +383,7 @@ class InitRadiusConfig:
                              f"radius, projected), got {self.prior!r}")
 
     @classmethod
-    def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> "InitRadiusConfig":
+    def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> InitRadiusConfig:
         """``"test"`` (seconds), ``"book"`` (default) or ``"paper"`` sizes; ``arch="mlp3"`` for the deep variant."""
         scale = _scale(scale)
         if scale == "test":
@@ -529,7 +529,7 @@ class DigitLeakConfig:
         _int(self.seed, "seed", 0)
 
     @classmethod
-    def preset(cls, scale: str = "book", *, seed: int = 0) -> "DigitLeakConfig":
+    def preset(cls, scale: str = "book", *, seed: int = 0) -> DigitLeakConfig:
         """``"test"``: 8 digits, width 20, 2 restarts × 200 steps; ``"book"``: 20 digits, width 1000,
         8 restarts × 3000 steps; ``"paper"``: 200 digits, 16 restarts × 50,000 steps. ``seed`` draws the digits."""
         scale = _scale(scale)
@@ -622,7 +622,7 @@ class SecretShiftConfig:
             raise ValueError(f"top_k must be at most the number of training images n={self.net.n}, got {self.top_k}")
 
     @classmethod
-    def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> "SecretShiftConfig":
+    def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> SecretShiftConfig:
         scale = _scale(scale)
         net = _digits_spec(scale, arch, seed)
         if scale == "test":
@@ -743,7 +743,7 @@ class ShiftGuessConfig(SecretShiftConfig):
         return self.offsets if self.guesses is None else self.guesses
 
     @classmethod
-    def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> "ShiftGuessConfig":
+    def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> ShiftGuessConfig:
         """:class:`SecretShiftConfig`'s presets, lighter at book scale, where chapter "Shifted images" runs
         it over several data draws: networks of width 300 (their weights are committed checkpoints,
         ``trained_nets.CHECKPOINTS``, for seeds 0–2) and one restart of 1000 steps per (offset, guess)."""
@@ -847,7 +847,7 @@ class TrainingLengthConfig:
             raise ValueError("training_length needs arch='two_layer' (the splitting lemmas are stated for it)")
 
     @classmethod
-    def preset(cls, scale: str = "book", *, seed: int = 0) -> "TrainingLengthConfig":
+    def preset(cls, scale: str = "book", *, seed: int = 0) -> TrainingLengthConfig:
         scale = _scale(scale)
         if scale == "test":
             net = NetSpec(n=8, d=8, subspace_dim=4, width=30, in_span=False, init_scale=0.5,
@@ -946,7 +946,7 @@ class TrainingLeakConfig:
         check_seed(self.seed)
 
     @classmethod
-    def preset(cls, scale: str = "book", *, seed: int = 0) -> "TrainingLeakConfig":
+    def preset(cls, scale: str = "book", *, seed: int = 0) -> TrainingLeakConfig:
         """``"test"`` (seconds), ``"book"`` (default) or ``"paper"`` (longer training and attacks)."""
         scale = _scale(scale)
         if scale == "test":
@@ -1052,7 +1052,7 @@ class InferShiftConfig:
             raise ValueError(f"box must be (lo, hi) with lo < hi, got {self.box!r}")
 
     @classmethod
-    def preset(cls, scale: str = "book", *, seed: int = 0) -> "InferShiftConfig":
+    def preset(cls, scale: str = "book", *, seed: int = 0) -> InferShiftConfig:
         scale = _scale(scale)
         net = _digits_spec(scale, "two_layer", seed)
         if scale == "test":
@@ -1197,7 +1197,7 @@ class BiasShiftConfig:
             raise ValueError(f"top_k must be at most n={self.net.n}, got {self.top_k}")
 
     @classmethod
-    def preset(cls, scale: str = "book", *, seed: int = 0) -> "BiasShiftConfig":
+    def preset(cls, scale: str = "book", *, seed: int = 0) -> BiasShiftConfig:
         """``"test"``: one draw, offsets 0 and 1, 1 restart × 100 steps; ``"book"``: 3 draws (``seed``, +1, +2),
         offsets 0 and 1, width 100, 2000 training steps, 2 restarts × 600 steps; ``"paper"``: width 1000, offsets
         to 2, 5 draws, 8 restarts × 20,000 steps."""

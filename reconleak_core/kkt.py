@@ -43,8 +43,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import (as_tensor, check_labels, check_multipliers, check_network, check_nonnegative,
-                                   check_points, check_positive, check_real, scalar_output)
+from reconleak_core.checks import (
+    as_tensor,
+    check_labels,
+    check_multipliers,
+    check_network,
+    check_nonnegative,
+    check_points,
+    check_positive,
+    check_real,
+    scalar_output,
+)
 from reconleak_core.models import GATE_FORMS, TwoLayerReLU, input_dim, network_degree, soft_gate_relu
 
 __all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "PENALTY_FORMS", "LAM_SCALES",

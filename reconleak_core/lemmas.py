@@ -35,8 +35,17 @@ from dataclasses import dataclass
 
 import torch
 
-from reconleak_core.checks import (as_tensor, check_finite, check_fraction, check_int, check_labels, check_multipliers,
-                                   check_network, check_points, check_positive)
+from reconleak_core.checks import (
+    as_tensor,
+    check_finite,
+    check_fraction,
+    check_int,
+    check_labels,
+    check_multipliers,
+    check_network,
+    check_points,
+    check_positive,
+)
 from reconleak_core.models import TwoLayerReLU, parameter_vector
 from reconleak_core.runtime import progress_bar
 

@@ -67,8 +67,15 @@ import math
 import torch
 from torch import nn
 
-from reconleak_core.checks import (check_float_dtype, check_int, check_network, check_points, check_positive,
-                                   check_seed, scalar_output)
+from reconleak_core.checks import (
+    check_float_dtype,
+    check_int,
+    check_network,
+    check_points,
+    check_positive,
+    check_seed,
+    scalar_output,
+)
 
 __all__ = ["TwoLayerReLU", "HomogeneousMLP", "SoftGated", "GatedReLU", "soft_gate_relu", "GATE_FORMS", "homogeneity_degree",
            "network_degree", "input_dim", "parameter_vector", "span_projector"]

@@ -111,7 +111,7 @@ class Prior:
         raise NotImplementedError
 
     @classmethod
-    def stack(cls, priors: Sequence, *, d: int, dtype: torch.dtype, device) -> "Prior":
+    def stack(cls, priors: Sequence, *, d: int, dtype: torch.dtype, device) -> Prior:
         """One prior for K members, parameters with a leading member axis (see the module docstring)."""
         raise NotImplementedError
 
@@ -233,7 +233,7 @@ class Box:
         _check_coordinates(self.hi, "Box.hi", d)
 
     @classmethod
-    def stack(cls, priors, *, d, dtype, device) -> "Box":
+    def stack(cls, priors, *, d, dtype, device) -> Box:
         """``lo``, ``hi`` of shape (K, 1, d)."""
         return cls(_stack_coordinates([p.lo for p in priors], d, dtype, device),
                    _stack_coordinates([p.hi for p in priors], d, dtype, device), priors[0].enforce)
@@ -281,7 +281,7 @@ class Sphere:
             raise ValueError(f"Sphere.radius must be a single number, got shape {tuple(self.radius.shape)}")
 
     @classmethod
-    def stack(cls, priors, *, d, dtype, device) -> "Sphere":
+    def stack(cls, priors, *, d, dtype, device) -> Sphere:
         """``radius`` of shape (K, 1)."""
         radius = torch.stack([p.radius for p in priors]).unsqueeze(1).to(dtype=dtype, device=device)
         return cls(radius, priors[0].enforce)
@@ -344,7 +344,7 @@ class Shift:
             self.inner.check(d)
 
     @classmethod
-    def stack(cls, priors, *, d, dtype, device) -> "Shift":
+    def stack(cls, priors, *, d, dtype, device) -> Shift:
         """``offset`` of shape (K, 1, d); the inner priors stacked by :func:`~reconleak_core.priors.stack_priors` (one kind, one mode)."""
         offset = _stack_coordinates([p.offset for p in priors], d, dtype, device)
         inners = [p.inner for p in priors]

@@ -39,8 +39,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from reconleak_core.checks import (check_bool, check_finite, check_int, check_labels, check_network, check_points,
-                                   check_positive, scalar_output)
+from reconleak_core.checks import (
+    check_bool,
+    check_finite,
+    check_int,
+    check_labels,
+    check_network,
+    check_points,
+    check_positive,
+    scalar_output,
+)
 from reconleak_core.models import network_degree
 from reconleak_core.runtime import progress_bar
 
@@ -74,7 +82,7 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {_SCHEDULES}, got {self.schedule!r}")
 
     @classmethod
-    def paper(cls) -> "TrainConfig":
+    def paper(cls) -> TrainConfig:
         """A longer run of the same recipe, for the paper-scale experiments."""
         return cls(steps=50000)
 
@@ -97,7 +105,7 @@ class History:
     delta: np.ndarray = field(default_factory=lambda: np.zeros(0))
     seconds: float = 0.0
 
-    def upto(self, steps: int) -> "History":
+    def upto(self, steps: int) -> History:
         """The record of the first ``steps`` steps (a positive integer): what a run of that length records.
 
         The recipe does not depend on the number of steps, so a shorter run is a prefix of a longer one

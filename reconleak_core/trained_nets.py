@@ -120,7 +120,7 @@ class NetSpec:
         """Total training steps (``train.steps``)."""
         return self.train.steps
 
-    def shifted(self, offset: float) -> "NetSpec":
+    def shifted(self, offset: float) -> NetSpec:
         """This spec trained on data shifted by ``offset``, with the step size divided by (1 + ∣offset∣)².
 
         The gradient of a ReLU net grows like ‖x‖², and a shift s adds s·√d to every ‖x‖; at the default

@@ -12,8 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from reconleak_core import attack, checks, data, experiments, kkt, lemmas, models, runtime, train
-from reconleak_core import trained_nets
+from reconleak_core import attack, checks, data, experiments, kkt, lemmas, models, runtime, train, trained_nets
 from reconleak_core.certificate import certificate
 
 

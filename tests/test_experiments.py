@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from reconleak_core import attack, experiments
-from reconleak_core import trained_nets
+from reconleak_core import attack, experiments, trained_nets
 from reconleak_core.__main__ import main
 from reconleak_core.train import TrainConfig
 

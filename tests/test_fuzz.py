@@ -20,8 +20,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from reconleak_core import attack, cache, checks, data, experiments, kkt, lemmas, metrics, models, runtime, train
-from reconleak_core import trained_nets
+from reconleak_core import (
+    attack,
+    cache,
+    checks,
+    data,
+    experiments,
+    kkt,
+    lemmas,
+    metrics,
+    models,
+    runtime,
+    train,
+    trained_nets,
+)
 from reconleak_core.certificate import certificate
 
 # 25 examples per test keeps the file near 15 s; RECONLEAK_FUZZ_EXAMPLES=500 hunts harder (locally).

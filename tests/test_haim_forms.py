@@ -9,8 +9,8 @@ from torch import nn
 
 from reconleak_core import attack, kkt, metrics, models
 from reconleak_core.attack import AttackConfig, Box
-from reconleak_core.trained_nets import NetSpec, trained_network
 from reconleak_core.certificate import certificate
+from reconleak_core.trained_nets import NetSpec, trained_network
 
 FORMS = [(None, "straight_through"), (2.5, "straight_through"), (2.5, "smooth")]
 
@@ -126,8 +126,8 @@ def test_a_bias_after_the_first_layer_is_rejected_with_its_own_message():
 
 
 def test_biased_net_normalises_its_margin_and_certificate_says_it_is_unsupported():
-    from reconleak_core.data import sphere
     from reconleak_core import train
+    from reconleak_core.data import sphere
 
     X, y = sphere(6, 4, seed=1)
     net = models.TwoLayerReLU(4, 12, init_scale=0.5, bias=True, seed=1)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_priors import HalfSpace
 
 from reconleak_core import experiments
 from reconleak_core.__main__ import main
-from test_priors import HalfSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 

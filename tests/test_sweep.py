@@ -19,8 +19,8 @@ import torch
 from reconleak_core import experiments, sweep
 from reconleak_core.attack import AttackConfig, reconstruct_batch
 from reconleak_core.experiments import InitRadiusConfig
-from reconleak_core.trained_nets import NetSpec
 from reconleak_core.train import TrainConfig
+from reconleak_core.trained_nets import NetSpec
 
 ray = pytest.importorskip("ray", reason="Ray is an optional dependency (pip install 'reconleak_core[sweep]'); "
                                         "without it the sweep tests cannot start a Ray instance")

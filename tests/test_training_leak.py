@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reconleak_core import experiments
-from reconleak_core import trained_nets
+from reconleak_core import experiments, trained_nets
 
 
 @pytest.fixture(scope="module")
