@@ -22,7 +22,7 @@ A page fails when
   a 100-dpi matplotlib figure wider than the ~690 px column (or than a full-width cell, ~935 px) is
   shrunk, and its legend text (8.3 pt, 11.6 px natural) falls under 9 px below scale 0.8;
 - a precomputed slider does not work: every <input type="range"> outside a saved (dead) widget, e.g.
-  viz.static_slider's and FuncAnimation.to_jshtml's, is moved to each of its positions; the picture
+  sliders.static_slider's and FuncAnimation.to_jshtml's, is moved to each of its positions; the picture
   beside it must change at least once, and every frame shown must be a decodable image.
 Console errors named in KNOWN_HARMLESS (each with its reason) are ignored; any other one fails.
 Exit status 0 when every page passes, 1 otherwise, 2 on a usage error.

@@ -148,8 +148,9 @@ def gemm_floor(d: int, width: int, m: int, dtype: torch.dtype, device: torch.dev
 def plain_step(W, v, y, X, lam, buffers, c1, c2, *, alpha, lam_min, penalty, lr, betas, eps):
     """One plain attack step at the default loss (straight-through gate α, linear hinge, sum scale), in place.
 
-    Twenty lines of matrix products with the gradient derived by hand (as the closed form's hand-written backward in ``reconleak_core.kkt``) and
-    Adam: no validation, no autograd, no history. ``c1``, ``c2``: Adam's bias corrections 1 − β₁ᵗ and
+    Twenty lines of matrix products with the gradient derived by hand (as the closed form's hand-written backward
+    in ``reconleak_core.kkt``) and Adam: no validation, no autograd, no history. ``c1``, ``c2``: Adam's bias
+    corrections 1 − β₁ᵗ and
     √(1 − β₂ᵗ) at this step (numbers, or 0-d tensors for ``torch.compile``, which would otherwise compile
     the step again for every t). Returns the loss (what an attack monitors).
     """
@@ -236,7 +237,8 @@ def book_attack(repeats: int, steps: int, *, compiled: bool, thread_counts) -> l
         ratio = times.ratio("library", "plain")
         rows.append([threads, *(_bench.fmt_s(per[k]) for k in variants), f"{ratio:.2f}"]
                     + ([f"{times.ratio('library, compile=True', 'plain'):.2f}",
-                        f"{times.ratio('library, compile=True', 'plain, torch.compile'):.2f}"] if with_compiled else []))
+                        f"{times.ratio('library, compile=True', 'plain, torch.compile'):.2f}"]
+                       if with_compiled else []))
         lines.append(_bench.target(f"book attack step (d={d}, w={width}, m={m}, float64, {threads} thread(s)): "
                                    "library/plain", ratio, 1.3))
     header = ["threads", *(f"{k} per step" for k in variants), "library/plain"]
@@ -291,7 +293,8 @@ def _gate_name(gate) -> str:
 def main() -> None:
     p = _bench.parser(__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=None,
-                   help=f"interleaved rounds (default 15 book, 11 paper, {_bench.MIN_ROUNDS} with --quick; at least {_bench.MIN_ROUNDS})")
+                   help=f"interleaved rounds (default 15 book, 11 paper, {_bench.MIN_ROUNDS} with --quick; "
+                        f"at least {_bench.MIN_ROUNDS})")
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
     p.add_argument("--compile", action="store_true",
                    help="also time the book-scale attack under torch.compile: the plain step and the library's "

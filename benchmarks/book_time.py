@@ -6,7 +6,8 @@ Reads whichever chapters exist in ``book/`` at run time and names them. By defau
 result cache (``RECONLEAK_CACHE``) points to a new empty folder, so every expensive result is
 computed: the time of a first build with no cache (CI's situation). ``--cache-dir`` reuses a folder
 (run twice with the same folder to see the warm build). The executed notebooks are not written back.
-Times include kernel start-up; the slowest cell of each chapter is named (nbclient's timestamps). Targets: each chapter ≤ 90 s, all together ≤ 10 minutes on 2 CPU cores.
+Times include kernel start-up; the slowest cell of each chapter is named (nbclient's timestamps). Targets: each
+chapter ≤ 90 s, all together ≤ 10 minutes on 2 CPU cores.
 ``--quick`` executes only the first chapter.
 """
 
@@ -60,7 +61,8 @@ def main() -> None:
             if error:
                 status = f"ERROR: {error[:60]}"
                 failures.append(path.stem)
-            rows.append([path.stem, f"{seconds:.1f} s", "-" if cell is None else f"cell {cell}: {cell_s:.1f} s", status])
+            slowest = "-" if cell is None else f"cell {cell}: {cell_s:.1f} s"
+            rows.append([path.stem, f"{seconds:.1f} s", slowest, status])
             print(f"{path.stem}: {seconds:.1f} s {status}", file=sys.stderr, flush=True)
     rows.append(["total", f"{total:.1f} s", "", "ok" if total <= TOTAL_LIMIT_S else "OVER 10 min"])
     print(_bench.table(["chapter", "time", "slowest cell", "status"], rows))

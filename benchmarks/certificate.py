@@ -85,7 +85,8 @@ def main() -> None:
         seconds = statistics.median(r[0] for r in runs)
         medians[threads] = seconds
         rows.append([threads, f"{seconds:.1f} s", f"{min(r[0] for r in runs):.1f}–{max(r[0] for r in runs):.1f} s",
-                     f"{statistics.median(r[1] for r in runs):.2f} GiB", f"{statistics.median(r[2] for r in runs):.2f} GiB",
+                     f"{statistics.median(r[1] for r in runs):.2f} GiB",
+                     f"{statistics.median(r[2] for r in runs):.2f} GiB",
                      f"{runs[0][3]:,}", f"{runs[0][4]:.4g}"])
     print(_bench.table(["threads", "certificate (median)", "range", "memory (peak − before)", "process peak",
                         "kink pairs", "eps_rel"], rows))

@@ -43,7 +43,8 @@ def main() -> None:
     print(_bench.machine(device))
     preset = InitRadiusConfig.preset("paper")
     train_steps = args.train_steps or (10_000 if args.quick else preset.net.steps)
-    net = NetSpec(n=500, d=784, subspace_dim=args.subspace_dim, width=1000, train=TrainConfig(steps=train_steps), seed=0)
+    net = NetSpec(n=500, d=784, subspace_dim=args.subspace_dim, width=1000, train=TrainConfig(steps=train_steps),
+                  seed=0)
     attack = dataclasses.replace(preset.attack, steps=args.steps or (20 if args.quick else preset.attack.steps))
     config = dataclasses.replace(preset, net=net, attack=attack,
                                  seeds=args.seeds or (1 if args.quick else preset.seeds))

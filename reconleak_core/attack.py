@@ -19,6 +19,12 @@ Interface.
 - :func:`reconstruct` — one attack; :func:`reconstruct_batch` — K independent attacks on the same
   network (per-member seeds, initialisations, priors, learning rates, gates and λ_min) run as ONE batched tensor
   computation sharing the step loop. Both return an :class:`AttackResult` on the CPU.
+- :func:`reconstruct_trained` — :func:`reconstruct_batch` (or an executor with its signature, e.g.
+  ``sweep.RayExecutor``) on the margin-normalised network θ / q_min^{1/L} of a trained network: the one place
+  where an experiment's or a pooled attack's network is normalised.
+- Members of a batched call: :data:`PER_MEMBER` (the settings that take one value per member),
+  :func:`member_count` and :func:`member_slice` split a call's arguments into consecutive chunks of members,
+  :meth:`AttackResult.concatenate` joins the chunks' results into the one call's result.
 
 Guarantees: the caller's network is never modified (a copy is moved to the device and dtype); inputs
 are validated and never clipped silently (a prior with ``enforce="project"`` *is* projected gradient
@@ -26,8 +32,8 @@ descent onto the prior's set — that projection is the algorithm, applied to th
 non-finite loss, candidate or multiplier raises "NaN found in candidates at step k" (either optimiser),
 and so does a diverging run: a loss above :data:`DIVERGENCE_FACTOR` times the larger of its initial value
 and the KKT loss of the trivial multipliers λ′ = 0 (‖θ‖² plus the whole λ′ penalty) raises
-"the attack diverged ... at step k" (e.g. Adam with lr = 1e6, whose loss would otherwise end near 1e12). Member k of a batched
-attack performs exactly the computation of the same attack run alone (the summed loss has no cross
+"the attack diverged ... at step k" (e.g. Adam with lr = 1e6, whose loss would otherwise end near 1e12).
+Member k of a batched attack performs exactly the computation of the same attack run alone (the summed loss has no cross
 terms, the optimiser updates are elementwise), so results agree to rounding (tested to 1e-10 in float64).
 """
 
@@ -35,8 +41,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,9 +48,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from reconleak_core.attack_loop import Trace, initialise, step_loop
 from reconleak_core.checks import (
     check_bool,
-    check_finite,
     check_fraction,
     check_int,
     check_labels,
@@ -58,13 +62,14 @@ from reconleak_core.checks import (
     check_seed,
     is_sequence,
 )
-from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss
+from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss, normalize_margin
 from reconleak_core.models import GATE_FORMS, input_dim
-from reconleak_core.priors import Box, Shift, Sphere, penalty_and_grad, stack_priors
-from reconleak_core.runtime import get_device, progress_bar
+from reconleak_core.priors import Box, Shift, Sphere, stack_priors
+from reconleak_core.runtime import get_device
 
 __all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "DIVERGENCE_FACTOR",
-           "PER_MEMBER_FIELDS", "reconstruct", "reconstruct_batch"]
+           "PER_MEMBER_FIELDS", "PER_MEMBER", "reconstruct", "reconstruct_batch", "reconstruct_trained",
+           "member_count", "member_slice"]
 
 _OPTIMIZERS = ("adam", "sgd")
 DIVERGENCE_FACTOR = 1e6
@@ -183,10 +188,11 @@ class AttackConfig:
         check_bool(self.compile, "compile")
 
     @classmethod
-    def paper(cls) -> AttackConfig:
-        """Paper scale (Haim et al.'s budget and optimiser): 50,000 steps of SGD with momentum 0.9, each step
-        compiled (``compile=True``: at this length the compile time is a small share of the run)."""
-        return cls(steps=50_000, optimizer="sgd", lr=0.01, compile=True)
+    def paper(cls, steps: int = 50_000) -> AttackConfig:
+        """The attack of every ``"paper"`` preset (:mod:`reconleak_core.experiments`): the book's settings for
+        ``steps`` steps (Haim et al.'s budget by default), each step compiled (``compile=True``: at this length
+        the compile time is a small share of the run)."""
+        return cls(steps=steps, compile=True)
 
     @classmethod
     def haim(cls, **overrides) -> AttackConfig:
@@ -264,6 +270,20 @@ class AttackResult:
         return AttackResult(self.candidates[k], self.lam[k], self.labels, self.history[:, k], self.kkt[k],
                             self.config, (self.members[k],))
 
+    @classmethod
+    def concatenate(cls, results) -> AttackResult:
+        """One batched result from the batched results of consecutive member chunks of one call (same network,
+        labels and config; e.g. the chunks of :func:`member_slice`): the members in order."""
+        results = list(results)
+        if not results or not all(isinstance(r, cls) and r.batched for r in results):
+            raise ValueError("concatenate takes a non-empty sequence of batched AttackResults")
+        first = results[0]
+        if any(r.config != first.config or not torch.equal(r.labels, first.labels) for r in results):
+            raise ValueError("concatenate joins chunks of one attack: their configs and labels must agree")
+        return cls(torch.cat([r.candidates for r in results]), torch.cat([r.lam for r in results]), first.labels,
+                   np.concatenate([r.history for r in results], axis=1), torch.cat([r.kkt for r in results]),
+                   first.config, tuple(m for r in results for m in r.members))
+
 
 # ----------------------------------------------------------------------------------------------
 # The attack
@@ -271,6 +291,42 @@ class AttackResult:
 
 PER_MEMBER_FIELDS = ("lr", "lam_lr", "gate", "lam_min")
 """:class:`AttackConfig` fields that :func:`reconstruct_batch` also takes as one value per member."""
+PER_MEMBER = ("seeds", "init_scale", "init_radius", "prior", *PER_MEMBER_FIELDS)
+"""Every keyword of :func:`reconstruct_batch` that takes a sequence of one value per member (besides per-member
+``init`` points of shape (K, m, d) and ``batch``)."""
+
+
+def _member_sizes(kwargs: dict) -> dict:
+    """``{keyword: K}`` for every keyword of a :func:`reconstruct_batch` call that sets the number of members."""
+    sizes = {name: len(kwargs[name]) for name in PER_MEMBER if is_sequence(kwargs.get(name))}
+    init = kwargs.get("init")
+    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 3:
+        sizes["init"] = init.shape[0]
+    if kwargs.get("batch") is not None:
+        sizes["batch"] = kwargs["batch"]
+    return sizes
+
+
+def member_count(kwargs: dict) -> int:
+    """K of a :func:`reconstruct_batch` call with keyword arguments ``kwargs``, as the call counts it (1 when
+    nothing is per member; the call itself refuses keywords that disagree)."""
+    sizes = _member_sizes(kwargs)
+    return next(iter(sizes.values())) if sizes else 1
+
+
+def member_slice(kwargs: dict, start: int, stop: int) -> dict:
+    """The keyword arguments of a :func:`reconstruct_batch` call restricted to members ``start..stop-1``: member
+    j of the returned call computes what member ``start + j`` of the whole call computes."""
+    out = dict(kwargs)
+    for name in PER_MEMBER:
+        if is_sequence(kwargs.get(name)):
+            out[name] = list(kwargs[name])[start:stop]
+    init = kwargs.get("init")
+    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 3:
+        out["init"] = init[start:stop]
+    if kwargs.get("batch") is not None:
+        out["batch"] = stop - start
+    return out
 
 
 def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussian", init_scale: float | None = None,
@@ -306,7 +362,8 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
     """
     for name, value in (("init_scale", init_scale), ("init_radius", init_radius), ("seed", seed)):
         if is_sequence(value):
-            raise TypeError(f"{name} must be a single value in reconstruct(); use reconstruct_batch() for per-member values")
+            raise TypeError(f"{name} must be a single value in reconstruct(); use reconstruct_batch() for "
+                            "per-member values")
     if is_sequence(prior):
         raise TypeError("prior must be a single prior in reconstruct(); use reconstruct_batch() for per-member priors")
     if isinstance(init, (torch.Tensor, np.ndarray, list, tuple)):
@@ -356,12 +413,9 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
         init = check_points(init, "init", batched=True)
         if init.dim() > 3:
             raise ValueError(f"init points must have shape (m, d) or (K, m, d), got shape {tuple(init.shape)}")
-    sequences = {"seeds": seeds, "init_scale": init_scale, "init_radius": init_radius, "prior": prior, **per_member}
-    sizes = {name: len(value) for name, value in sequences.items() if is_sequence(value)}
-    if init_is_points and init.dim() == 3:
-        sizes["init"] = init.shape[0]
-    if batch is not None:
-        sizes["batch"] = check_int(batch, "batch")
+    sizes = _member_sizes({"seeds": seeds, "init_scale": init_scale, "init_radius": init_radius, "prior": prior,
+                           **per_member, "init": init if init_is_points else None,
+                           "batch": None if batch is None else check_int(batch, "batch")})
     if len(set(sizes.values())) > 1:
         raise ValueError(f"per-member settings disagree on the number of members K: {sizes}")
     K = next(iter(sizes.values())) if sizes else 1
@@ -380,6 +434,19 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
     return _attack(net, n_candidates, members=members, init=init, init_basis=init_basis, labels=labels, config=config,
                    device=device, dtype=dtype, progress=progress, callback=callback, callback_every=callback_every,
                    squeeze=False)
+
+
+def reconstruct_trained(net: nn.Module, X, y, n_candidates: int, *, executor: Callable | None = None,
+                        **kwargs) -> AttackResult:
+    """:func:`reconstruct_batch` on the margin-normalised ``net`` θ / q_min^{1/L} (``kkt.normalize_margin``:
+    the network's smallest margin on its training set ``X``, ``y`` becomes 1, as at a KKT point of the max-margin
+    problem; chapter "The KKT reconstruction attack"). ``executor`` runs the batched call: ``None`` (this process)
+    or any callable with :func:`reconstruct_batch`'s signature, e.g. ``sweep.RayExecutor``, which splits the
+    members over Ray tasks. ``kwargs`` go to the call. The training set enters only the normalisation."""
+    run = reconstruct_batch if executor is None else executor   # looked up at call time (tests patch it)
+    if not callable(run):
+        raise TypeError(f"executor must be callable like reconstruct_batch, got {type(executor).__name__}")
+    return run(normalize_margin(net, X, y), n_candidates, **kwargs)
 
 
 def _config(config: AttackConfig | None, overrides: dict) -> AttackConfig:
@@ -441,7 +508,8 @@ def _member_table(*, K: int, init, seeds, init_scales, init_radii, priors, lrs, 
     elif isinstance(init, str) and init in ("gaussian", "sphere"):
         kind = init
         if kind == "gaussian":
-            init_scales = tuple(check_positive(config.init_scale if s is None else s, "init_scale") for s in init_scales)
+            init_scales = tuple(check_positive(config.init_scale if s is None else s, "init_scale")
+                                for s in init_scales)
             init_radii = (None,) * K
         else:
             if any(r is None for r in init_radii):
@@ -467,7 +535,8 @@ def _member_table(*, K: int, init, seeds, init_scales, init_radii, priors, lrs, 
 # ------------------------------------------------------------------------------ the whole attack
 def _attack(net, n_candidates, *, members: _Members, init, init_basis, labels, config: AttackConfig, device, dtype,
             progress, callback, callback_every, squeeze: bool) -> AttackResult:
-    """Validation of the shared settings, then :func:`_initialise`, :func:`_step_loop` and :func:`_package`."""
+    """Validation of the shared settings, then ``attack_loop.initialise``, ``attack_loop.step_loop`` and
+    :func:`_package`."""
     check_network(net)
     m = check_int(n_candidates, "n_candidates")
     callback_every = check_int(callback_every, "callback_every")
@@ -489,7 +558,7 @@ def _attack(net, n_candidates, *, members: _Members, init, init_basis, labels, c
         if y.dim() != 1:
             raise ValueError(f"labels must have shape ({m},), got shape {tuple(y.shape)}")
     prior = stack_priors(members.priors, d=d, dtype=dtype, device=device)
-    X, lam = _initialise(members, init=init, init_basis=init_basis, prior=prior, m=m, d=d, config=config,
+    X, lam = initialise(members, init=init, init_basis=init_basis, prior=prior, m=m, d=d, config=config,
                          device=device, dtype=dtype)
     y = y.to(device=device, dtype=dtype)
     net = copy.deepcopy(net).to(device=device, dtype=dtype)
@@ -505,280 +574,13 @@ def _attack(net, n_candidates, *, members: _Members, init, init_basis, labels, c
         def report(step, X, lam, loss):
             callback(step, AttackState(step, view(X.detach().cpu().clone()), view(lam.detach().cpu().clone()),
                                        view(loss.detach().cpu().clone())))
-    trace = _step_loop(objective, X, lam, prior=prior, members=members, config=config, report=report,
-                       report_every=callback_every, progress=progress)
+    trace = step_loop(objective, X, lam, prior=prior, members=members, config=config, report=report,
+                      report_every=callback_every, progress=progress, divergence_factor=DIVERGENCE_FACTOR)
     return _package(trace, members=members, y=y, config=config, squeeze=squeeze)
 
 
-# ------------------------------------------------------------------------------ 2. initialisation
-def _basis(init_basis, d: int) -> torch.Tensor | None:
-    """Orthonormal columns (d × k) spanning the rows of ``init_basis`` (k × d)."""
-    if init_basis is None:
-        return None
-    B = check_points(init_basis, "init_basis", d=d, dtype=torch.float64)
-    if torch.linalg.matrix_rank(B) < B.shape[0]:
-        raise ValueError("init_basis rows must be linearly independent")
-    Q, _ = torch.linalg.qr(B.T)
-    return Q
-
-
-def _draw(kind: str, *, m: int, d: int, scale, radius, Q, gen: torch.Generator) -> torch.Tensor:
-    """Random initial candidates (float64, CPU) from the member's generator."""
-    k = d if Q is None else Q.shape[1]
-    Z = torch.randn(m, k, generator=gen, dtype=torch.float64)
-    if kind == "gaussian":
-        Z = Z * scale
-    else:
-        Z = Z / Z.norm(dim=1, keepdim=True) * radius
-    return Z if Q is None else Z @ Q.T
-
-
-def _initialise(members: _Members, *, init, init_basis, prior, m: int, d: int, config: AttackConfig, device,
-                dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Initial (X′, λ′) of shapes (K, m, d) and (K, m) on ``device``: λ′ (``config.lam_init``) drawn first, then
-    the candidates, in float64 from each member's own generator; random candidates centred at the prior's
-    centre; a projection prior applied."""
-    K = members.K
-    gens = [torch.Generator().manual_seed(seed) for seed in members.seeds]
-    lam0 = torch.stack([torch.rand(m, generator=gen, dtype=torch.float64) for gen in gens])
-    if isinstance(config.lam_init, tuple):
-        lo, hi = config.lam_init
-        lam0 = lo + (hi - lo) * lam0
-    else:
-        lam0 = torch.full_like(lam0, config.lam_init)
-    if members.init == "points":
-        if init.shape[-2:] != (m, d):
-            raise ValueError(f"init points must have shape ({m}, {d}) (n_candidates × input dimension) "
-                             f"or (K, {m}, {d}), got shape {tuple(init.shape)}")
-        X0 = init.to(torch.float64).expand(K, m, d)
-    else:
-        Q = _basis(init_basis, d)
-        X0 = torch.stack([_draw(members.init, m=m, d=d, scale=members.init_scales[k], radius=members.init_radii[k],
-                                Q=Q, gen=gens[k]) for k in range(K)])
-    X = X0.to(device=device, dtype=dtype)
-    if prior is not None and members.init != "points" and prior.center() is not None:
-        X = X + prior.center()
-    with torch.no_grad():
-        if prior is not None and prior.enforce == "project":
-            X = prior.project(X)
-    return X.clone(), lam0.to(device=device, dtype=dtype)
-
-
-# ------------------------------------------------------------------------------- 3. the step loop
-@dataclass(frozen=True, eq=False)
-class _Trace:
-    """What the step loop leaves: the returned iterate (X′, λ′, its KKT loss), the loss history, and the step
-    of the returned iterate per member."""
-
-    candidates: torch.Tensor
-    lam: torch.Tensor
-    kkt: torch.Tensor
-    history: torch.Tensor
-    steps: list
-
-
-CHECK_EVERY = 64
-"""Steps between the step loop's checks of its loss history (finite, not diverging): one device sync each."""
-
-
-@dataclass(eq=False)
-class _LoopState:
-    """The step loop's variables at one step: iterate, optimiser buffers, best iterate so far (or ``None``).
-
-    ``operands`` and ``moments``: the iterate and the buffers as the step reads and updates them — the
-    tensors themselves, or for a single attack (K = 1) their views without the member axis, so that the
-    step takes plain matrix products (the same values as batched ones, fewer operations); its loss is
-    then a number.
-    """
-
-    X: torch.Tensor
-    lam: torch.Tensor
-    buffers: tuple
-    best: tuple | None
-    operands: tuple = None
-    moments: tuple = None
-
-    def __post_init__(self):
-        single = self.X.shape[0] == 1
-        self.operands = (self.X[0], self.lam[0]) if single else (self.X, self.lam)
-        self.moments = tuple(b[0] for b in self.buffers) if single else self.buffers
-
-    def copy(self) -> _LoopState:
-        clone = lambda ts: None if ts is None else tuple(t.clone() for t in ts)  # noqa: E731
-        return _LoopState(self.X.clone(), self.lam.clone(), clone(self.buffers), clone(self.best))
-
-
-def _loss_and_grad(objective: KKTLoss, state: _LoopState, *, penalty_prior, weight: float):
-    """KKT loss and total loss (K,) or, for K = 1, numbers, and the total's gradients w.r.t. X′ and λ′
-    (no graph kept)."""
-    X, lam = state.operands
-    kkt, gX, gl = objective.value_and_grad(X, lam, check=False)
-    if penalty_prior is None:
-        return kkt, kkt, gX, gl
-    penalty, grad = penalty_and_grad(penalty_prior, X)   # a stacked prior may broadcast X to (1, m, d)
-    return kkt, kkt + weight * penalty, gX + weight * grad.reshape(X.shape), gl
-
-
-def _step(objective, state: _LoopState, t: int, *, penalty_prior, project, lrs, config, schedule=None):
-    """Step t of the loop: the loss of the iterate (and the best iterate so far), then the iterate updated in
-    place (unless t is the last step). Returns the iterate's KKT loss and total loss (K,).
-
-    ``schedule`` (``config.compile``): the steps as tensors, ``(ts, corrections)``; steps before the last then
-    run as one compiled function (:func:`_compiled_step`) that reads t and Adam's bias corrections from them.
-    """
-    if schedule is not None and t < config.steps:
-        ts, corrections = schedule
-        try:
-            return _compiled_step()(objective, state, ts[t], corrections[t + 1], penalty_prior=penalty_prior,
-                                    project=project, lrs=lrs, config=config)
-        except torch._dynamo.exc.BackendCompilerFailed as err:   # e.g. no working C++ compiler on the CPU
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise RuntimeError(f"compile=True: torch.compile could not build the attack's step ({first}); "
-                               "pass compile=False to run the same attack eagerly") from err
-    return _step_body(objective, state, t, _corrections(t + 1, config) if t < config.steps else None,
-                      penalty_prior=penalty_prior, project=project, lrs=lrs, config=config)
-
-
-def _step_body(objective, state: _LoopState, t, corrections, *, penalty_prior, project, lrs, config):
-    """:func:`_step` with t (a number or a 0-d tensor) and Adam's bias corrections given (``None``: no update)."""
-    kkt, loss, gX, gl = _loss_and_grad(objective, state, penalty_prior=penalty_prior, weight=config.prior_weight)
-    if state.best is not None:
-        best_loss, best_X, best_lam, best_kkt, best_step = state.best
-        better = loss < best_loss
-        best_loss.copy_(torch.where(better, loss, best_loss))
-        best_X.copy_(torch.where(better.view(-1, 1, 1), state.X, best_X))
-        best_lam.copy_(torch.where(better.view(-1, 1), state.lam, best_lam))
-        best_kkt.copy_(torch.where(better, kkt, best_kkt))
-        best_step.masked_fill_(better, t)
-    if corrections is not None:
-        (X, lam), moments = state.operands, state.moments
-        for param, grad, lr, buffers in ((X, gX, lrs[0], moments[:2]), (lam, gl, lrs[1], moments[2:])):
-            _update(param, grad, lr=lr, buffers=buffers, corrections=corrections, config=config)
-        if project is not None:
-            state.X.copy_(project(state.X))
-    return kkt, loss
-
-
-def _corrections(t: int, config: AttackConfig) -> tuple[float, float]:
-    """Adam's bias corrections at step t ≥ 1: (1 − β₁ᵗ, √(1 − β₂ᵗ))."""
-    b1, b2 = config.betas
-    return 1 - b1 ** t, math.sqrt(1 - b2 ** t)
-
-
-def _schedule(config: AttackConfig, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The compiled step's inputs for every step: t (0-d long tensors) and the bias corrections (2 each)."""
-    ts = torch.arange(config.steps + 1, device=device)
-    corrections = torch.tensor([(1.0, 1.0)] + [_corrections(t, config) for t in range(1, config.steps + 1)],
-                               dtype=torch.float64, device=device)
-    return ts, corrections
-
-
-@functools.cache
-def _compiled_step():
-    """:func:`_step_body` under ``torch.compile``, built once: later attacks of the same shapes, dtype and
-    settings reuse its compiled code (``tests/test_attack.py`` checks that no new graph is made)."""
-    return torch.compile(_step_body, dynamic=False)
-
-
-def _diverged(history, t: int, bound) -> None:
-    """Raise the divergence error if the loss at step t ≥ 1 exceeds ``bound`` (K,)."""
-    if t > 0 and (history[t] > bound).any():
-        k = int((history[t] > bound).nonzero()[0])
-        raise ValueError(f"the attack diverged: loss {history[t, k].item():.3g} (member {k}) at step {t} exceeds "
-                         f"{DIVERGENCE_FACTOR:g} × max(initial loss, loss at λ′ = 0) = {bound[k].item():.3g}; "
-                         "lower lr")
-
-
-def _replay(objective, state: _LoopState, start: int, stop: int, *, history, bound, step_kwargs) -> None:
-    """Steps start..stop again from the state at ``start``, checking everything after every step: raises the
-    error of the first non-finite loss, candidate or multiplier, or of the first diverging loss."""
-    for t in range(start, stop + 1):
-        history[t] = _step(objective, state, t, **step_kwargs)[1]
-        check_finite(history[t], "attack loss", step=t)
-        _diverged(history, t, bound)
-        if t < step_kwargs["config"].steps:
-            check_finite(state.X, "candidates", step=t + 1)
-            check_finite(state.lam, "multipliers", step=t + 1)
-    raise ValueError(f"the attack's loss became non-finite or diverged between steps {start} and {stop}, but "
-                     "replaying those steps did not reproduce it (a nondeterministic device?); lower lr")
-
-
-def _step_loop(objective: KKTLoss, X, lam, *, prior, members: _Members, config: AttackConfig, report, report_every,
-               progress) -> _Trace:
-    """``config.steps`` optimiser steps from (X′, λ′); ``report(step, X, lam, loss)`` every ``report_every``
-    steps and after the last; raises on a non-finite or diverging loss, candidate or multiplier.
-
-    The hot loop does no validation, allocates only the step's own temporaries, and does not synchronise
-    with the device: it keeps each step's loss and, every :data:`CHECK_EVERY` steps and before every report,
-    writes them into the history and checks them (one sync). A failed check replays the steps since the
-    last good one from a saved state with every check after every step (:func:`_replay`), so the error
-    names the first bad step and what went bad exactly as a per-step check would.
-    """
-    K, dtype, device = members.K, X.dtype, X.device
-    lrs = tuple(lr if not isinstance(lr, list) else torch.tensor(lr, dtype=dtype, device=device).view(K, *shape)
-                for lr, shape in ((members.constant("lrs"), (1, 1)), (members.constant("lam_lrs"), (1,))))
-    state = _LoopState(X.detach(), lam.detach(),
-                       (torch.zeros_like(X), torch.zeros_like(X), torch.zeros_like(lam), torch.zeros_like(lam)), None)
-    if config.return_best:
-        state.best = (torch.full((K,), torch.inf, dtype=dtype, device=device), X.detach().clone(),
-                      lam.detach().clone(), torch.zeros(K, dtype=dtype, device=device),
-                      torch.zeros(K, dtype=torch.long, device=device))
-    history = torch.empty(config.steps + 1, K, dtype=dtype, device=device)
-    with torch.no_grad():  # the KKT loss of the trivial multipliers λ′ = 0: ‖θ‖² plus the full penalty
-        trivial = objective(state.X, torch.zeros_like(state.lam))
-    step_kwargs = dict(penalty_prior=prior if prior is not None and prior.enforce == "penalty" else None,
-                       project=prior.project if prior is not None and prior.enforce == "project" else None,
-                       lrs=lrs, config=config, schedule=_schedule(config, device) if config.compile else None)
-
-    bar = progress_bar(total=config.steps, desc="attack", enabled=progress)
-    checked, saved, bound, done = 0, state.copy(), None, 0   # steps < checked are good; saved: the state at `checked`
-    losses = []   # the losses of steps checked.. (stacked into the history at the next check)
-    with torch.no_grad():
-        for t in range(config.steps + 1):
-            due = report is not None and (t % report_every == 0 or t == config.steps)
-            X_t, lam_t = (state.X.clone(), state.lam.clone()) if due else (None, None)
-            kkt, loss = _step(objective, state, t, **step_kwargs)
-            losses.append(loss)
-            if t == 0:
-                bound = DIVERGENCE_FACTOR * torch.maximum(loss, trivial)
-            if due or t == config.steps or t + 1 - checked >= CHECK_EVERY:
-                window = history[checked:t + 1]
-                torch.stack(losses, out=window.view(len(losses), *losses[0].shape))
-                losses.clear()
-                if not bool((torch.isfinite(window) & (window <= bound)).all()):
-                    _replay(objective, saved, checked, t, history=history, bound=bound, step_kwargs=step_kwargs)
-                bar.update(min(t + 1, config.steps) - done)
-                done = min(t + 1, config.steps)
-                if progress:
-                    bar.set_postfix(loss=f"{loss.sum().item():.3g}")
-                if due:
-                    report(t, X_t, lam_t, loss.reshape(K))
-                checked, saved = t + 1, state.copy()
-    bar.close()
-    if config.return_best:
-        return _Trace(state.best[1], state.best[2], state.best[3], history, state.best[4].tolist())
-    return _Trace(state.X, state.lam, kkt.reshape(K), history, [config.steps] * K)
-
-
-def _update(param, grad, *, lr, buffers, corrections, config: AttackConfig) -> None:
-    """One in-place Adam or SGD-momentum step with learning rate ``lr`` (a float, or per member a tensor);
-    ``buffers``: the optimiser's two state tensors of ``param`` (Adam's moments; SGD uses the first);
-    ``corrections``: Adam's bias corrections (1 − β₁ᵗ, √(1 − β₂ᵗ)) (numbers, or a tensor of two)."""
-    buf1, buf2 = buffers
-    if config.optimizer == "adam":   # torch.optim.Adam's update; the step size divides the denominator,
-        b1, b2 = config.betas        # so a per-member lr (a tensor) rounds as a shared one (a float)
-        c1, c2 = corrections[0], corrections[1]
-        buf1.lerp_(grad, 1 - b1)
-        buf2.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        denom = buf2.sqrt().div_(c2).add_(config.eps).div_(lr / c1)
-        param.addcdiv_(buf1, denom, value=-1)
-    else:
-        buf1.mul_(config.momentum).add_(grad)
-        param.sub_(lr * buf1)
-
-
 # ---------------------------------------------------------------------------------- 4. packaging
-def _package(trace: _Trace, *, members: _Members, y: torch.Tensor, config: AttackConfig, squeeze: bool) -> AttackResult:
+def _package(trace: Trace, *, members: _Members, y: torch.Tensor, config: AttackConfig, squeeze: bool) -> AttackResult:
     """The :class:`AttackResult` on the CPU (member axis dropped for :func:`reconstruct`)."""
     records = tuple(members.record(k, trace.steps[k]) for k in range(members.K))
     candidates, lam, kkt = trace.candidates.cpu(), trace.lam.cpu(), trace.kkt.cpu()

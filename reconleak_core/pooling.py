@@ -37,8 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from reconleak_core.attack import AttackConfig, AttackResult
+from reconleak_core.attack import AttackConfig, AttackResult, reconstruct_trained
 from reconleak_core.checks import check_bool, check_image_shape, check_int, check_points, check_real, check_seed
+from reconleak_core.metrics import pairwise_distances, ssim
 
 __all__ = ["PooledResult", "pool_scores", "pooled_attack", "METRICS", "RECOVERED_SSIM"]
 
@@ -130,8 +131,6 @@ def _mean(mean, d: int, dtype) -> torch.Tensor:
 
 def _best(X: torch.Tensor, C: torch.Tensor, metric: str, shape) -> tuple[torch.Tensor, torch.Tensor]:
     """Every training point's best candidate: (index, score)."""
-    from reconleak_core.metrics import pairwise_distances, ssim
-
     if metric == "ssim":
         cand = C.reshape(-1, *shape)
         scores = torch.stack([ssim(x.reshape(shape), cand) for x in X])       # (n, M)
@@ -158,8 +157,9 @@ def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=N
     """Score training points ``X`` (n, d, model coordinates) against pooled ``candidates`` ((K, m, d) or (m, d)).
 
     ``mean`` is added back to both (pixel coordinates); ``rescale=True`` then min–max rescales every row
-    (SSIM only; the returned ``candidates`` and ``X`` are the rescaled ones). ``threshold`` defaults to :data:`RECOVERED_SSIM`
-    for SSIM and must be given for the distances. ``lam`` / ``kkt`` (optional) are carried into the result.
+    (SSIM only; the returned ``candidates`` and ``X`` are the rescaled ones). ``threshold`` defaults to
+    :data:`RECOVERED_SSIM` for SSIM and must be given for the distances. ``lam`` / ``kkt`` (optional) are carried
+    into the result.
     """
     X = check_points(X, "X", dtype=torch.float64)
     C = torch.as_tensor(candidates).detach().to("cpu", torch.float64)
@@ -174,7 +174,8 @@ def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=N
     shape = _check_metric(metric, image_shape, d)
     if threshold is None:
         if metric != "ssim":
-            raise ValueError(f"metric={metric!r} needs a threshold (a distance below which a point counts as recovered)")
+            raise ValueError(f"metric={metric!r} needs a threshold (a distance below which a point counts as "
+                             "recovered)")
         threshold = RECOVERED_SSIM
     threshold = check_real(threshold, "threshold")
     check_bool(rescale, "rescale")
@@ -196,11 +197,12 @@ def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=N
 def pooled_attack(net, X, y, *, restarts: int = 8, candidates_per_point: int = 1, prior=None, mean=None,
                   metric: str = "ssim", image_shape=None, threshold: float | None = None, rescale: bool = False,
                   config: AttackConfig | None = None, seed: int = 0, device="auto", progress: bool = False,
-                  **members) -> PooledResult:
+                  executor=None, **members) -> PooledResult:
     """Haim et al.'s pooled attack: ``restarts`` attacks in ONE ``reconstruct_batch`` call, best candidate per point.
 
-    ``net`` was trained on ``X`` (n, d) with labels ``y``; it is margin-normalised (``kkt.normalize_margin``)
-    before the attack. Each restart has m = ``candidates_per_point`` · n candidates, its own seed
+    ``net`` was trained on ``X`` (n, d) with labels ``y``; the attack runs on the margin-normalised network
+    (``attack.reconstruct_trained``, through ``executor``: ``None`` for this process, or e.g.
+    ``sweep.RayExecutor``). Each restart has m = ``candidates_per_point`` · n candidates, its own seed
     (``seed``, ``seed + 1``, ...) and the shared ``prior`` (model coordinates; a sequence gives one per
     restart) and ``config`` (default ``AttackConfig(steps=3000)``). The defaults (8 restarts × 3000 Adam
     steps, m = n) are those of ``experiments.DigitLeakConfig``. Further per-member settings
@@ -212,18 +214,14 @@ def pooled_attack(net, X, y, *, restarts: int = 8, candidates_per_point: int = 1
                             mean=digits.mean, image_shape=digits.image_shape)
         res.median, res.fraction
     """
-    from reconleak_core.kkt import normalize_margin
-    from reconleak_core.sweep import batched_attack
-
     X = check_points(X, "X", dtype=torch.float64)
     restarts = check_int(restarts, "restarts")
     candidates_per_point = check_int(candidates_per_point, "candidates_per_point")
     seed = check_seed(seed)
     _check_metric(metric, image_shape, X.shape[1])
     config = AttackConfig(steps=3000) if config is None else config
-    # through sweep.batched_attack: in this process, or split over Ray tasks inside sweep.on_ray()
-    res: AttackResult = batched_attack(normalize_margin(net, X, y), candidates_per_point * X.shape[0],
-                                       prior=prior, seeds=[seed + k for k in range(restarts)], config=config,
-                                       device=device, progress=progress, **members)
+    res: AttackResult = reconstruct_trained(net, X, y, candidates_per_point * X.shape[0], executor=executor,
+                                            prior=prior, seeds=[seed + k for k in range(restarts)], config=config,
+                                            device=device, progress=progress, **members)
     return pool_scores(X, res.candidates, mean=mean, metric=metric, image_shape=image_shape, threshold=threshold,
                        rescale=rescale, lam=res.lam, kkt=res.kkt)

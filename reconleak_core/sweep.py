@@ -2,20 +2,20 @@
 
 Optional: ``pip install reconleak_core[sweep]`` installs Ray; this module imports it only when a sweep
 runs, and nothing else in the library needs it. The local, in-process path (``experiments.run`` and the
-experiment functions) stays the default and is what the book uses.
+experiment functions with ``executor=None``) stays the default and is what the book uses; this module
+depends on :mod:`reconleak_core.experiments`, never the reverse.
 
 Interface.
 
-- :func:`on_ray` — a context manager: inside it, every batched attack of an experiment
-  (``experiments.Run.attack``, one ``attack.reconstruct_batch`` call per network) is split into chunks of
-  ``members_per_task`` members, each chunk ONE ``reconstruct_batch`` call in its own Ray task (its own
-  CPU threads, or its own GPU with ``num_gpus=1``), and the chunks are merged back into one
-  :class:`~reconleak_core.attack.AttackResult`. Everything else (training, certificate, scoring, the
-  result cache) runs in the calling process, so results have the experiment's own result type and
-  are stored under the same cache key as a local run: a local run then loads what a sweep computed.
-- :func:`run` — ``experiments.run`` (same arguments) inside :func:`on_ray`.
-- :func:`batched_attack` — what ``experiments`` calls: ``reconstruct_batch`` locally, split over Ray
-  tasks inside :func:`on_ray`.
+- :class:`RayExecutor` — an executor of batched attacks (``executor=`` of every experiment,
+  ``experiments.run`` and ``pooling.pooled_attack``): called like ``attack.reconstruct_batch``, it splits the
+  call's members into chunks of ``members_per_task`` (``attack.member_slice``), runs each chunk as ONE
+  ``reconstruct_batch`` call in its own Ray task (its own CPU threads, or its own GPU with ``num_gpus=1``), and
+  joins the chunks back into one :class:`~reconleak_core.attack.AttackResult` (``AttackResult.concatenate``).
+  Everything else (training, certificate, scoring, the result cache) runs in the calling process, so results
+  have the experiment's own result type and are stored under the same cache key as a local run: a local run
+  then loads what a sweep computed.
+- :func:`run` — ``experiments.run`` (same arguments) with a :class:`RayExecutor`.
 - :func:`random_search` — a Haim-style random search over the attack's init scale, learning rate,
   λ_min and gate α (:class:`SearchSpace`) on a trained network (a ``NetSpec``): each trial is one
   ``reconstruct_batch`` over ``restarts`` seeds, run as one Ray task (``executor="ray"``) or in this
@@ -42,8 +42,6 @@ use that device type, so the cache key (which records it) tells the truth. With 
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -52,29 +50,17 @@ import numpy as np
 import torch
 
 from reconleak_core import attack as attack_module
-from reconleak_core.attack import AttackConfig, AttackResult
-from reconleak_core.checks import is_sequence
+from reconleak_core import experiments, trained_nets
+from reconleak_core.attack import AttackConfig, AttackResult, member_count, member_slice
+from reconleak_core.cache import cached
+from reconleak_core.checks import check_int, check_seed
+from reconleak_core.kkt import normalize_margin
+from reconleak_core.metrics import nearest_distances
+from reconleak_core.runtime import get_device, keep_freed_memory
 
-__all__ = ["PER_MEMBER", "on_ray", "batched_attack", "run", "SearchSpace", "SearchResult", "random_search"]
-
-PER_MEMBER = ("seeds", "init_scale", "init_radius", "prior", "lr", "lam_lr", "gate", "lam_min")
-"""``reconstruct_batch``'s per-member settings (sequences of length K are split between tasks)."""
+__all__ = ["RayExecutor", "run", "SearchSpace", "SearchResult", "random_search"]
 
 _VERSION = 1  # part of the random search's cache key
-_RAY = contextvars.ContextVar("reconleak_sweep_ray", default=None)
-
-
-@dataclass(frozen=True)
-class _RayOptions:
-    members_per_task: int
-    num_cpus: float
-    num_gpus: float
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _resources(num_cpus, num_gpus) -> tuple[float, float]:
@@ -87,7 +73,7 @@ def _resources(num_cpus, num_gpus) -> tuple[float, float]:
 def _ray():
     """The ``ray`` module, started locally when no instance is connected; a clear error when absent."""
     try:
-        import ray
+        import ray  # lazy: Ray is the optional [sweep] dependency, needed only when a sweep runs
     except ImportError:
         raise ImportError("sweeps on Ray need the optional dependency: pip install 'reconleak_core[sweep]' "
                           "(or pip install ray); the local path (reconleak_core.experiments) needs nothing") from None
@@ -96,121 +82,75 @@ def _ray():
     return ray
 
 
-@contextlib.contextmanager
-def on_ray(*, members_per_task: int = 1, num_cpus: float = 1, num_gpus: float = 0):
-    """Within this block, experiments run their batched attacks as Ray tasks (see the module docstring).
-
-    ``members_per_task``: members per task (each task is one ``reconstruct_batch`` of that many members,
-    the last one possibly fewer); ``num_cpus`` / ``num_gpus``: Ray resources of each task.
-    """
-    num_cpus, num_gpus = _resources(num_cpus, num_gpus)
-    token = _RAY.set(_RayOptions(_positive_int(members_per_task, "members_per_task"), num_cpus, num_gpus))
-    try:
-        yield
-    finally:
-        _RAY.reset(token)
-
-
 def _task(net, n_candidates: int, threads: int, kwargs: dict) -> AttackResult:
     """One Ray task: a batched attack with this task's thread count (and freed memory kept, as in
     ``runtime.setup``)."""
-    from reconleak_core.runtime import keep_freed_memory
-
     keep_freed_memory()
     torch.set_num_threads(max(1, threads))
     return attack_module.reconstruct_batch(net, n_candidates, **kwargs)  # looked up at call time (tests patch it)
 
 
-def _members(kwargs: dict) -> int:
-    """K of a ``reconstruct_batch`` call, as ``reconstruct_batch`` counts it (it validates disagreements)."""
-    sizes = [len(kwargs[k]) for k in PER_MEMBER if is_sequence(kwargs.get(k))]
-    init = kwargs.get("init")
-    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 3:
-        sizes.append(init.shape[0])
-    if kwargs.get("batch") is not None:
-        sizes.append(kwargs["batch"])
-    return sizes[0] if sizes else 1
+@dataclass(frozen=True)
+class RayExecutor:
+    """Runs a batched attack's members as Ray tasks (see the module docstring); pass it as ``executor=``.
 
-
-def _chunk(kwargs: dict, start: int, stop: int) -> dict:
-    """The ``reconstruct_batch`` arguments of members ``start..stop-1``."""
-    out = dict(kwargs)
-    for k in PER_MEMBER:
-        if is_sequence(kwargs.get(k)):
-            out[k] = list(kwargs[k])[start:stop]
-    init = kwargs.get("init")
-    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 3:
-        out["init"] = init[start:stop]
-    if kwargs.get("batch") is not None:
-        out["batch"] = stop - start
-    return out
-
-
-def _merge(results: list[AttackResult]) -> AttackResult:
-    """One batched result from the results of consecutive member chunks (same network, labels, config)."""
-    first = results[0]
-    return AttackResult(torch.cat([r.candidates for r in results]), torch.cat([r.lam for r in results]),
-                        first.labels, np.concatenate([r.history for r in results], axis=1),
-                        torch.cat([r.kkt for r in results]), first.config,
-                        tuple(m for r in results for m in r.members))
-
-
-def _submit(calls: list[tuple], options: _RayOptions) -> list[AttackResult]:
-    """Run ``(net, n_candidates, kwargs)`` calls as Ray tasks at once; results in order."""
-    ray = _ray()
-    remote = ray.remote(_task).options(num_cpus=options.num_cpus, num_gpus=options.num_gpus)
-    threads = max(1, int(options.num_cpus))
-    net_refs = {}
-    refs = []
-    for net, n_candidates, kwargs in calls:
-        if id(net) not in net_refs:     # one copy of each network in Ray's object store
-            net_refs[id(net)] = ray.put(net)
-        refs.append(remote.remote(net_refs[id(net)], n_candidates, threads, kwargs))
-    return ray.get(refs)
-
-
-def _task_kwargs(kwargs: dict, options: _RayOptions) -> dict:
-    """The arguments as a task receives them: the device resolved here, no progress bar, no callback."""
-    from reconleak_core.runtime import get_device
-
-    device = kwargs.get("device", "auto")
-    device = get_device(device) if device == "auto" else torch.device(device)   # "cuda": the workers' GPUs
-    if options.num_gpus > 0 and device.type != "cuda":
-        raise ValueError(f"num_gpus={options.num_gpus:g} reserves GPUs for the tasks, but the attack's device "
-                         f"resolved to {device.type!r}: pass device='cuda'")
-    if kwargs.get("callback") is not None:
-        raise ValueError("a callback cannot run inside Ray tasks; run the attack locally to use one")
-    return {**kwargs, "device": device.type, "progress": False}
-
-
-def batched_attack(net, n_candidates: int, **kwargs) -> AttackResult:
-    """``attack.reconstruct_batch(net, n_candidates, **kwargs)``; inside :func:`on_ray`, split over Ray tasks.
-
-    The merged result has the same shapes, members and order as the single local call.
+    ``members_per_task``: members per task (each task is one ``reconstruct_batch`` of that many members,
+    the last one possibly fewer); ``num_cpus`` / ``num_gpus``: Ray resources of each task.
     """
-    options = _RAY.get()
-    if options is None:
-        return attack_module.reconstruct_batch(net, n_candidates, **kwargs)  # looked up at call time (tests patch it)
-    kwargs = _task_kwargs(kwargs, options)
-    K = _members(kwargs)
-    size = options.members_per_task
-    calls = [(net, n_candidates, _chunk(kwargs, a, min(a + size, K))) for a in range(0, K, size)]
-    return _merge(_submit(calls, options))
+
+    members_per_task: int = 1
+    num_cpus: float = 1
+    num_gpus: float = 0
+
+    def __post_init__(self):
+        check_int(self.members_per_task, "members_per_task")
+        _resources(self.num_cpus, self.num_gpus)
+
+    def task_kwargs(self, kwargs: dict) -> dict:
+        """The arguments as a task receives them: the device resolved here, no progress bar, no callback."""
+        device = kwargs.get("device", "auto")
+        device = get_device(device) if device == "auto" else torch.device(device)   # "cuda": the workers' GPUs
+        if self.num_gpus > 0 and device.type != "cuda":
+            raise ValueError(f"num_gpus={self.num_gpus:g} reserves GPUs for the tasks, but the attack's device "
+                             f"resolved to {device.type!r}: pass device='cuda'")
+        if kwargs.get("callback") is not None:
+            raise ValueError("a callback cannot run inside Ray tasks; run the attack locally to use one")
+        return {**kwargs, "device": device.type, "progress": False}
+
+    def submit(self, calls: list[tuple]) -> list[AttackResult]:
+        """Run ``(net, n_candidates, kwargs)`` calls (``kwargs`` from :meth:`task_kwargs`) as Ray tasks at once;
+        results in order."""
+        ray = _ray()
+        remote = ray.remote(_task).options(num_cpus=float(self.num_cpus), num_gpus=float(self.num_gpus))
+        threads = max(1, int(self.num_cpus))
+        net_refs = {}
+        refs = []
+        for net, n_candidates, kwargs in calls:
+            if id(net) not in net_refs:     # one copy of each network in Ray's object store
+                net_refs[id(net)] = ray.put(net)
+            refs.append(remote.remote(net_refs[id(net)], n_candidates, threads, kwargs))
+        return ray.get(refs)
+
+    def __call__(self, net, n_candidates: int, **kwargs) -> AttackResult:
+        """``attack.reconstruct_batch(net, n_candidates, **kwargs)`` split over Ray tasks: the joined result has
+        the same shapes, members and order as the single local call."""
+        kwargs = self.task_kwargs(kwargs)
+        K, size = member_count(kwargs), self.members_per_task
+        calls = [(net, n_candidates, member_slice(kwargs, a, min(a + size, K))) for a in range(0, K, size)]
+        return AttackResult.concatenate(self.submit(calls))
 
 
 def run(name: str, scale: str = "book", *, seed: int = 0, members_per_task: int = 1, num_cpus: float = 1,
         num_gpus: float = 0, device="auto", progress: bool = False, cache: bool = True, cache_root=None,
         refresh: bool = False):
-    """``experiments.run(name, scale, ...)`` with its attack members as Ray tasks (:func:`on_ray`).
+    """``experiments.run(name, scale, ...)`` with its attack members as Ray tasks (a :class:`RayExecutor`).
 
     Returns the experiment's own result type; with ``cache=True`` a stored result (local or swept) is
     loaded without starting Ray, and a computed one is stored under the local run's key.
     """
-    from reconleak_core import experiments
-
-    with on_ray(members_per_task=members_per_task, num_cpus=num_cpus, num_gpus=num_gpus):
-        return experiments.run(name, scale, seed=seed, device=device, progress=progress, cache=cache,
-                               cache_root=cache_root, refresh=refresh)
+    executor = RayExecutor(members_per_task=members_per_task, num_cpus=num_cpus, num_gpus=num_gpus)
+    return experiments.run(name, scale, seed=seed, device=device, progress=progress, cache=cache,
+                           cache_root=cache_root, refresh=refresh, executor=executor)
 
 
 # -------------------------------------------------------------------------------------- random search
@@ -295,27 +235,20 @@ def random_search(spec, *, trials: int = 8, restarts: int = 2, space: SearchSpac
     after another in this process) or ``"ray"`` (every trial a Ray task, all submitted at once, resources
     ``num_cpus`` / ``num_gpus`` each). Both give the same :class:`SearchResult` and share its cache entry.
     """
-    from reconleak_core import trained_nets
-    from reconleak_core.cache import cached
-    from reconleak_core.kkt import normalize_margin
-    from reconleak_core.metrics import nearest_distances
-    from reconleak_core.runtime import get_device
-
     if not isinstance(spec, trained_nets.NetSpec):
         raise TypeError(f"spec must be a trained_nets.NetSpec, got {type(spec).__name__}")
-    trials, restarts = _positive_int(trials, "trials"), _positive_int(restarts, "restarts")
-    candidates_per_point = _positive_int(candidates_per_point, "candidates_per_point")
+    trials, restarts = check_int(trials, "trials"), check_int(restarts, "restarts")
+    candidates_per_point = check_int(candidates_per_point, "candidates_per_point")
     space = SearchSpace() if space is None else space
     if not isinstance(space, SearchSpace):
         raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}")
     attack = AttackConfig() if attack is None else attack
     if not isinstance(attack, AttackConfig):
         raise TypeError(f"attack must be an AttackConfig, got {type(attack).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_seed(seed)
     if executor not in ("local", "ray"):
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
-    options = _RayOptions(1, *_resources(num_cpus, num_gpus))
+    ray_executor = RayExecutor(1, num_cpus, num_gpus)
     device = get_device(device)
 
     def compute():
@@ -330,7 +263,7 @@ def random_search(spec, *, trials: int = 8, restarts: int = 2, space: SearchSpac
             calls.append((net, m, {"config": config, "seeds": seeds, "init_scale": float(drawn["init_scale"][t]),
                                    "lr": float(drawn["lr"][t]), "device": device.type}))
         if executor == "ray":
-            results = _submit([(n, mm, _task_kwargs(kw, options)) for n, mm, kw in calls], options)
+            results = ray_executor.submit([(n, mm, ray_executor.task_kwargs(kw)) for n, mm, kw in calls])
         else:
             results = [attack_module.reconstruct_batch(n, mm, **kw) for n, mm, kw in calls]
         nearest = [[nearest_distances(tn.X, c.to(tn.X.dtype)).train_to_rec.mean().item() for c in r.candidates]

@@ -64,7 +64,8 @@ class NetSpec:
     - ``checkpoints``: earlier steps (< ``steps``) at which the weights are also kept (``training_length``).
     - ``bias``: a first-layer bias (``TwoLayerReLU(bias=True)``, as Haim et al.'s networks; two layers only).
       The net stays 2-homogeneous in θ = (W, b, v), so margin normalisation holds; ``certificate.certificate`` does
-      not support it (``experiments.bias_shift`` measures such nets with :func:`~reconleak_core.experiments.kkt_residual` instead).
+      not support it (``experiments.bias_shift`` measures such nets with
+      :func:`~reconleak_core.experiments.bias_shift.kkt_residual` instead).
     """
 
     dataset: str = "sphere"

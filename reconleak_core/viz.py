@@ -11,14 +11,12 @@ Interface.
 - :func:`plot_activation_regions` — the activation-pattern regions of a two-layer net on a plane: the cones
   inside which Lemmas 2 and 3 may move points.
 - :func:`plot_curves` — several labelled curves on one axis (certificate ε against training steps, ...).
-- :func:`image_grid` — rows of images (e.g. reconstructions beside their nearest training images).
-- :func:`scrub_animation` — a precomputed, scrubbable slider (``FuncAnimation.to_jshtml``) that works in
-  static HTML with no kernel; returns an ``IPython.display.HTML`` object.
-- :func:`static_slider` — one or two real range sliders over precomputed frames (every grid point drawn
-  once, stored as compact PNG, switched by a few lines of plain JavaScript): the static-page counterpart
-  of a live ``interact`` slider, e.g. secret offset × attacker's guess.
-- ``plot_<experiment>`` (:func:`plot_init_radius`, :func:`plot_secret_shift`, ...) — the headline figure of each
-  result of :mod:`reconleak_core.experiments`, which its ``plot()`` method draws (the CLI's ``<experiment>.png``).
+- :func:`image_grid` — rows of images (e.g. reconstructions beside their nearest training images);
+  :func:`draw_image_rows` draws them on a given figure (a slider's frame); :func:`as_image` reads one image.
+- :func:`subplots` and :func:`two_panels` — matplotlib figures of the book's sizes (pyplot imported lazily).
+
+The sliders that work on a static page are in :mod:`reconleak_core.sliders`; the headline figure of each
+experiment lives beside its computation, in its module of :mod:`reconleak_core.experiments`.
 
 Sizes: the book's content column is about 690 px wide and a notebook figure is rendered at 100 dpi, so a
 figure :data:`COLUMN_INCHES` wide shows at its natural size and its 10-pt labels come out about 14 px; a
@@ -33,33 +31,33 @@ changed.
 
 from __future__ import annotations
 
-import numbers
-import re
-
 import torch
 
 from reconleak_core.checks import as_tensor, check_labels, check_points, check_positive
 
 __all__ = ["plane_basis", "side_basis", "plot_points_2d", "plot_activation_regions", "plot_curves", "image_grid",
-           "scrub_animation", "static_slider", "COLUMN_INCHES"]
+           "draw_image_rows", "as_image", "subplots", "two_panels", "COLUMN_INCHES"]
 
 COLUMN_INCHES = 6.8
 """Width (inches) of a figure that fills the book's ~690 px content column at the inline backend's 100 dpi."""
 
 _LABEL_COLOURS = {1.0: "tab:blue", -1.0: "tab:red"}
 
-# to_jshtml draws its buttons with Font Awesome icons fetched from a CDN; offline (and in a book served
-# without network) the buttons would be blank, so they are replaced by plain Unicode glyphs.
-_FONT_AWESOME_LINK = re.compile(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">')
-_BUTTON_GLYPHS = {"fa fa-minus": "\u2212", "fa fa-fast-backward": "|\u25c0", "fa fa-step-backward": "\u2039",
-                  "fa fa-play fa-flip-horizontal": "\u25c0", "fa fa-pause": "\u275a\u275a", "fa fa-play": "\u25b6",
-                  "fa fa-step-forward": "\u203a", "fa fa-fast-forward": "\u25b6|", "fa fa-plus": "+"}
-
 
 def _pyplot():
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: a script picks its backend before pyplot is first imported
 
     return plt
+
+
+def subplots(*args, **kwargs):
+    """``matplotlib.pyplot.subplots(*args, **kwargs)``, with pyplot imported at the first call."""
+    return _pyplot().subplots(*args, **kwargs)
+
+
+def two_panels():
+    """``(fig, axes)``: two panels side by side filling the book's column (:data:`COLUMN_INCHES` wide)."""
+    return subplots(1, 2, figsize=(COLUMN_INCHES, 3.2))
 
 
 def _axes(ax, figsize):
@@ -121,7 +119,8 @@ def side_basis(train, candidates) -> torch.Tensor:
 def _check_basis(basis, d: int) -> torch.Tensor:
     basis = as_tensor(basis, "basis", dtype=torch.float64)
     if basis.shape != (2, d):
-        raise ValueError(f"basis must have shape (2, {d}) (two directions in the input space), got {tuple(basis.shape)}")
+        raise ValueError(f"basis must have shape (2, {d}) (two directions in the input space), "
+                         f"got {tuple(basis.shape)}")
     gram = basis @ basis.T
     if not torch.allclose(gram, torch.eye(2, dtype=torch.float64), atol=1e-8):
         raise ValueError("basis rows must be orthonormal")
@@ -218,7 +217,8 @@ def plot_activation_regions(net, *, basis=None, extent: float = 1.5, resolution:
     The result is the ``Figure``.
     """
     if not hasattr(net, "activation_pattern") or not hasattr(net, "W"):
-        raise TypeError(f"net must be a two-layer network with activation_pattern (TwoLayerReLU), got {type(net).__name__}")
+        raise TypeError(f"net must be a two-layer network with activation_pattern (TwoLayerReLU), "
+                        f"got {type(net).__name__}")
     d = net.W.shape[1]
     if basis is None:
         if d != 2:
@@ -291,8 +291,9 @@ def plot_curves(x, curves, *, xlabel: str, ylabel: str, title: str | None = None
     return fig
 
 
-def _as_image(img, image_shape, where: str):
-    """An image as a NumPy array (H, W) or (H, W, C) with values as given."""
+def as_image(img, image_shape=None, where: str = "image"):
+    """An image as a NumPy array (H, W) or (H, W, C) with values as given: a tensor or array of shape (H, W),
+    (H, W, 3), (3, H, W), or a flat vector with ``image_shape``; ``where`` names it in error messages."""
     img = as_tensor(img, where, dtype=torch.float64).detach().cpu()
     if image_shape is not None:
         if img.numel() != int(torch.tensor(image_shape).prod()):
@@ -329,7 +330,7 @@ def _draw_rows(fig, rows, *, titles, row_titles, image_shape, normalize: bool, c
             if c >= len(row):
                 ax.axis("off")
                 continue
-            img = _as_image(row[c], image_shape, f"rows[{r}][{c}]")
+            img = as_image(row[c], image_shape, f"rows[{r}][{c}]")
             if normalize:
                 span = img.max() - img.min()
                 img = (img - img.min()) / span if span > 0 else img * 0
@@ -361,418 +362,12 @@ def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normaliz
     return fig
 
 
-def scrub_animation(draw_frame, values, *, figsize=(COLUMN_INCHES, 3.5), interval: int = 500, default_mode: str = "once"):
-    """A precomputed scrubbable slider over ``values`` that works in static HTML (no kernel).
-
-    ``draw_frame(fig, value)`` draws one frame on an empty ``fig`` (it is cleared before each call);
-    compute the expensive part for all values beforehand (batched) and only draw here. The frames are
-    rendered with ``matplotlib.animation.FuncAnimation(...).to_jshtml(default_mode=default_mode)``
-    (``"once"``, ``"loop"`` or ``"reflect"``) and the figure is closed so it is not shown twice.
-
-    The player's Font Awesome button icons (fetched from a CDN) are replaced by Unicode glyphs, so the
-    HTML is self-contained and its buttons show offline.
-
-    Returns an ``IPython.display.HTML`` object (its ``.data`` is the HTML text, for a script to save).
-    The HTML embeds random element ids: tag its notebook cell ``nbval-ignore-output``.
-    """
-    from IPython.display import HTML
-    from matplotlib.animation import FuncAnimation
-
-    if not callable(draw_frame):
-        raise TypeError(f"draw_frame must be callable as draw_frame(fig, value), got {type(draw_frame).__name__}")
-    values = list(values)
-    if not values:
-        raise ValueError("values must hold at least one frame value")
-    if default_mode not in ("once", "loop", "reflect"):
-        raise ValueError(f"default_mode must be 'once', 'loop' or 'reflect', got {default_mode!r}")
-    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-        raise ValueError(f"interval must be a positive integer (milliseconds), got {interval!r}")
-    plt = _pyplot()
-    fig = plt.figure(figsize=figsize)
-
-    def update(k):
-        fig.clear()
-        draw_frame(fig, values[k])
-        return []
-
-    try:
-        anim = FuncAnimation(fig, update, frames=len(values), interval=interval, blit=False, repeat=False)
-        html = anim.to_jshtml(default_mode=default_mode)
-    finally:
-        plt.close(fig)
-    html = _FONT_AWESOME_LINK.sub("", html)
-    for icon, glyph in _BUTTON_GLYPHS.items():
-        html = html.replace(f'<i class="{icon}"></i>', glyph)
-    return HTML(html)
-
-
-# Plain JavaScript of static_slider: no library, no network. ``root`` is the widget's own <div>; the grid
-# cell of the sliders' positions (row-major) picks a frame; duplicate frames are stored once.
-_SLIDER_JS = """(function () {
-  var root = document.getElementById("%(uid)s");
-  var frames = %(frames)s, index = %(index)s, values = %(values)s;
-  var img = root.querySelector("img"), inputs = root.querySelectorAll("input[type=range]"),
-      outputs = root.querySelectorAll("output");
-  function show() {
-    var cell = 0;
-    for (var s = 0; s < inputs.length; s++) {
-      var k = Number(inputs[s].value);
-      cell = cell * values[s].length + k;
-      outputs[s].textContent = values[s][k];
-      inputs[s].setAttribute("aria-valuetext", values[s][k]);
-    }
-    img.src = "data:image/png;base64," + frames[index[cell]];
-    root.setAttribute("data-frame", String(cell));
-  }
-  for (var s = 0; s < inputs.length; s++) { inputs[s].addEventListener("input", show); }
-  show();
-})();"""
-
-
-def _format_values(values, spec, label: str) -> list[str]:
-    if callable(spec):
-        return [str(spec(v)) for v in values]
-    if not isinstance(spec, str):
-        raise TypeError(f"value_format for slider {label!r} must be a format string or a callable, got "
-                        f"{type(spec).__name__}")
-    out = []
-    for v in values:
-        if isinstance(v, numbers.Real) and not isinstance(v, bool):
-            out.append(spec.format(v))
-        else:
-            out.append(str(v))
-    return out
-
-
-def _png(fig, colors: int | None) -> bytes:
-    """The figure as PNG bytes; with ``colors`` an adaptive palette of that many colours (no dithering), which
-    keeps line plots and grey images sharp at a third of the size."""
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    fig.canvas.draw()
-    image = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
-    if colors is not None:
-        image = image.quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
-    buffer = io.BytesIO()
-    image.save(buffer, format="png", optimize=True)
-    return buffer.getvalue()
-
-
-def static_slider(draw_frame, sliders, *, initial=None, value_format="{:.3g}", figsize=(COLUMN_INCHES, 3.6),
-                  dpi: int = 100, colors: int | None = 256, max_bytes: int = 1_500_000, alt: str = ""):
-    """One or two range sliders over precomputed frames, as self-contained HTML that works on a static page.
-
-    The static-page counterpart of a live ``interact`` slider: every combination of slider values is drawn
-    once, here, and the page only switches between the stored pictures, so the sliders move in the built
-    book (no kernel, no network, no CDN) as well as in Jupyter and Colab.
-
-    Parameters
-    ----------
-    draw_frame:
-        ``draw_frame(fig, value)`` (one slider) or ``draw_frame(fig, value_1, value_2)`` (two) draws one frame
-        on an empty matplotlib ``Figure`` (a fresh one for every frame, never shown by pyplot). Compute the
-        expensive part for the whole grid beforehand (one batched experiment) and only draw here.
-    sliders:
-        A mapping ``{label: values}`` with one or two entries, in slider order (e.g.
-        ``{"secret offset s": offsets, "attacker's guess g": guesses}``); each ``values`` a non-empty sequence.
-        The values are passed to ``draw_frame`` as given (indices, numbers, strings).
-    initial:
-        The values shown first, one per slider (default: the first value of each); each must be one of
-        that slider's values.
-    value_format:
-        How a slider's current value is printed beside it: a format string applied to numbers (others are
-        printed with ``str``), a callable ``value → text``, or a tuple of either, one per slider.
-    figsize, dpi:
-        Size of every frame. The default fills the ~690 px content column at its natural size (labels of
-        10 pt render at about 14 px); keep ``figsize[0] * dpi`` near 690 for legible labels.
-    colors:
-        Frames are stored as PNG with an adaptive palette of ``colors`` colours (2–256), about three times
-        smaller than full colour; ``None`` stores full-colour PNG. Identical frames are stored once.
-    max_bytes:
-        Refuse (``ValueError``) to emit more than this many bytes of HTML, so a chapter page stays small
-        (the book aims at under 3 MB a page): lower ``dpi``, ``figsize`` or the number of values instead.
-    alt:
-        Text alternative of the picture (for screen readers).
-
-    Returns
-    -------
-    IPython.display.HTML
-        Its ``.data`` is the HTML text: a ``<div class="reconleak-slider">`` holding the ``<img>`` (showing the
-        initial frame even with JavaScript off), one ``<input type="range">`` and ``<output>`` per slider, and
-        a short script. Element ids are random, so two sliders never clash on one page; tag the cell
-        ``nbval-ignore-output`` (the frames also differ between CPUs).
-
-    Example
-    -------
-    A chapter's cell, after the batched experiment that made its figure (chapter "Shifted images")::
-
-        def draw(fig, k):
-            draw_image_rows(fig, [list(result.recon[k]), list(result.nearest[k])],
-                            image_shape=data.DIGITS_IMAGE_SHAPE, row_titles=["reconstruction", "training"])
-
-        static_slider(draw, {"secret offset s": range(len(result.offsets))},
-                      value_format=lambda k: f"{result.offsets[k]:.3g}", figsize=(COLUMN_INCHES, 2.4))
-    """
-    import base64
-    import html as html_lib
-    import json
-    import uuid
-
-    from IPython.display import HTML
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if not callable(draw_frame):
-        raise TypeError(f"draw_frame must be callable as draw_frame(fig, *values), got {type(draw_frame).__name__}")
-    if not hasattr(sliders, "items") or not 1 <= len(sliders) <= 2:
-        raise ValueError(f"sliders must be a mapping {{label: values}} with one or two entries, got {sliders!r}")
-    labels = [str(label) for label in sliders]
-    grids = [list(values) for values in sliders.values()]
-    for label, values in zip(labels, grids):
-        if not values:
-            raise ValueError(f"slider {label!r} has no values")
-    specs = tuple(value_format) if isinstance(value_format, (tuple, list)) else (value_format,) * len(grids)
-    if len(specs) != len(grids):
-        raise ValueError(f"value_format gives {len(specs)} formats for {len(grids)} sliders")
-    texts = [_format_values(values, spec, label) for values, spec, label in zip(grids, specs, labels)]
-    if initial is None:
-        start = [0] * len(grids)
-    else:
-        initial = tuple(initial) if isinstance(initial, (tuple, list)) else (initial,)
-        if len(initial) != len(grids):
-            raise ValueError(f"initial gives {len(initial)} values for {len(grids)} sliders")
-        start = []
-        for label, values, value in zip(labels, grids, initial):
-            matches = [k for k, v in enumerate(values) if v is value or v == value]
-            if not matches:
-                raise ValueError(f"initial value {value!r} is not one of slider {label!r}'s values")
-            start.append(matches[0])
-    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 20 <= dpi <= 400:
-        raise ValueError(f"dpi must be an integer in 20..400, got {dpi!r}")
-    if colors is not None and (isinstance(colors, bool) or not isinstance(colors, int) or not 2 <= colors <= 256):
-        raise ValueError(f"colors must be an integer in 2..256 or None, got {colors!r}")
-    if len(figsize) != 2 or not all(isinstance(v, numbers.Real) and v > 0 for v in figsize):
-        raise ValueError(f"figsize must be two positive sizes in inches, got {figsize!r}")
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-        raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
-
-    cells = [(a,) for a in grids[0]] if len(grids) == 1 else [(a, b) for a in grids[0] for b in grids[1]]
-    frames, index, seen = [], [], {}
-    for cell in cells:
-        fig = Figure(figsize=tuple(float(v) for v in figsize), dpi=dpi, facecolor="white")
-        FigureCanvasAgg(fig)
-        draw_frame(fig, *cell)
-        data = base64.b64encode(_png(fig, colors)).decode("ascii")
-        if data not in seen:
-            seen[data] = len(frames)
-            frames.append(data)
-        index.append(seen[data])
-    first = 0
-    for k, size in zip(start, [len(v) for v in grids]):
-        first = first * size + k
-
-    uid = f"reconleak-slider-{uuid.uuid4().hex[:12]}"
-    width, height = round(figsize[0] * dpi), round(figsize[1] * dpi)
-    css_width = round(figsize[0] * 100)  # 100 CSS px per inch, like the inline backend's figures
-    controls = []
-    for s, (label, values) in enumerate(zip(labels, texts)):
-        control_id = f"{uid}-{s}"
-        controls.append(
-            f'<div style="display:flex;align-items:center;gap:0.6em;margin:0.2em 0">'
-            f'<label for="{control_id}" style="min-width:9em">{html_lib.escape(label)}</label>'
-            f'<input type="range" id="{control_id}" min="0" max="{len(values) - 1}" step="1" value="{start[s]}" '
-            f'style="flex:1;max-width:24em">'
-            f'<output for="{control_id}" style="min-width:4em">{html_lib.escape(values[start[s]])}</output></div>')
-    script = _SLIDER_JS % {"uid": uid, "frames": json.dumps(frames), "index": json.dumps(index),
-                           "values": json.dumps(texts, ensure_ascii=False)}
-    text = (f'<div class="reconleak-slider" id="{uid}" data-frame="{first}" style="max-width:100%">'
-            f'<img src="data:image/png;base64,{frames[index[first]]}" width="{css_width}" '
-            f'height="{round(css_width * height / width)}" data-natural-scale="{dpi / 100:g}" '
-            f'alt="{html_lib.escape(alt)}" style="max-width:100%;height:auto;display:block">'
-            + "".join(controls) + f"<script>{script}</script></div>")
-    if len(text) > max_bytes:
-        raise ValueError(f"the slider's HTML would take {len(text) / 1e6:.2f} MB ({len(frames)} distinct frames of "
-                         f"{len(cells)}), more than max_bytes = {max_bytes / 1e6:.2f} MB: lower dpi or figsize, use "
-                         "fewer slider values, or raise max_bytes")
-    return HTML(text)
-
-
-_FULL_WIDTH_THREE_PANELS = (9.3, 3.3)
-
-
-def _per_x(values, n: int):
-    """Mean over everything but the first axis (e.g. over attack seeds), as a 1-D tensor of length n."""
-    values = as_tensor(values, "values", dtype=torch.float64)
-    return values.reshape(n, -1).mean(dim=1)
-
-
-def _two_panels():
-    """A figure of two panels side by side filling the book's column (:data:`COLUMN_INCHES` wide)."""
-    return _pyplot().subplots(1, 2, figsize=(COLUMN_INCHES, 3.2))
-
-
-def _finish(fig):
-    fig.tight_layout()
-    return fig
-
-
-def plot_init_radius(result):
-    """``experiments.init_radius`` (paper Fig. 2a): final KKT loss and reconstruction distances against the
-    attack's init radius, means over the attack seeds. Returns the ``Figure``."""
-    r = result.radii
-    fig, axes = _two_panels()
-    plot_curves(r, {"KKT loss": _per_x(result.kkt, len(r))}, xlabel="attack init radius", ylabel="final KKT loss",
-                title="the attack's objective", logx=True, logy=True, ax=axes[0])
-    plot_curves(r, {"nearest": _per_x(result.nearest, len(r)), "matched": _per_x(result.matched, len(r))},
-                xlabel="attack init radius", ylabel="distance to the training set",
-                title="reconstruction quality", logx=True, logy=True, ax=axes[1])
-    return _finish(fig)
-
-
-def plot_secret_shift(result):
-    """``experiments.secret_shift`` (paper Fig. 2b): median best SSIM and final KKT loss against the secret
-    offset, for the uninformed box [0, 1] and the informed box [s, 1 + s]. Returns the ``Figure``."""
-    o = result.offsets
-    fig, axes = _two_panels()
-    plot_curves(o, {"box [0, 1]": result.median[:, 0], "box [s, 1 + s]": result.median[:, 1]},
-                xlabel="secret offset s", ylabel="median best SSIM", title="reconstruction quality", ax=axes[0])
-    plot_curves(o, {"box [0, 1]": result.kkt[:, 0], "box [s, 1 + s]": result.kkt[:, 1]}, xlabel="secret offset s",
-                ylabel="final KKT loss", title="the attack's objective", logy=True, ax=axes[1])
-    return _finish(fig)
-
-
-def plot_shift_guess(result):
-    """``experiments.shift_guess``: median best SSIM and "average-ness" (training images sharing their best
-    candidate) against the secret offset s, for the guess g = 0 (uninformed) and g = s (informed); both
-    must be on the result's grid of guesses. Returns the ``Figure``."""
-    offsets = [float(o) for o in result.offsets]
-    zero = result.at(offsets[0], 0.0)[1]
-    diagonal = [result.at(o, o) for o in offsets]
-    fig, axes = _two_panels()
-    for ax, values, ylabel, title in ((axes[0], result.median, "median best SSIM", "reconstruction quality"),
-                                      (axes[1], result.shared, "images sharing a candidate", "average-ness")):
-        curves = {"guess g = 0": values[:, zero], "guess g = s": torch.stack([values[i, j] for i, j in diagonal])}
-        plot_curves(offsets, curves, xlabel="secret offset s", ylabel=ylabel, title=title, ax=ax)
-    return _finish(fig)
-
-
-def plot_digit_leak(result):
-    """``experiments.digit_leak``: every training image above its best pooled candidate, with the median SSIM
-    in the title. Returns the ``Figure``."""
-    fig = image_grid([list(result.images), list(result.best)], row_titles=["training", "best candidate"],
-                     image_shape=tuple(result.image_shape), normalize=False, scale=0.8)
-    fig.suptitle(f"median SSIM {result.median:.3g}, {result.fraction:.0%} of the images ≥ 0.7", fontsize="medium")
-    return _finish(fig)
-
-
-def plot_training_length(result, *, figsize=_FULL_WIDTH_THREE_PANELS):
-    """``experiments.training_length``: certificate ε against steps, split distance and attack distances
-    against ε (longer training to the right). Three panels, by default 9.3 inches wide for a notebook cell
-    tagged ``full-width`` (about 935 px in a 1280 px window); ``figsize=(COLUMN_INCHES, 2.8)`` fits the
-    column. Returns the ``Figure``."""
-    fig, axes = _pyplot().subplots(1, 3, figsize=figsize)
-    plot_curves(result.steps, {"ε / ‖θ̂‖": result.eps_rel}, xlabel="training steps", ylabel="relative ε",
-                title="certificate", logx=True, logy=True, ax=axes[0])
-    plot_curves(result.eps_rel, {"split distance": result.split_distance}, xlabel="relative ε",
-                ylabel="distance", title="far KKT sets", logx=True, logy=True, ax=axes[1])
-    plot_curves(result.eps_rel, {"nearest": result.nearest, "matched": result.matched}, xlabel="relative ε",
-                ylabel="distance", title="attack without a prior", logx=True, ax=axes[2])
-    for ax in axes[1:]:
-        ax.invert_xaxis()
-    return _finish(fig)
-
-
-def plot_training_leak(result):
-    """``experiments.training_leak``: the share of training points recovered and their median distance to the
-    nearest pooled candidate against the checkpoint's certificate ε_rel (better trained to the right).
-    Returns the ``Figure``."""
-    fig, axes = _two_panels()
-    plot_curves(result.eps_rel, {"recovered": result.fraction}, xlabel="relative ε (certificate)",
-                ylabel=f"share within {result.config.threshold:g}", title="leakage", logx=True, ax=axes[0])
-    plot_curves(result.eps_rel, {"median distance": result.median}, xlabel="relative ε (certificate)",
-                ylabel="distance", title="reconstruction quality", logx=True, ax=axes[1])
-    for ax in axes:
-        ax.invert_xaxis()
-    return _finish(fig)
-
-
-def plot_infer_shift(result):
-    """``experiments.infer_shift``: the estimated against the true offset, and the KKT loss against the trial
-    shift. Returns the ``Figure``."""
-    o = result.offsets
-    fig, axes = _two_panels()
-    plot_curves(o, {"estimate": result.estimate, "true offset": o}, xlabel="true offset",
-                ylabel="offset", title="inferring the secret shift", ax=axes[0])
-    loss = as_tensor(result.loss, "loss", dtype=torch.float64)
-    plot_curves(result.trials, {f"offset {float(v):.3g}": row for v, row in zip(o, loss)},
-                xlabel="trial shift", ylabel="final KKT loss", title="loss per trial", logy=True, ax=axes[1])
-    return _finish(fig)
-
-
-__all__ += ["plot_init_radius", "plot_secret_shift", "plot_shift_guess", "plot_digit_leak", "plot_training_length",
-            "plot_training_leak", "plot_infer_shift", "plot_bias_shift"]
-
-
-def plot_bias_shift(result, axes=None):
-    """``experiments.bias_shift``: median pooled SSIM (uninformed box) and KKT residual against the offset, one
-    curve per bias setting, the medians over draws with their range as a band (chapter "Open questions")."""
-    own = axes is None
-    fig, axes = _two_panels() if own else (axes[0].figure, axes)
-    o = as_tensor(result.offsets, "offsets", dtype=torch.float64)
-    for ax, values, ylabel in ((axes[0], result.median, "median best SSIM"), (axes[1], result.eps_rel, "ε_rel")):
-        for j, bias in enumerate(result.biases):
-            v = as_tensor(values, "values", dtype=torch.float64)[:, :, j]
-            label = "first-layer bias" if bool(bias) else "no bias"
-            line, = ax.plot(o, v.quantile(0.5, dim=0), marker="o", label=label)
-            ax.fill_between(o, v.amin(dim=0), v.amax(dim=0), color=line.get_color(), alpha=0.2)
-        ax.set_xlabel("secret offset s")
-        ax.set_ylabel(ylabel)
-        ax.legend(fontsize="small")
-    axes[0].set_title("uninformed box [0, 1]")
-    axes[1].set_title("KKT residual (NNLS, hard gate)")
-    return _finish(fig) if own else fig
-
-
-def plot_shift_reconstructions(result, show: int = 4, figsize=None):
-    """Paper Fig. 2b's images from an ``experiments.SecretShiftResult``: one row per secret offset with its
-    ``show`` best reconstructions of the uninformed attack (box [0, 1]), each beside its nearest training image (every image min–max scaled for
-    display, as they are scored). The default size fills the book's column (:data:`COLUMN_INCHES`).
-    Returns the ``Figure``."""
-    offsets = [float(o) for o in result.offsets]
-    show = min(int(show), result.recon.shape[2])
-    if show < 1:
-        raise ValueError(f"show must be a positive integer, got {show!r}")
-    plt = _pyplot()
-    cell = COLUMN_INCHES / (2 * show + 0.4)
-    fig, axes = plt.subplots(len(offsets), 2 * show, squeeze=False,
-                             figsize=figsize or (COLUMN_INCHES, 0.45 + 1.1 * cell * len(offsets)))
-    for r, offset in enumerate(offsets):
-        for c in range(show):
-            for k, (images, what) in enumerate(((result.recon[:, 0], "rec."), (result.nearest[:, 0], "nearest"))):
-                ax = axes[r][2 * c + k]
-                img = _as_image(images[r][c], tuple(result.image_shape), "image")
-                span = img.max() - img.min()
-                ax.imshow((img - img.min()) / span if span > 0 else img * 0, cmap="gray", vmin=0, vmax=1)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(what, fontsize="small")
-        axes[r][0].set_ylabel(f"s = {offset:g}", fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-__all__ += ["plot_shift_reconstructions"]
-
 
 def draw_image_rows(fig, rows, *, row_titles=None, image_shape=None, title: str | None = None, cmap: str = "gray"):
     """Draw ``rows`` (rows of images) on the existing, empty figure ``fig``, each image min–max scaled for display.
 
-    The frame-drawing counterpart of :func:`image_grid` for :func:`scrub_animation` (whose ``draw_frame`` gets a
-    cleared figure): e.g. a secret offset's best reconstructions above their nearest training images (chapter
+    The frame-drawing counterpart of :func:`image_grid` for ``sliders.static_slider`` (whose ``draw_frame`` gets
+    an empty figure): e.g. a secret offset's best reconstructions above their nearest training images (chapter
     "Shifted images"). Images as in :func:`image_grid` (flat vectors need ``image_shape``); ``row_titles`` labels
     each row, ``title`` the figure. Returns ``fig``.
     """
@@ -783,6 +378,3 @@ def draw_image_rows(fig, rows, *, row_titles=None, image_shape=None, title: str 
     if title:
         fig.suptitle(title, fontsize="medium")
     return fig
-
-
-__all__ += ["draw_image_rows"]

@@ -1,7 +1,7 @@
 """The browser check (.ci/check_book.py) passes a sound page and fails a deliberately broken one.
 
 Runs headless Debian chromium through playwright on two tiny handmade pages (skipped where either is
-missing): the sound one holds a working viz.static_slider and a figure at its natural size; the broken
+missing): the sound one holds a working sliders.static_slider and a figure at its natural size; the broken
 one a code line wider than its box, a figure shrunk to a third of its width, a slider that never
 changes its picture, a hidden progress bar that leaves a blank gap, and a console error.
 """
@@ -24,7 +24,7 @@ pytest.importorskip("playwright")
 if shutil.which("chromium") is None:
     pytest.skip("no chromium on PATH (Debian: apt-get install -y chromium)", allow_module_level=True)
 
-from reconleak_core import viz  # noqa: E402
+from reconleak_core import sliders  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("check_book", ROOT / ".ci" / "check_book.py")
@@ -48,7 +48,7 @@ def _draw(fig, k):
 
 
 def _site(tmp_path: Path) -> Path:
-    slider = viz.static_slider(_draw, {"k": [1, 2, 3]}, figsize=(5, 2), dpi=50).data
+    slider = sliders.static_slider(_draw, {"k": [1, 2, 3]}, figsize=(5, 2), dpi=50).data
     good = (f'<div class="cell"><div class="cell_output"><pre>short line</pre></div></div>{slider}'
             f'<img src="{_png(500, 200)}" width="500">')
     bad = ('<div class="cell"><div class="cell_output"><pre style="overflow:auto">' + "x" * 300 + "</pre></div></div>"

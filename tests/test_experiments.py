@@ -154,7 +154,7 @@ def test_second_call_hits_the_cache_without_recomputing(results, cache_dir, monk
         raise AssertionError("the cached result was recomputed")
 
     monkeypatch.setattr(experiments.Run, "attack", fail)
-    monkeypatch.setattr(experiments, "_certificate", fail)
+    monkeypatch.setattr(experiments.Run, "network", fail)
     second = experiments.init_radius(experiments.InitRadiusConfig.preset("test"), device="cpu", cache_root=cache_dir)
     np.testing.assert_array_equal(first.candidates, second.candidates)
     np.testing.assert_array_equal(first.kkt, second.kkt)

@@ -118,7 +118,8 @@ def test_readme_chapter_list_matches_toc():
 
 def test_readme_has_exactly_one_setup_and_one_test_command():
     setup, test = _readme_block("setup-command"), _readme_block("test-command")
-    assert len(setup) == 1 and len(test) == 1, "README.md needs one <!-- setup-command --> and one <!-- test-command --> block"
+    assert len(setup) == 1 and len(test) == 1, (
+        "README.md needs one <!-- setup-command --> and one <!-- test-command --> block")
     assert "\n" not in setup[0] and "\n" not in test[0], "each command is a single line"
     assert "pip install -r requirements.txt" in setup[0] and "jupyter-book build . -W -n --keep-going" in setup[0]
     assert "python3 -m pytest tests book --nbval" in test[0]
@@ -213,11 +214,9 @@ def test_setup_cell_lines_fit_the_book_column():
 
 
 # ----------------------------------------------------------------------------------------------
-# Claim cells (issue 11): a chapter's measured statements are checked by reconleak_core.claims in cells
-# tagged "claim", whose one-line "✓ <claim>" outputs nbval compares; chaotic figures are shown in cells
-# tagged nbval-ignore-output. The lead sets CLAIM_CELLS_REQUIRED = True once the chapters have their claim
-# cells (phase 2); until then only the rules that hold for any chapter are checked.
-CLAIM_CELLS_REQUIRED = True
+# Claim cells: a chapter's measured statements are checked by reconleak_core.claims in cells tagged "claim",
+# whose one-line "✓ <claim>" outputs nbval compares; chaotic figures are shown in cells tagged
+# nbval-ignore-output.
 MIN_CLAIM_CELLS = 2
 CLAIM_TAG = "claim"
 UNCOMPARED_TAGS = ("nbval-ignore-output", "nbval-skip")
@@ -249,8 +248,6 @@ def test_claim_cells_are_compared_and_print_only_check_lines(path):
                 f"tagged {CLAIM_TAG!r} whose output nbval compares")
 
 
-@pytest.mark.skipif(not CLAIM_CELLS_REQUIRED, reason="claim cells are added to the chapters in phase 2 of "
-                    "issue 11; set CLAIM_CELLS_REQUIRED = True in tests/test_notebooks.py once they are")
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_every_chapter_has_claim_cells(path):
     claim_cells = _claim_cells(_read(path))

@@ -66,10 +66,10 @@ def private_imports(source: str, module: str) -> list[str]:
 
 def _offenders() -> dict[str, list[str]]:
     out = {}
-    for path in sorted(PACKAGE.glob("*.py")):
-        found = private_imports(path.read_text(), path.stem)
+    for path in sorted(PACKAGE.rglob("*.py")):   # a subpackage (experiments/) is one module's business
+        found = private_imports(path.read_text(), path.relative_to(PACKAGE).with_suffix("").parts[0])
         if found:
-            out[path.name] = found
+            out[str(path.relative_to(PACKAGE))] = found
     return out
 
 

@@ -157,8 +157,8 @@ def test_the_command_line_runs_an_experiment_from_outside_the_package(plugin, tm
     payload = json.loads((out / "margins.json").read_text())
     assert payload["experiment"] == "margins" and len(payload["margins"]) == 6
     assert (out / "margins.png").stat().st_size > 0
-    helped = subprocess.run([sys.executable, "-m", "reconleak_core", "reproduce", "--help", "--import", "margin_plugin"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    helped = subprocess.run([sys.executable, "-m", "reconleak_core", "reproduce", "--help", "--import",
+                             "margin_plugin"], env=env, capture_output=True, text=True, timeout=120)
     assert helped.returncode == 0
     assert "normalised margins" in helped.stdout
 

@@ -20,7 +20,7 @@ from reconleak_core import experiments, sweep
 from reconleak_core.attack import AttackConfig, reconstruct_batch
 from reconleak_core.experiments import InitRadiusConfig
 from reconleak_core.train import TrainConfig
-from reconleak_core.trained_nets import NetSpec
+from reconleak_core.trained_nets import NetSpec, trained_network
 
 ray = pytest.importorskip("ray", reason="Ray is an optional dependency (pip install 'reconleak_core[sweep]'); "
                                         "without it the sweep tests cannot start a Ray instance")
@@ -55,8 +55,9 @@ def _config():
 def test_sweep_of_an_experiment_equals_the_in_process_run_and_shares_its_cache(local_ray, tmp_path):
     config = _config()
     local = experiments.init_radius(config, device="cpu", cache=False)
-    with sweep.on_ray(members_per_task=2):         # 3 members: tasks of 2 and 1
-        swept = experiments.init_radius(config, device="cpu", cache_root=tmp_path)
+    # 3 members: tasks of 2 and 1
+    swept = experiments.init_radius(config, device="cpu", cache_root=tmp_path,
+                                    executor=sweep.RayExecutor(members_per_task=2))
     assert type(swept) is type(local)
     for name in ("kkt", "nearest", "matched", "candidate_norm", "candidates", "lam"):
         np.testing.assert_allclose(getattr(swept, name), getattr(local, name), rtol=TOL, atol=TOL, err_msg=name)
@@ -74,12 +75,12 @@ def test_sweep_of_an_experiment_equals_the_in_process_run_and_shares_its_cache(l
 
 
 def test_batched_attack_split_over_tasks_keeps_members_and_their_order(local_ray):
-    net = experiments.trained_network(NetSpec(n=6, d=5, subspace_dim=3, width=20, train=TrainConfig(steps=800)), cache=False).net
+    spec = NetSpec(n=6, d=5, subspace_dim=3, width=20, train=TrainConfig(steps=800))
+    net = trained_network(spec, cache=False).net
     kwargs = dict(seeds=[3, 1, 4, 1, 5], init_scale=[0.01, 0.1, 0.03, 0.3, 1.0], lr=0.02, steps=50, device="cpu",
                   dtype=torch.float64)
     local = reconstruct_batch(net, 12, **kwargs)
-    with sweep.on_ray(members_per_task=2):
-        swept = sweep.batched_attack(net, 12, **kwargs)
+    swept = sweep.RayExecutor(members_per_task=2)(net, 12, **kwargs)
     assert swept.members == local.members
     torch.testing.assert_close(swept.candidates, local.candidates, rtol=TOL, atol=TOL)
     np.testing.assert_allclose(swept.history, local.history, rtol=TOL, atol=TOL)
@@ -99,11 +100,9 @@ def test_random_search_on_ray_equals_the_local_search(local_ray, tmp_path):
 
 def test_clear_errors():
     with pytest.raises(ValueError, match="members_per_task"):
-        with sweep.on_ray(members_per_task=0):
-            pass
+        sweep.RayExecutor(members_per_task=0)
     with pytest.raises(ValueError, match="num_gpus"):
-        with sweep.on_ray(num_gpus=-1):
-            pass
+        sweep.RayExecutor(num_gpus=-1)
     with pytest.raises(ValueError, match="lam_min"):
         sweep.SearchSpace(lam_min=(0.5, 0.1))
     with pytest.raises(ValueError, match="executor"):

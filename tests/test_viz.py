@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from reconleak_core import data, models, viz  # noqa: E402
+from reconleak_core import data, experiments, models, sliders, viz  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -92,13 +92,13 @@ def test_scrub_animation_has_one_frame_per_value_and_no_cdn_icons():
         drawn.append(value)
         fig.add_subplot().plot([0, value])
 
-    html = viz.scrub_animation(draw, [1.0, 2.0, 3.0], default_mode="loop").data
+    html = sliders.scrub_animation(draw, [1.0, 2.0, 3.0], default_mode="loop").data
     assert "new Array(3)" in html
     assert "font-awesome" not in html and 'class="fa' not in html
     assert set(drawn) == {1.0, 2.0, 3.0}
     assert plt.get_fignums() == []  # the animation's figure is closed, not shown twice
     with pytest.raises(ValueError, match="default_mode"):
-        viz.scrub_animation(draw, [1.0], default_mode="bounce")
+        sliders.scrub_animation(draw, [1.0], default_mode="bounce")
 
 
 def test_side_basis_shows_the_direction_candidates_leave_the_data_span():
@@ -117,12 +117,12 @@ def test_experiment_figures_draw_one_panel_per_question():
     t = lambda *v: torch.tensor(v, dtype=torch.float64)
     result = SimpleNamespace(steps=t(10, 100, 1000), eps_rel=t(0.5, 0.1, 0.02), split_distance=t(0.1, 0.5, 2.0),
                              nearest=t(0.3, 0.4, 0.5), matched=t(0.4, 0.5, 0.6))
-    fig = viz.plot_training_length(result)
+    fig = experiments.plot_training_length(result)
     assert len(fig.axes) == 3
     assert fig.axes[1].xaxis_inverted()                # longer training to the right
     radius = SimpleNamespace(radii=t(0.5, 1.0), kkt=torch.ones(2, 3), nearest=torch.ones(2, 3),
                              matched=torch.ones(2, 3))
-    assert len(viz.plot_init_radius(radius).axes) == 2
+    assert len(experiments.plot_init_radius(radius).axes) == 2
 
 
 def _slider_parts(html):
@@ -142,7 +142,7 @@ def test_static_slider_draws_every_grid_point_once_in_row_major_order():
         drawn.append((offset, guess))
         fig.add_subplot().plot([0, offset, guess])
 
-    html = viz.static_slider(draw, {"secret offset": [0.0, 0.5, 1.0], "guess": [0.0, 1.0]}, figsize=(3, 2),
+    html = sliders.static_slider(draw, {"secret offset": [0.0, 0.5, 1.0], "guess": [0.0, 1.0]}, figsize=(3, 2),
                              dpi=50, initial=(0.5, 1.0)).data
     assert drawn == [(a, b) for a in (0.0, 0.5, 1.0) for b in (0.0, 1.0)]
     frames, index, values, _ = _slider_parts(html)
@@ -159,8 +159,8 @@ def test_static_slider_stores_identical_frames_once_and_ids_never_clash():
     def draw(fig, k):
         fig.add_subplot().plot([0, k % 2])
 
-    first = viz.static_slider(draw, {"k": range(4)}, figsize=(2, 2), dpi=40).data
-    second = viz.static_slider(draw, {"k": range(4)}, figsize=(2, 2), dpi=40).data
+    first = sliders.static_slider(draw, {"k": range(4)}, figsize=(2, 2), dpi=40).data
+    second = sliders.static_slider(draw, {"k": range(4)}, figsize=(2, 2), dpi=40).data
     frames, index, _, ids = _slider_parts(first)
     assert len(frames) == 2 and index == [0, 1, 0, 1]
     assert not set(ids) & set(_slider_parts(second)[3])
@@ -171,21 +171,21 @@ def test_static_slider_formats_values_and_rejects_bad_input():
         fig.add_subplot()
 
     radii = [0.1, 1.0, 10.0]
-    html = viz.static_slider(draw, {"radius": range(3)}, value_format=lambda k: f"r = {radii[k]:g}",
+    html = sliders.static_slider(draw, {"radius": range(3)}, value_format=lambda k: f"r = {radii[k]:g}",
                              figsize=(2, 2), dpi=40).data
     assert _slider_parts(html)[2] == [["r = 0.1", "r = 1", "r = 10"]]
     with pytest.raises(ValueError, match="one or two entries"):
-        viz.static_slider(draw, {"a": [1], "b": [1], "c": [1]})
+        sliders.static_slider(draw, {"a": [1], "b": [1], "c": [1]})
     with pytest.raises(ValueError, match="has no values"):
-        viz.static_slider(draw, {"a": []})
+        sliders.static_slider(draw, {"a": []})
     with pytest.raises(ValueError, match="not one of slider 'a'"):
-        viz.static_slider(draw, {"a": [1, 2]}, initial=3)
+        sliders.static_slider(draw, {"a": [1, 2]}, initial=3)
     with pytest.raises(ValueError, match="dpi"):
-        viz.static_slider(draw, {"a": [1]}, dpi=1000)
+        sliders.static_slider(draw, {"a": [1]}, dpi=1000)
     with pytest.raises(ValueError, match="max_bytes"):
-        viz.static_slider(draw, {"a": [1, 2]}, figsize=(2, 2), dpi=40, max_bytes=100)
+        sliders.static_slider(draw, {"a": [1, 2]}, figsize=(2, 2), dpi=40, max_bytes=100)
     with pytest.raises(TypeError, match="callable"):
-        viz.static_slider("draw", {"a": [1]})
+        sliders.static_slider("draw", {"a": [1]})
 
 
 def test_plot_bias_shift_draws_a_median_curve_and_band_per_bias_setting():
@@ -197,7 +197,7 @@ def test_plot_bias_shift_draws_a_median_curve_and_band_per_bias_setting():
     result = SimpleNamespace(name="bias_shift", offsets=np.array([0.0, 1.0]), biases=np.array([False, True]),
                              median=np.random.default_rng(0).uniform(0.4, 0.7, (D, O, 2)),
                              eps_rel=np.random.default_rng(1).uniform(0.1, 0.7, (D, O, 2)))
-    fig = viz.plot_bias_shift(result)
+    fig = experiments.plot_bias_shift(result)
     assert len(fig.axes) == 2
     for ax in fig.axes:
         assert len(ax.lines) == 2 and len(ax.collections) == 2       # one median line and one range band per bias

@@ -19,9 +19,9 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "reconleak_core"
 
 def offenders(limit: int = 6, package: pathlib.Path = PACKAGE) -> list[tuple[str, int, str, int]]:
     """(file, line, qualified name, positional count) of each function with more than ``limit``, for the
-    modules ``package/*.py`` (default: reconleak_core)."""
+    modules ``package/**/*.py`` (default: reconleak_core, its subpackages included)."""
     out = []
-    for path in sorted(pathlib.Path(package).glob("*.py")):
+    for path in sorted(pathlib.Path(package).rglob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
         stack = [(tree, "")]
         while stack:
@@ -33,7 +33,7 @@ def offenders(limit: int = 6, package: pathlib.Path = PACKAGE) -> list[tuple[str
                         args = args[1:]
                     name = prefix + child.name
                     if len(args) > limit:
-                        out.append((path.name, child.lineno, name, len(args)))
+                        out.append((str(path.relative_to(package)), child.lineno, name, len(args)))
                     stack.append((child, name + "."))
                 elif isinstance(child, ast.ClassDef):
                     stack.append((child, prefix + child.name + "."))

@@ -1,0 +1,134 @@
+"""Paper Fig. 2b over the whole grid of secret offsets × attacker's guesses (``shift_guess``): the networks and
+scores of :mod:`~reconleak_core.experiments.secret_shift`, attacked with the prior moved by every guess. Config,
+result, computation and figure of the experiment (chapter "Shifted images")."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from reconleak_core.checks import check_reals, set_frozen
+from reconleak_core.experiments.core import Result, Run, check_scale, experiment, result_tensor
+from reconleak_core.experiments.secret_shift import SecretShiftConfig, shift_grid
+from reconleak_core.viz import plot_curves, two_panels
+
+__all__ = ["ShiftGuessConfig", "ShiftGuessResult", "shift_guess", "plot_shift_guess"]
+
+
+@dataclass(frozen=True)
+class ShiftGuessConfig(SecretShiftConfig):
+    """:func:`shift_guess`: the settings of :class:`.SecretShiftConfig` and the attacker's ``guesses`` g (box
+    [g, 1 + g] in pixel coordinates); ``None`` (default): the offsets themselves, so that the column g = 0 is
+    the uninformed attack and the diagonal g = s the informed one."""
+
+    guesses: tuple | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.guesses is not None:
+            set_frozen(self, guesses=check_reals(self.guesses, "guesses"))
+            if not self.guesses:
+                raise ValueError("guesses must hold at least one value (or be None: the offsets)")
+
+    @property
+    def grid(self) -> tuple:
+        """The guesses attacked, ``guesses`` or (when it is None) the offsets."""
+        return self.offsets if self.guesses is None else self.guesses
+
+    @classmethod
+    def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> ShiftGuessConfig:
+        """:class:`.SecretShiftConfig`'s presets, lighter at book scale, where chapter "Shifted images" runs
+        it over several data draws: networks of width 300 (their weights are committed checkpoints,
+        ``trained_nets.CHECKPOINTS``, for seeds 0–2) and one restart of 1000 steps per (offset, guess)."""
+        config = super().preset(scale, arch=arch, seed=seed)
+        if check_scale(scale) != "book" or arch != "two_layer":
+            return config
+        return dataclasses.replace(config, net=dataclasses.replace(config.net, width=300), restarts=1,
+                                   attack=dataclasses.replace(config.attack, steps=1000))
+
+
+@dataclass(frozen=True, eq=False)
+class ShiftGuessResult(Result):
+    """:func:`shift_guess`: per secret offset (rows) and attacker's guess g (columns, prior
+    ``Shift(g, box)``: initialised around g, box [g, 1 + g] in pixel coordinates) the pooled ``median`` SSIM,
+    ``fraction`` ≥ ``pooling.RECOVERED_SSIM``, ``shared`` (average-ness) and ``kkt`` (median over restarts), all (O,
+    G); ``eps_rel`` (O,) of each offset's network;
+    ``recon`` / ``nearest`` (O, G, top_k, 64): the best reconstructions (rescaled, pixel coordinates) and their
+    training images, best first. ``guess == 0`` is the uninformed attack, ``guess == offset`` the informed one."""
+
+    config: ShiftGuessConfig
+    offsets: torch.Tensor
+    guesses: torch.Tensor
+    median: torch.Tensor
+    fraction: torch.Tensor
+    ssim_top: torch.Tensor
+    shared: torch.Tensor
+    kkt: torch.Tensor
+    eps_rel: torch.Tensor
+    recon: torch.Tensor
+    nearest: torch.Tensor
+    image_shape: tuple = (1, 8, 8)
+
+    name = "shift_guess"
+    _json_fields = ("offsets", "guesses", "median", "fraction", "shared", "kkt", "eps_rel")
+
+    def at(self, offset: float, guess: float) -> tuple[int, int]:
+        """The (row, column) of a secret offset and a guess (each must be one of the grid's values)."""
+        for values, v, what in ((self.offsets, offset, "offset"), (self.guesses, guess, "guess")):
+            if not torch.isclose(values, torch.tensor(float(v), dtype=values.dtype)).any():
+                raise ValueError(f"{what} {v!r} is not on the grid {values.tolist()}")
+        return tuple(int(torch.isclose(values, torch.tensor(float(v), dtype=values.dtype)).int().argmax())
+                     for values, v in ((self.offsets, offset), (self.guesses, guess)))
+
+    def plot(self, **options):
+        return plot_shift_guess(self, **options)
+
+    def by_attacker(self, field: str = "median") -> dict:
+        """The paper's two attackers read off the grid, per offset: ``{"uninformed [0, 1]": column g = 0,
+        "informed [s, 1+s]": diagonal g = s}`` of the (O, G) field ``field`` (median, fraction, shared or
+        kkt). Needs 0 and every offset among the guesses (the default grid)."""
+        if field not in ("median", "fraction", "shared", "kkt"):
+            raise ValueError(f"field must be one of median, fraction, shared, kkt, got {field!r}")
+        values = getattr(self, field)
+        cells = [self.at(o, 0.0) for o in self.offsets.tolist()], [self.at(o, o) for o in self.offsets.tolist()]
+        return {name: torch.stack([values[i, j] for i, j in where])
+                for name, where in zip(("uninformed [0, 1]", "informed [s, 1+s]"), cells)}
+
+    def rows(self) -> list[dict]:
+        return [{"offset": o, "guess": g, "median": self.median[i, j], "shared": self.shared[i, j],
+                 "kkt": self.kkt[i, j], "eps_rel": self.eps_rel[i]}
+                for i, o in enumerate(self.offsets) for j, g in enumerate(self.guesses)]
+
+
+@experiment("shift_guess", config=ShiftGuessConfig, result=ShiftGuessResult,
+            summary="Fig. 2b over the grid of secret offsets x attacker's guesses")
+def shift_guess(config: ShiftGuessConfig, run: Run) -> dict:
+    """Fig. 2b over the whole (secret offset × attacker's guess) grid (chapter "Shifted images").
+
+    The networks of :func:`.secret_shift` (``config.net.shifted(s)`` for every offset s); for each, ONE
+    batched attack with ``config.restarts`` members per guess g of ``config.grid``, each with the prior
+    ``Shift(g, box)`` (initialised around g, the pixel box moved to [g, 1 + g]), scored as :func:`.secret_shift`
+    scores (rescaled SSIM, pooled over the restarts of one guess). With the default guesses (the offsets) the column
+    g = 0 is the uninformed
+    attack and the diagonal g = s the informed one: the chapter's figure and its two sliders come from this
+    one computation."""
+    out = shift_grid(config, run, lambda offset: config.grid)
+    return dict(offsets=result_tensor(config.offsets), guesses=result_tensor(config.grid), **out)
+
+
+def plot_shift_guess(result):
+    """``experiments.shift_guess``: median best SSIM and "average-ness" (training images sharing their best
+    candidate) against the secret offset s, for the guess g = 0 (uninformed) and g = s (informed); both
+    must be on the result's grid of guesses. Returns the ``Figure``."""
+    offsets = [float(o) for o in result.offsets]
+    zero = result.at(offsets[0], 0.0)[1]
+    diagonal = [result.at(o, o) for o in offsets]
+    fig, axes = two_panels()
+    for ax, values, ylabel, title in ((axes[0], result.median, "median best SSIM", "reconstruction quality"),
+                                      (axes[1], result.shared, "images sharing a candidate", "average-ness")):
+        curves = {"guess g = 0": values[:, zero], "guess g = s": torch.stack([values[i, j] for i, j in diagonal])}
+        plot_curves(offsets, curves, xlabel="secret offset s", ylabel=ylabel, title=title, ax=ax)
+    fig.tight_layout()
+    return fig
