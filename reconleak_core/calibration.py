@@ -1,9 +1,9 @@
 """Leakage measured against chance: an attack's scores beside the same scores of null candidate sets.
 
-A reconstruction "resembles" a training image only relative to what chance gives: 80 random points on the unit
-circle put a candidate within 0.1 of most of 10 training points, and unseen real digits reach a median SSIM of
-about 0.77 against training digits (Haim et al. 2022 show each reconstruction beside its nearest training
-image only). Privacy research calibrates against data the model never saw: membership inference compares
+A reconstruction "resembles" a training image only relative to what chance gives: a few dozen random points on
+a circle put a candidate close to most of a handful of training points, and real digits the network never saw
+reach a high SSIM against training digits (Haim et al. 2022 show each reconstruction beside its nearest
+training image only). Privacy research calibrates against data the model never saw: membership inference compares
 members with non-members and reports the attack at a fixed false-positive rate (Shokri et al. 2017; Carlini et
 al., "Membership inference attacks from first principles", 2022). This module scores an attack's candidates
 and, the same way, two *null* candidate sets of the same size, and turns each training point's score into a
@@ -36,14 +36,14 @@ null sets in place of the attack's candidates (median and 5–95 % spread over t
 Guarantees. Only the scoring reads the training points ``X``: the candidates come from anywhere (an attack that
 got the network and its prior), so one attack scored against two training sets has bit-identical candidates.
 "Beats" is strict (a tie is no leak); SSIM is better when higher, the distances when lower. Chance rates by
-construction: rule (ii)'s is 1 − ``level`` (≈ 5 %) in expectation, since a further null draw is exchangeable with
-the ``draws`` that set the quantile. Rule (i) with held-out candidates splits the held-out pool: each chance
-draw takes M = (number of candidates) held-out points as candidates and scores them against the remaining
-N − M (a candidate is never compared with itself, which would make the rate 0 by construction); by
-exchangeability the best of N points lies in a given M-subset with probability M/N, so that chance rate is
-≈ M/N (160 candidates against 1,777 held-out digits: ≈ 9 %), not 0. The attack is compared with all N, which
-is harder to beat than the chance draws' N − M: the chance rate errs high.
-Not yet wired into the experiments (their result types and ``reproduce`` JSON are the next step).
+construction: rule (ii)'s is 1 − ``level`` (≈ 5 %) in expectation for a continuous null (prior samples, fresh
+sphere points), since a further null draw is exchangeable with the ``draws`` that set the quantile; at most that
+for a finite held-out pool (see :func:`beats_null_quantile`). Rule (i) with held-out candidates splits the
+held-out pool: each chance draw takes M (the attack's number of candidates) held-out points as candidates and
+scores them against the other N − M (a candidate compared with itself could never win: the rate would be 0 by
+construction). By exchangeability the best of N points lies in a given M-subset with probability M/N, so that
+chance rate is ≈ M/N (160 candidates against 1,777 held-out digits: ≈ 9 %), not 0. The attack is compared with
+all N, which is harder to beat than the chance draws' N − M: the chance rate errs high.
 """
 
 from __future__ import annotations
@@ -165,8 +165,9 @@ class Verdict:
 class Calibration:
     """:func:`calibrate`'s verdicts: rule (i) and rule (ii) against held-out data, rule (ii) against the prior.
 
-    ``score`` (n,): the attack's per-point best score (the same tensor in every verdict). ``prior_quantile`` is
-    None when no prior was given. Each verdict's ``null_score`` holds one null set's per-point scores.
+    ``score`` (n,): the attack's per-point best score (every verdict's ``score`` holds the same values);
+    ``prior_quantile`` is None when no prior was given. Each verdict's ``null_score`` holds one null set's
+    per-point scores.
     """
 
     score: torch.Tensor
