@@ -19,6 +19,7 @@ Modules, one concept each (import them explicitly; nothing heavy happens at impo
 - ``attack_loop``  the attack's initialisation and optimiser steps (what ``attack`` runs after its checks);
 - ``pooling``      restarts pooled and scored as Haim et al. report them;
 - ``metrics``      reconstruction distances, matching, SSIM and Haim et al.'s DSSIM score;
+- ``calibration``  leakage measured against chance: null candidate sets and calibrated per-point verdicts;
 - ``cache``        the disk cache of results and networks, keyed by their configuration, written atomically;
 - ``claims``       claim cells: a chapter's measured statements checked with a tolerance, one stable line each;
 - ``experiments``  the paper's experiments at book and paper scale, one module each, and their registry;

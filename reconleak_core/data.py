@@ -15,6 +15,8 @@ shift is added *after* centring (:meth:`ImageSet.shifted`), so offset 0 means th
 
 - :func:`sphere`       points on a sphere, optionally inside a random subspace (Theorem 4's setting);
 - :func:`digits`       scikit-learn's bundled 8×8 digits, pixels in [0, 1] (offline, nothing downloaded);
+- :func:`sphere_held_out`, :func:`digits_held_out`  held-out data of the same distribution as a training
+  draw (fresh sphere points; the digits the draw left out), for the null baseline of ``calibration``;
 - :func:`load_cifar10` the official CIFAR-10 python archive, checked against a pinned SHA-256 before
   anything in it is unpickled; pixels in [0, 1];
 - :func:`shift`        the secret shift x ↦ x + offset;
@@ -52,7 +54,9 @@ from reconleak_core.runtime import progress_bar
 
 __all__ = [
     "sphere",
+    "sphere_held_out",
     "digits",
+    "digits_held_out",
     "load_cifar10",
     "shift",
     "ImageSet",
@@ -85,6 +89,27 @@ _CIFAR10_DIR = "cifar-10-batches-py"
 _CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 
 
+def _sphere_draw(n: int, d: int, subspace_dim: int | None, radius: float, seed: int, extra: int = 0):
+    """``n`` points of :func:`sphere`, then ``extra`` more from the same generator, subspace and radius."""
+    n = check_int(n, "n")
+    d = check_int(d, "d")
+    k = d if subspace_dim is None else check_int(subspace_dim, "subspace_dim")
+    if k > d:
+        raise ValueError(f"subspace_dim must be at most d={d}, got {k}")
+    radius = check_positive(radius, "radius")
+    gen = torch.Generator().manual_seed(check_seed(seed))
+    Z = torch.randn(n, k, generator=gen, dtype=torch.float64)
+    Z = Z / Z.norm(dim=1, keepdim=True) * radius
+    basis = torch.linalg.qr(torch.randn(d, k, generator=gen, dtype=torch.float64))[0] if k < d else None
+    F = torch.randn(extra, k, generator=gen, dtype=torch.float64)
+    F = F / F.norm(dim=1, keepdim=True) * radius
+    return (Z, F) if basis is None else (Z @ basis.T, F @ basis.T)
+
+
+def _alternating_labels(n: int) -> torch.Tensor:
+    return torch.where(torch.arange(n) % 2 == 0, 1.0, -1.0).to(torch.float64)
+
+
 def sphere(n: int, d: int, subspace_dim: int | None = None, radius: float = 1.0, seed: int = 0,
            dtype: torch.dtype = torch.float64):
     """``n`` points uniform on the sphere of ``radius`` in ℝᵈ, or inside a random subspace of it.
@@ -96,23 +121,24 @@ def sphere(n: int, d: int, subspace_dim: int | None = None, radius: float = 1.0,
 
     Returns ``(X, y)``: ``X`` of shape (n, d), ``y`` of shape (n,), both of ``dtype``.
     """
-    n = check_int(n, "n")
-    d = check_int(d, "d")
-    k = d if subspace_dim is None else check_int(subspace_dim, "subspace_dim")
-    if k > d:
-        raise ValueError(f"subspace_dim must be at most d={d}, got {k}")
-    radius = check_positive(radius, "radius")
     dtype = check_float_dtype(dtype)
-    gen = torch.Generator().manual_seed(check_seed(seed))
-    Z = torch.randn(n, k, generator=gen, dtype=torch.float64)
-    Z = Z / Z.norm(dim=1, keepdim=True) * radius
-    if k < d:
-        basis, _ = torch.linalg.qr(torch.randn(d, k, generator=gen, dtype=torch.float64))
-        X = Z @ basis.T
-    else:
-        X = Z
-    y = torch.where(torch.arange(n) % 2 == 0, 1.0, -1.0).to(torch.float64)
-    return X.to(dtype), y.to(dtype)
+    X, _ = _sphere_draw(n, d, subspace_dim, radius, seed)
+    return X.to(dtype), _alternating_labels(X.shape[0]).to(dtype)
+
+
+def sphere_held_out(m: int, n: int, d: int, subspace_dim: int | None = None, radius: float = 1.0, seed: int = 0, *,
+                    dtype: torch.dtype = torch.float64):
+    """``m`` fresh points of the distribution that ``sphere(n, d, subspace_dim, radius, seed)`` samples.
+
+    Held-out data for a null baseline (:mod:`reconleak_core.calibration`): the same sphere of the same random
+    subspace as that training sample, independent of it (the points the same generator draws after the
+    training points and the subspace's basis). Another ``seed`` would not do: it draws another subspace.
+    Returns ``(X, y)`` as :func:`sphere` (labels alternate +1, −1; the data have no class structure).
+    """
+    m = check_int(m, "m")
+    dtype = check_float_dtype(dtype)
+    _, X = _sphere_draw(n, d, subspace_dim, radius, seed, extra=m)
+    return X.to(dtype), _alternating_labels(m).to(dtype)
 
 
 def _balanced_indices(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
@@ -199,12 +225,16 @@ def pixel_box(lo, hi, mean, enforce: str = "penalty"):
 
 
 def _to_output(images: np.ndarray, labels: np.ndarray, scale: float, image_shape, *, flatten: bool, dtype,
-               center: bool) -> ImageSet:
+               center: bool, mean_of: np.ndarray | None = None) -> ImageSet:
+    """An :class:`ImageSet` of ``images / scale``, centred by the mean of ``mean_of / scale`` (default: of
+    the images themselves) when ``center``."""
     if not isinstance(center, bool):
         raise TypeError(f"center must be True or False, got {center!r}")
-    X = torch.from_numpy(images.astype(np.float64) / scale)
+    pixels = lambda a: torch.from_numpy(a.astype(np.float64) / scale)  # noqa: E731
+    X = pixels(images)
     X = X.reshape(len(X), -1) if flatten else X.reshape(len(X), *image_shape)
-    mean = X.mean(dim=0) if center and len(X) else torch.zeros(X.shape[1:], dtype=torch.float64)
+    train = X if mean_of is None else pixels(mean_of).reshape(len(mean_of), *X.shape[1:])
+    mean = train.mean(dim=0) if center and len(train) else torch.zeros(X.shape[1:], dtype=torch.float64)
     return ImageSet((X - mean).to(dtype), torch.from_numpy(labels.astype(np.float64)).to(dtype), mean.to(dtype),
                     0.0, tuple(image_shape))
 
@@ -237,6 +267,18 @@ def _binary_labels(classes, targets: np.ndarray, names, default: str, default_po
     return np.where(targets == index[0], 1, np.where(targets == index[1], -1, 0))
 
 
+def _digits_draw(n, classes, seed):
+    """scikit-learn's digits, their ±1 labels, the indices of the task's images and those of the draw."""
+    n = check_int(n, "n", allow_none=True)
+    seed = check_seed(seed)
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    labels = _binary_labels(classes, bunch.target, tuple(str(k) for k in range(10)), "odd_vs_even", (1, 3, 5, 7, 9))
+    inside = np.flatnonzero(labels != 0)
+    return bunch.images, labels, inside, inside[_balanced_indices(labels[inside], n, seed)]
+
+
 def digits(n: int | None = None, classes="odd_vs_even", seed: int = 0, flatten: bool = True,
            dtype: torch.dtype = torch.float64, center: bool = True) -> ImageSet:
     """scikit-learn's bundled 8×8 handwritten digits (1,797 images) as a binary ±1 task, offline.
@@ -252,19 +294,30 @@ def digits(n: int | None = None, classes="odd_vs_even", seed: int = 0, flatten: 
     (n, 1, 8, 8) with ``flatten=False``; :data:`DIGITS_IMAGE_SHAPE` reshapes a row for plotting.
     ``n=None`` returns every image of the selected classes in scikit-learn's order (not balanced);
     an even ``n`` draws n/2 images per label with a generator seeded by ``seed``.
+    :func:`digits_held_out` gives every other image of the task, in the same coordinates.
     """
-    n = check_int(n, "n", allow_none=True)
-    seed = check_seed(seed)
-    flatten = check_bool(flatten, "flatten")
-    dtype = check_float_dtype(dtype)
-    from sklearn.datasets import load_digits
+    images, labels, _, pick = _digits_draw(n, classes, seed)
+    return _to_output(images[pick], labels[pick], 16.0, DIGITS_IMAGE_SHAPE, flatten=check_bool(flatten, "flatten"),
+                      dtype=check_float_dtype(dtype), center=center)
 
-    bunch = load_digits()
-    labels = _binary_labels(classes, bunch.target, tuple(str(k) for k in range(10)), "odd_vs_even", (1, 3, 5, 7, 9))
-    inside = np.flatnonzero(labels != 0)
-    pick = inside[_balanced_indices(labels[inside], n, seed)]
-    return _to_output(bunch.images[pick], labels[pick], 16.0, DIGITS_IMAGE_SHAPE, flatten=flatten, dtype=dtype,
-                      center=center)
+
+def digits_held_out(n: int, classes="odd_vs_even", seed: int = 0, flatten: bool = True,
+                    dtype: torch.dtype = torch.float64, center: bool = True) -> ImageSet:
+    """The images of the task that the training draw ``digits(n, classes, seed)`` left out, in its coordinates.
+
+    Held-out data from the training distribution, for a null baseline (:mod:`reconleak_core.calibration`:
+    an attack leaks x_i when its reconstruction resembles x_i more than any real digit the network never
+    saw). Every image of the selected ``classes`` not in the draw (1,797 − n for ``"odd_vs_even"``), in
+    scikit-learn's order, with their ±1 labels; centred by the *training draw's* mean (``mean`` is the same
+    tensor as ``digits(n, classes, seed).mean``), so ``X`` is in the model coordinates the network saw and
+    ``X + mean`` are the pixels. The arguments mean what they mean for :func:`digits`; ``n`` must be given.
+    """
+    if n is None:
+        raise ValueError("digits_held_out needs the training draw's size n (n=None trains on every image)")
+    images, labels, inside, pick = _digits_draw(n, classes, seed)
+    rest = np.setdiff1d(inside, pick)
+    return _to_output(images[rest], labels[rest], 16.0, DIGITS_IMAGE_SHAPE, flatten=check_bool(flatten, "flatten"),
+                      dtype=check_float_dtype(dtype), center=center, mean_of=images[pick])
 
 
 def _sha256(path: Path) -> str:

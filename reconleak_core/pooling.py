@@ -7,6 +7,8 @@ Interface.
   network, pools all their candidates, and scores every training point against its best candidate over
   all restarts. Returns a :class:`PooledResult`.
 - :func:`pool_scores` — the scoring alone, for candidates obtained otherwise (shape (K, m, d) or (m, d)).
+- :func:`score_matrix` — every training point's score with every candidate, (n, M): the same scoring, for
+  the null baseline of :mod:`reconleak_core.calibration`.
 
 Coordinates. The network was trained on *model coordinates* ``X`` (e.g. centred images, ``data.digits``);
 ``mean`` (the training mean the data set subtracted, ``data.ImageSet.mean``) is added back to the
@@ -41,7 +43,7 @@ from reconleak_core.attack import AttackConfig, AttackResult, reconstruct_traine
 from reconleak_core.checks import check_bool, check_image_shape, check_int, check_points, check_real, check_seed
 from reconleak_core.metrics import pairwise_distances, ssim
 
-__all__ = ["PooledResult", "pool_scores", "pooled_attack", "METRICS", "RECOVERED_SSIM"]
+__all__ = ["PooledResult", "pool_scores", "score_matrix", "pooled_attack", "METRICS", "RECOVERED_SSIM"]
 
 METRICS = ("ssim", "l2", "cosine")
 RECOVERED_SSIM = 0.7
@@ -129,19 +131,21 @@ def _mean(mean, d: int, dtype) -> torch.Tensor:
     return mean
 
 
-def _best(X: torch.Tensor, C: torch.Tensor, metric: str, shape) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every training point's best candidate: (index, score)."""
+def _scores(X: torch.Tensor, C: torch.Tensor, metric: str, shape) -> torch.Tensor:
+    """The score of every training point with every candidate, shape (n, M)."""
     if metric == "ssim":
         cand = C.reshape(-1, *shape)
-        scores = torch.stack([ssim(x.reshape(shape), cand) for x in X])       # (n, M)
-        values, index = scores.max(dim=1)
-        return index, values
+        return torch.stack([ssim(x.reshape(shape), cand) for x in X])
     if metric == "l2":
-        D = pairwise_distances(X, C)
-    else:
-        unit = lambda Z: Z / Z.norm(dim=1, keepdim=True).clamp_min(torch.finfo(Z.dtype).tiny)  # noqa: E731
-        D = 1 - unit(X) @ unit(C).T
-    values, index = D.min(dim=1)
+        return pairwise_distances(X, C)
+    unit = lambda Z: Z / Z.norm(dim=1, keepdim=True).clamp_min(torch.finfo(Z.dtype).tiny)  # noqa: E731
+    return 1 - unit(X) @ unit(C).T
+
+
+def _best(X: torch.Tensor, C: torch.Tensor, metric: str, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every training point's best candidate: (index, score)."""
+    scores = _scores(X, C, metric, shape)
+    values, index = scores.max(dim=1) if metric == "ssim" else scores.min(dim=1)
     return index, values
 
 
@@ -152,15 +156,9 @@ def _rescale(Z: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (Z - lo) / torch.where(span > 0, span, torch.ones_like(span)), 0.0)
 
 
-def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=None, threshold: float | None = None,
-                rescale: bool = False, lam=None, kkt=None) -> PooledResult:
-    """Score training points ``X`` (n, d, model coordinates) against pooled ``candidates`` ((K, m, d) or (m, d)).
-
-    ``mean`` is added back to both (pixel coordinates); ``rescale=True`` then min–max rescales every row
-    (SSIM only; the returned ``candidates`` and ``X`` are the rescaled ones). ``threshold`` defaults to
-    :data:`RECOVERED_SSIM` for SSIM and must be given for the distances. ``lam`` / ``kkt`` (optional) are carried
-    into the result.
-    """
+def _pixel_points(X, candidates, *, mean, metric: str, image_shape, rescale: bool):
+    """Checked training points (n, d) and pooled candidates (K·m, d) in pixel coordinates (rescaled with
+    ``rescale``), K and the image shape (None for the distances)."""
     X = check_points(X, "X", dtype=torch.float64)
     C = torch.as_tensor(candidates).detach().to("cpu", torch.float64)
     if C.dim() == 2:
@@ -172,12 +170,6 @@ def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=N
         raise ValueError("candidates contain NaN or inf")
     K, m, d = C.shape
     shape = _check_metric(metric, image_shape, d)
-    if threshold is None:
-        if metric != "ssim":
-            raise ValueError(f"metric={metric!r} needs a threshold (a distance below which a point counts as "
-                             "recovered)")
-        threshold = RECOVERED_SSIM
-    threshold = check_real(threshold, "threshold")
     check_bool(rescale, "rescale")
     if rescale and metric != "ssim":
         raise ValueError("rescale=True is Haim et al.'s image scoring: it needs metric='ssim'")
@@ -185,12 +177,46 @@ def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=N
     Xp, Cp = X + mu, C.reshape(K * m, d) + mu
     if rescale:
         Xp, Cp = _rescale(Xp), _rescale(Cp)
+    return Xp, Cp, K, shape
+
+
+def score_matrix(X, candidates, *, mean=None, metric: str = "ssim", image_shape=None,
+                 rescale: bool = False) -> torch.Tensor:
+    """The score of every training point with every candidate, shape (n, M), as :func:`pool_scores` scores them.
+
+    The same arguments and coordinates as :func:`pool_scores` (``candidates`` (K, m, d) are pooled: M = K·m);
+    ``pool_scores``' best score of training point i is the row's maximum (SSIM) or minimum (distances). For
+    scores of many candidate sets against one training set (the null baseline, :mod:`reconleak_core.calibration`).
+    """
+    Xp, Cp, _, shape = _pixel_points(X, candidates, mean=mean, metric=metric, image_shape=image_shape,
+                                     rescale=rescale)
+    return _scores(Xp, Cp, metric, shape)
+
+
+def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=None, threshold: float | None = None,
+                rescale: bool = False, lam=None, kkt=None) -> PooledResult:
+    """Score training points ``X`` (n, d, model coordinates) against pooled ``candidates`` ((K, m, d) or (m, d)).
+
+    ``mean`` is added back to both (pixel coordinates); ``rescale=True`` then min–max rescales every row
+    (SSIM only; the returned ``candidates`` and ``X`` are the rescaled ones). ``threshold`` defaults to
+    :data:`RECOVERED_SSIM` for SSIM and must be given for the distances. ``lam`` / ``kkt`` (optional) are carried
+    into the result.
+    """
+    Xp, Cp, K, shape = _pixel_points(X, candidates, mean=mean, metric=metric, image_shape=image_shape,
+                                     rescale=rescale)
+    if threshold is None:
+        if metric != "ssim":
+            raise ValueError(f"metric={metric!r} needs a threshold (a distance below which a point counts as "
+                             "recovered)")
+        threshold = RECOVERED_SSIM
+    threshold = check_real(threshold, "threshold")
     best, score = _best(Xp, Cp, metric, shape)
-    lam = torch.full((K * m,), float("nan"), dtype=torch.float64) if lam is None else \
-        torch.as_tensor(lam).detach().to("cpu", torch.float64).reshape(K * m)
+    M = Cp.shape[0]
+    lam = torch.full((M,), float("nan"), dtype=torch.float64) if lam is None else \
+        torch.as_tensor(lam).detach().to("cpu", torch.float64).reshape(M)
     kkt = torch.full((K,), float("nan"), dtype=torch.float64) if kkt is None else \
         torch.as_tensor(kkt).detach().to("cpu", torch.float64).reshape(K)
-    restart = torch.arange(K).repeat_interleave(m)
+    restart = torch.arange(K).repeat_interleave(M // K)
     return PooledResult(Cp, restart, lam, best, score, kkt, metric, float(threshold), Xp)
 
 

@@ -33,6 +33,10 @@ without a change to the library (:func:`is_prior` tests for the members, it neve
   ``device``. Batched semantics: for X of shape ``(K, m, d)``, ``stacked.penalty(X)[k]`` and
   ``stacked.project(X)[k]`` equal member k's ``penalty(X[k])`` and ``project(X[k])``; the attack always runs
   the stacked prior, K = 1 included. :func:`stack_priors` does the checking and the dispatch.
+- ``sample(m, d, *, generator=None, dtype=torch.float64)`` (optional): ``m`` points of dimension d drawn
+  from the prior's set, shape ``(m, d)`` (a prior checked by ``check(d)``, not a stacked one): the
+  attacker's guess of the data without the network, the null baseline of :mod:`reconleak_core.calibration`.
+  The attack never calls it, so a prior without it still runs every attack.
 
 Example: a ball prior ‖x‖ ≤ radius, written outside the library and run by the attack.
 
@@ -76,12 +80,13 @@ from dataclasses import dataclass
 
 import torch
 
-from reconleak_core.checks import as_tensor
+from reconleak_core.checks import as_tensor, check_float_dtype, check_int
 
 __all__ = ["Prior", "ENFORCE_MODES", "is_prior", "stack_priors", "penalty_and_grad", "Box", "Sphere", "Shift"]
 
 ENFORCE_MODES = ("penalty", "project")
-"""The two ways the attack applies a prior, adding ``prior_weight · penalty(X)`` to its loss or projecting after every step."""
+"""The two ways the attack applies a prior: adding ``prior_weight · penalty(X)`` to its loss, or projecting after
+every step."""
 
 _MEMBERS = ("enforce", "penalty", "project", "center", "check", "stack")
 
@@ -113,6 +118,11 @@ class Prior:
     @classmethod
     def stack(cls, priors: Sequence, *, d: int, dtype: torch.dtype, device) -> Prior:
         """One prior for K members, parameters with a leading member axis (see the module docstring)."""
+        raise NotImplementedError
+
+    def sample(self, m: int, d: int, *, generator: torch.Generator | None = None,
+               dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """Optional: ``m`` points of the prior's set, shape ``(m, d)`` (the null baseline's prior samples)."""
         raise NotImplementedError
 
 
@@ -174,6 +184,13 @@ def _check_coordinates(tensor: torch.Tensor, name: str, d: int) -> None:
     if tensor.dim() > 1 or (tensor.dim() == 1 and tensor.shape[0] != d):
         raise ValueError(f"{name} must be a number or have shape ({d},) (one value per input coordinate), "
                          f"got shape {tuple(tensor.shape)}")
+
+
+def _sample_args(prior, m, d, dtype) -> tuple[int, int, torch.dtype]:
+    """The checked arguments of a prior's ``sample`` (``prior.check(d)`` included)."""
+    m, d = check_int(m, "m"), check_int(d, "d")
+    prior.check(d)
+    return m, d, check_float_dtype(dtype)
 
 
 def _stack_coordinates(tensors, d: int, dtype, device) -> torch.Tensor:
@@ -238,6 +255,17 @@ class Box:
         return cls(_stack_coordinates([p.lo for p in priors], d, dtype, device),
                    _stack_coordinates([p.hi for p in priors], d, dtype, device), priors[0].enforce)
 
+    def sample(self, m: int, d: int, *, generator: torch.Generator | None = None,
+               dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """``m`` points uniform in the box, shape (m, d) (e.g. uniform pixel noise for ``data.pixel_box(0, 1, mean)``).
+
+        The box must be bounded: an infinite ``lo`` or ``hi`` has no uniform distribution."""
+        m, d, dtype = _sample_args(self, m, d, dtype)
+        lo, hi = self.lo.expand(d), self.hi.expand(d)
+        if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
+            raise ValueError("Box.sample needs a bounded box: lo and hi must be finite to draw uniform points")
+        return (lo + (hi - lo) * torch.rand(m, d, generator=generator, dtype=torch.float64)).to(dtype)
+
 
 @dataclass(frozen=True, eq=False)
 class Sphere:
@@ -285,6 +313,15 @@ class Sphere:
         """``radius`` of shape (K, 1)."""
         radius = torch.stack([p.radius for p in priors]).unsqueeze(1).to(dtype=dtype, device=device)
         return cls(radius, priors[0].enforce)
+
+    def sample(self, m: int, d: int, *, generator: torch.Generator | None = None,
+               dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """``m`` points uniform on the sphere ‖x‖ = radius of ℝᵈ (normalised Gaussians), shape (m, d).
+
+        The attacker knows the radius, not the data's subspace: these points fill the whole sphere."""
+        m, d, dtype = _sample_args(self, m, d, dtype)
+        Z = torch.randn(m, d, generator=generator, dtype=torch.float64)
+        return (Z * (self.radius / Z.norm(dim=1, keepdim=True))).to(dtype)
 
 
 @dataclass(frozen=True, eq=False)
@@ -345,9 +382,21 @@ class Shift:
 
     @classmethod
     def stack(cls, priors, *, d, dtype, device) -> Shift:
-        """``offset`` of shape (K, 1, d); the inner priors stacked by :func:`~reconleak_core.priors.stack_priors` (one kind, one mode)."""
+        """``offset`` of shape (K, 1, d); the inner priors stacked by :func:`~reconleak_core.priors.stack_priors`
+        (one kind, one mode)."""
         offset = _stack_coordinates([p.offset for p in priors], d, dtype, device)
         inners = [p.inner for p in priors]
         if any(i is None for i in inners) and not all(i is None for i in inners):
             raise ValueError("all members' Shift priors must have inner priors of the same kind and enforce mode")
         return cls(offset, stack_priors(inners, d=d, dtype=dtype, device=device))
+
+    def sample(self, m: int, d: int, *, generator: torch.Generator | None = None,
+               dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """The inner prior's samples plus ``offset``, shape (m, d). Needs an inner prior with ``sample``."""
+        m, d, dtype = _sample_args(self, m, d, dtype)
+        if self.inner is None:
+            raise ValueError("a Shift without an inner prior is no distribution: it has nothing to sample")
+        if not hasattr(self.inner, "sample"):
+            raise TypeError(f"Shift.inner ({type(self.inner).__name__}) has no sample method (an optional member of "
+                            "the prior protocol), so the shifted prior cannot be sampled")
+        return (self.inner.sample(m, d, generator=generator, dtype=torch.float64) + self.offset).to(dtype)

@@ -64,6 +64,36 @@ def test_digits_are_centred_by_default_and_the_mean_restores_the_pixels():
     assert torch.equal(digits(n=20, seed=5, center=False).mean, torch.zeros(64, dtype=torch.float64))
 
 
+def test_held_out_digits_are_every_other_image_of_the_task_in_the_training_coordinates():
+    train, held = digits(n=20, seed=5), data.digits_held_out(20, seed=5)
+    everything = digits(center=False)
+    rows = lambda Z: [tuple(row.tolist()) for row in Z]  # noqa: E731
+    trained = set(rows(train.pixels))
+    left_out = torch.tensor([r not in trained for r in rows(everything.X)])
+    assert len(held) == 1797 - 20 and int(left_out.sum()) == 1797 - 20
+    assert torch.equal(held.mean, train.mean) and torch.equal(held.X + held.mean, everything.X[left_out])
+    assert torch.equal(held.y, everything.y[left_out])
+
+
+def test_held_out_digits_of_a_pair_keep_only_its_two_digits():
+    held = data.digits_held_out(10, classes=(3, 8), seed=0, flatten=False, center=False)
+    assert len(held) == int(np.isin(load_digits().target, (3, 8)).sum()) - 10 and held.X.shape[1:] == (1, 8, 8)
+    assert set(held.y.tolist()) == {1.0, -1.0} and torch.equal(held.mean, torch.zeros(1, 8, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="training draw"):
+        data.digits_held_out(None)
+
+
+def test_held_out_sphere_points_share_the_training_subspace_and_radius_not_its_points():
+    X, _ = data.sphere(20, 10, subspace_dim=3, radius=2.0, seed=4)
+    F, y = data.sphere_held_out(500, 20, 10, subspace_dim=3, radius=2.0, seed=4)
+    assert F.shape == (500, 10) and y.shape == (500,)
+    assert torch.allclose(F.norm(dim=1), torch.full((500,), 2.0, dtype=torch.float64))
+    assert torch.linalg.matrix_rank(torch.cat([X, F])) == 3                    # the same 3-dim subspace
+    assert torch.cdist(F, X).min() > 1e-3                                       # fresh points, not copies
+    other, _ = data.sphere(20, 10, subspace_dim=3, radius=2.0, seed=5)
+    assert torch.linalg.matrix_rank(torch.cat([X, other])) > 3                  # another seed: another subspace
+
+
 def test_secret_shift_is_added_after_centring_and_keeps_the_clean_pixels():
     images = digits(n=10, seed=2)
     moved = images.shifted(0.5)

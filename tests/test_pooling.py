@@ -30,6 +30,18 @@ def test_each_training_point_is_scored_against_its_best_candidate_over_all_resta
     assert res.summary()["restarts"] == 2
 
 
+@pytest.mark.parametrize("kwargs", [{"metric": "ssim", "image_shape": (1, 8, 8)},
+                                    {"metric": "ssim", "image_shape": (1, 8, 8), "rescale": True},
+                                    {"metric": "l2"}, {"metric": "cosine"}])
+def test_score_matrix_rows_reduce_to_the_pooled_best_scores(kwargs):
+    images = data.digits(n=6, seed=2)
+    C = torch.randn(2, 5, 64, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 0.3
+    S = pooling.score_matrix(images.X, C, mean=images.mean, **kwargs)
+    res = pooling.pool_scores(images.X, C, mean=images.mean, threshold=0.5, **kwargs)
+    values, index = S.max(dim=1) if kwargs["metric"] == "ssim" else S.min(dim=1)
+    assert S.shape == (6, 10) and torch.equal(values, res.score) and torch.equal(index, res.best)
+
+
 def test_shared_counts_training_points_whose_best_candidate_is_another_points_too():
     X = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], dtype=torch.float64)
     C = torch.tensor([[1.0, 0.05], [0.0, 1.0]], dtype=torch.float64)

@@ -125,3 +125,44 @@ def test_penalty_and_grad_falls_back_to_autograd_for_a_prior_without_the_member(
     X = torch.randn(2, 3, 4, dtype=torch.float64)
     penalty, grad = priors.penalty_and_grad(Quadratic(), X)
     assert torch.equal(grad, 2 * X) and torch.allclose(penalty, (X ** 2).sum((-1, -2)))
+
+
+# ----------------------------------------------------------------------- sample: the prior's own null draws
+def test_box_samples_are_uniform_in_the_box_per_coordinate():
+    lo, hi = torch.linspace(-1, 0, 4), torch.linspace(0.5, 2, 4)
+    S = priors.Box(lo, hi).sample(20_000, 4, generator=torch.Generator().manual_seed(0))
+    assert S.shape == (20_000, 4) and S.dtype == torch.float64
+    assert (S >= lo).all() and (S <= hi).all()
+    assert torch.allclose(S.mean(0), ((lo + hi) / 2).double(), atol=0.02)
+    assert torch.allclose(S.var(0), ((hi - lo) ** 2 / 12).double(), rtol=0.05)
+
+
+def test_sphere_samples_fill_the_sphere_of_the_radius_uniformly():
+    S = priors.Sphere(2.0).sample(20_000, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
+    assert S.shape == (20_000, 3) and S.dtype == torch.float32
+    assert torch.allclose(S.norm(dim=1), torch.full((20_000,), 2.0), atol=1e-5)
+    assert S.mean(0).abs().max() < 0.05 and torch.allclose(S.pow(2).mean(0), torch.full((3,), 4 / 3), atol=0.05)
+
+
+def test_shift_samples_are_the_inner_samples_moved_by_the_offset():
+    offset = torch.tensor([5.0, -2.0, 0.5])
+    shifted = priors.Shift(offset, priors.Box(0.0, 1.0)).sample(7, 3, generator=torch.Generator().manual_seed(3))
+    inner = priors.Box(0.0, 1.0).sample(7, 3, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(shifted, inner + offset.double())
+
+
+def test_samples_are_reproducible_from_the_generator():
+    draw = lambda seed: priors.Sphere().sample(5, 4, generator=torch.Generator().manual_seed(seed))  # noqa: E731
+    assert torch.equal(draw(1), draw(1)) and not torch.equal(draw(1), draw(2))
+
+
+@pytest.mark.parametrize("prior, d, error, match", [
+    (priors.Box(0.0, float("inf")), 3, ValueError, "bounded"),
+    (priors.Box(torch.zeros(4), 1.0), 3, ValueError, "shape"),
+    (priors.Sphere(), 0, ValueError, "d must be"),
+    (priors.Shift(torch.zeros(3)), 3, ValueError, "nothing to sample"),
+    (priors.Shift(torch.zeros(3), HalfSpace(torch.ones(3), 0.0)), 3, TypeError, "no sample method"),
+])
+def test_sample_refuses_priors_without_a_distribution_and_bad_arguments(prior, d, error, match):
+    with pytest.raises(error, match=match):
+        prior.sample(4, d)
