@@ -45,7 +45,7 @@ import torch
 
 from reconleak_core.checks import check_bool, is_sequence
 
-__all__ = ["cache_root", "cache_key", "cache_path", "cached", "entry_config", "STALE_PART_SECONDS"]
+__all__ = ["cache_root", "cache_key", "cache_path", "cached", "entry_config", "file_sha256", "STALE_PART_SECONDS"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _MAGIC = b"reconleak-cache 1 "
@@ -55,6 +55,16 @@ not modified for this long is an orphan of a killed write (a live writer writes 
 right before renaming it) and is deleted by the next access."""
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", os.uname().nodename if hasattr(os, "uname") else "host") or "host"
 _PART = re.compile(r"\.[^.]+\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>[0-9]+)\.[^.]*\.part")
+
+
+def file_sha256(path) -> str:
+    """SHA-256 (hex) of the bytes of the file ``path``, read in 1 MiB blocks (the digest of committed checkpoints
+    in ``MANIFEST.json`` and of downloaded archives)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cache_root(root=None) -> Path:

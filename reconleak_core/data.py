@@ -26,7 +26,6 @@ Nothing here downloads at import or test time; :func:`load_cifar10` downloads on
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import tarfile
@@ -37,6 +36,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
+from reconleak_core.cache import file_sha256
 from reconleak_core.checks import (
     as_tensor,
     check_bool,
@@ -267,14 +267,6 @@ def digits(n: int | None = None, classes="odd_vs_even", seed: int = 0, flatten: 
                       center=center)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_sha256(value) -> str:
     if not (isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)):
         raise ValueError(f"expected_sha256 must be a 64-character hexadecimal string, got {value!r}")
@@ -299,7 +291,7 @@ def _download(url: str, target: Path, expected_sha256: str, progress: bool) -> N
                     bar.update(len(block))
             out.flush()
             os.fsync(out.fileno())
-        found = _sha256(Path(tmp))
+        found = file_sha256(Path(tmp))
         if found != expected_sha256:
             raise ValueError(f"downloaded file from {url} has SHA-256 {found}, expected {expected_sha256}; "
                              "it was deleted and not used")
@@ -412,7 +404,7 @@ def load_cifar10(root, *, download: bool = False, n: int | None = None, seed: in
         if not download:
             raise FileNotFoundError(f"{archive} not found: download {CIFAR10_URL} there, or pass download=True")
         _download(url, archive, expected_sha256, progress)
-    found = _sha256(archive)
+    found = file_sha256(archive)
     if found != expected_sha256:
         raise ValueError(f"{archive} has SHA-256 {found}, expected {expected_sha256}: corrupted or not the "
                          "official CIFAR-10 python archive; refusing to read it (delete it and download again)")
