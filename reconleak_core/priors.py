@@ -81,7 +81,8 @@ from reconleak_core.checks import as_tensor
 __all__ = ["Prior", "ENFORCE_MODES", "is_prior", "stack_priors", "penalty_and_grad", "Box", "Sphere", "Shift"]
 
 ENFORCE_MODES = ("penalty", "project")
-"""The two ways the attack applies a prior, adding ``prior_weight · penalty(X)`` to its loss or projecting after every step."""
+"""The two ways the attack applies a prior, adding ``prior_weight · penalty(X)`` to its loss or projecting after
+every step."""
 
 _MEMBERS = ("enforce", "penalty", "project", "center", "check", "stack")
 
@@ -345,7 +346,8 @@ class Shift:
 
     @classmethod
     def stack(cls, priors, *, d, dtype, device) -> Shift:
-        """``offset`` of shape (K, 1, d); the inner priors stacked by :func:`~reconleak_core.priors.stack_priors` (one kind, one mode)."""
+        """``offset`` of shape (K, 1, d); the inner priors stacked by :func:`~reconleak_core.priors.stack_priors`
+        (one kind, one mode)."""
         offset = _stack_coordinates([p.offset for p in priors], d, dtype, device)
         inners = [p.inner for p in priors]
         if any(i is None for i in inners) and not all(i is None for i in inners):

@@ -260,7 +260,8 @@ def test_shift_points_fuzz(X, offset):
 
 
 @FUZZ
-@given(offset=st.one_of(COMPLEX, NON_FINITE, st.text(max_size=3), st.just(torch.ones(D + 1)), st.just(torch.ones(2, 2))))
+@given(offset=st.one_of(COMPLEX, NON_FINITE, st.text(max_size=3), st.just(torch.ones(D + 1)),
+                        st.just(torch.ones(2, 2))))
 def test_shift_offset_fuzz(offset):
     raises_ours(lambda: data.shift(X, offset), r"offset")
 
@@ -377,8 +378,8 @@ def test_lemmas_fuzz(which, data_):
     calls = {
         "net": lambda: lemmas.kkt_residuals(net, X_, y_, lam), "X": lambda: lemmas.merge(net, X_, y_, lam, 0, 2),
         "y": lambda: lemmas.mergeable_pairs(net, X_, y_), "lam": lambda: lemmas.far_kkt_set(net, X_, y_, lam, 2.0),
-        "i": lambda: lemmas.splitting_directions(net, X, Y, data_.draw(st.one_of(BAD_SIZE, st.integers(N, 100))
-                                                                       .filter(lambda v: v != 0 or isinstance(v, bool)))),
+        "i": lambda: lemmas.splitting_directions(net, X, Y, data_.draw(
+            st.one_of(BAD_SIZE, st.integers(N, 100)).filter(lambda v: v != 0 or isinstance(v, bool)))),
         "nu": lambda: lemmas.split_budget(net, X[0], data_.draw(bad_points(n=1, d=D).map(
             lambda p: p[0] if isinstance(p, torch.Tensor) and p.dim() == 2 and p.shape[0] else p))),
         "alpha": lambda: lemmas.split(net, X, Y, LAM, 0, torch.ones(D, dtype=torch.float64),

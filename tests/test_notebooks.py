@@ -118,7 +118,8 @@ def test_readme_chapter_list_matches_toc():
 
 def test_readme_has_exactly_one_setup_and_one_test_command():
     setup, test = _readme_block("setup-command"), _readme_block("test-command")
-    assert len(setup) == 1 and len(test) == 1, "README.md needs one <!-- setup-command --> and one <!-- test-command --> block"
+    assert len(setup) == 1 and len(test) == 1, \
+        "README.md needs one <!-- setup-command --> and one <!-- test-command --> block"
     assert "\n" not in setup[0] and "\n" not in test[0], "each command is a single line"
     assert "pip install -r requirements.txt" in setup[0] and "jupyter-book build . -W -n --keep-going" in setup[0]
     assert "python3 -m pytest tests book --nbval" in test[0]

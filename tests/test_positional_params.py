@@ -26,7 +26,8 @@ def test_tool_reports_a_reintroduced_offender(tmp_path):
                                       "         K2=0.03, padding='same'):\n    pass\n"
                                       "class A:\n    def m(self, a, b, c, d, e, f):\n        pass\n")
     (tmp_path / "bad.py").write_text("def outer():\n"
-                                     "    def _draw_rows(fig, rows, titles, row_titles, image_shape, normalize, cmap):\n"
+                                     "    def _draw_rows(fig, rows, titles, row_titles, image_shape, normalize,"
+                                     " cmap):\n"
                                      "        pass\n"
                                      "class B:\n    @classmethod\n    def make(cls, a, b, c, d, e, f, /, g):\n"
                                      "        pass\n")
