@@ -16,13 +16,20 @@ computation starts.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
+from reconleak_core import experiments, trained_nets
+from reconleak_core.cache import cache_root
+from reconleak_core.checks import check_seed
 from reconleak_core.experiments import EXPERIMENTS, SCALES
+from reconleak_core.runtime import get_device, keep_freed_memory
 
 
 def _experiment_list() -> str:
@@ -57,9 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                           "(experiments.register or @experiments.experiment) makes them runnable here")
     ck = commands.add_parser("checkpoints", help="train an experiment's networks on the CPU and add them to the "
                                                  "committed checkpoint store (trained_nets.CHECKPOINTS)",
-                             description="Run an experiment for each seed on the CPU (one thread) with an empty cache and copy "
-                                         "the networks it trained into the checkpoint store, recorded in its "
-                                         "MANIFEST.json with this command line.")
+                             description="Run an experiment for each seed on the CPU (one thread) with an empty "
+                                         "cache and copy the networks it trained into the checkpoint store, recorded "
+                                         "in its MANIFEST.json with this command line.")
     ck.add_argument("experiment", choices=list(EXPERIMENTS), metavar="experiment",
                     help="one of: " + ", ".join(EXPERIMENTS))
     ck.add_argument("--scale", choices=SCALES, default="book", help="default: book")
@@ -72,17 +79,24 @@ def _parser() -> argparse.ArgumentParser:
 def _import_plugins(argv) -> None:
     """Import the modules named by ``--import`` before the parser lists the experiments: their
     registrations join :data:`reconleak_core.experiments.EXPERIMENTS`. Raises ``ValueError`` for a module
-    that cannot be imported."""
-    import importlib
-
+    that cannot be imported, whatever the reason: not found, a relative name, a syntax error, or any
+    exception its own code raises while it is imported (named with its type and message, no traceback)."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--import", dest="imports", action="append", default=[])
     known, _ = pre.parse_known_args(argv)
     for module in known.imports:
+        if not module or module.startswith("."):
+            raise ValueError(f"--import {module!r}: give an absolute module name (such as mypackage.experiments), "
+                             "not a relative or empty one")
         try:
             importlib.import_module(module)
         except ImportError as exc:
             raise ValueError(f"--import {module}: cannot import it ({exc})") from None
+        except SyntaxError as exc:
+            raise ValueError(f"--import {module}: its source has a syntax error ({exc.msg}, {exc.filename} line "
+                             f"{exc.lineno})") from None
+        except Exception as exc:  # noqa: BLE001 - any error of the user's module, reported in one line
+            raise ValueError(f"--import {module}: importing it raised {type(exc).__name__}: {exc}") from None
 
 
 def _format(value) -> str:
@@ -117,22 +131,18 @@ def _check_writable_folder(folder: Path, option: str) -> None:
 
 
 def _reproduce(args) -> int:
-    from reconleak_core.cache import cache_root
-    from reconleak_core.checks import check_seed
-    from reconleak_core.experiments import run
-    from reconleak_core.runtime import get_device
-
     check_seed(args.seed, "--seed")
     device = get_device(args.device)  # raises a clear error for cuda without CUDA
     out = args.out if args.out is not None else Path("reconleak_results") / args.experiment
     _check_writable_folder(out.absolute(), "--out")
     if not args.no_cache:
         _check_writable_folder(cache_root(args.cache_dir).absolute(), "--cache-dir")
-    result = run(args.experiment, args.scale, seed=args.seed, device=device.type, progress=args.progress,
+    result = experiments.run(args.experiment, args.scale, seed=args.seed, device=device.type, progress=args.progress,
                  cache=not args.no_cache, cache_root=args.cache_dir)
     print(f"{args.experiment} (scale {args.scale}, seed {args.seed}, device {device.type})")
     print(format_table(result.rows()))
 
+    # lazy: the Agg backend must be selected before pyplot is first imported, and only when figures are drawn
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,24 +162,18 @@ def _reproduce(args) -> int:
 
 
 def _checkpoints(args) -> int:
-    from reconleak_core.checks import check_seed
-    from reconleak_core.experiments import run
-    from reconleak_core.trained_nets import CHECKPOINTS, store_checkpoints
-
     for seed in args.seeds:
         check_seed(seed, "--seeds")
-    store = args.store if args.store is not None else CHECKPOINTS
+    store = args.store if args.store is not None else trained_nets.CHECKPOINTS
     _check_writable_folder(store.absolute(), "--store")
     command = (f"python -m reconleak_core checkpoints {args.experiment} --scale {args.scale} --seeds "
                + " ".join(map(str, args.seeds)))
-    import torch
-
     torch.set_num_threads(1)   # as the chapters train (runtime.setup): one thread, one order of every sum
     with tempfile.TemporaryDirectory() as fresh:   # nets already in a store are loaded, not retrained
         for seed in args.seeds:
-            run(args.experiment, args.scale, seed=seed, device="cpu", cache_root=fresh)
+            experiments.run(args.experiment, args.scale, seed=seed, device="cpu", cache_root=fresh)
         trained = Path(fresh) / "trained_net"
-        names = store_checkpoints(fresh, store=store, command=command) if any(trained.glob("*.pt")) else []
+        names = trained_nets.store_checkpoints(fresh, store=store, command=command) if any(trained.glob("*.pt")) else []
     print(f"{len(names)} network(s) trained and stored in {store}" if names else
           f"every network of these runs was already in a checkpoint store; {store} unchanged")
     return 0
@@ -187,8 +191,6 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
         return int(exc.code or 0)
-    from reconleak_core.runtime import keep_freed_memory
-
     keep_freed_memory()   # as a chapter's setup cell: the attacks' temporaries are not page-faulted back
     try:
         return _reproduce(args) if args.command == "reproduce" else _checkpoints(args)

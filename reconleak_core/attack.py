@@ -65,7 +65,7 @@ from reconleak_core.checks import (
 from reconleak_core.kkt import LAM_SCALES, PENALTY_FORMS, KKTLoss, normalize_margin
 from reconleak_core.models import GATE_FORMS, input_dim
 from reconleak_core.priors import Box, Shift, Sphere, stack_priors
-from reconleak_core.runtime import get_device
+from reconleak_core.runtime import check_memory, get_device
 
 __all__ = ["AttackConfig", "Box", "Sphere", "Shift", "AttackState", "AttackResult", "DIVERGENCE_FACTOR",
            "PER_MEMBER_FIELDS", "PER_MEMBER", "reconstruct", "reconstruct_batch", "reconstruct_trained",
@@ -265,7 +265,10 @@ class AttackResult:
         """Member ``k`` of a batched result, as the result of a single attack."""
         if not self.batched:
             raise ValueError("member() needs a batched result (from reconstruct_batch)")
-        if not (isinstance(k, int) and -len(self.members) <= k < len(self.members)):
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"member index must be an integer, got {type(k).__name__} {k!r}")
+        k = int(k)
+        if not -len(self.members) <= k < len(self.members):
             raise IndexError(f"member index {k!r} out of range for {len(self.members)} members")
         return AttackResult(self.candidates[k], self.lam[k], self.labels, self.history[:, k], self.kkt[k],
                             self.config, (self.members[k],))
@@ -369,6 +372,7 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
     if isinstance(init, (torch.Tensor, np.ndarray, list, tuple)):
         init = check_points(init, "init", batched=False)
     config = _config(config, overrides)
+    _check_steps(config, 1)
     members = _member_table(K=1, init=init, seeds=[seed], init_scales=[init_scale], init_radii=[init_radius],
                             priors=[prior], lrs=[config.lr], lam_lrs=[config.lam_lr], gates=[config.gate],
                             lam_mins=[config.lam_min], config=config)
@@ -422,6 +426,8 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
     if K < 1:
         raise ValueError("a batched attack needs at least one member (got empty per-member sequences)")
 
+    _check_steps(config, K)
+
     def expand(value):
         return list(value) if is_sequence(value) else [value] * K
 
@@ -447,6 +453,13 @@ def reconstruct_trained(net: nn.Module, X, y, n_candidates: int, *, executor: Ca
     if not callable(run):
         raise TypeError(f"executor must be callable like reconstruct_batch, got {type(executor).__name__}")
     return run(normalize_margin(net, X, y), n_candidates, **kwargs)
+
+
+def _check_steps(config: AttackConfig, K: int) -> None:
+    """``config.steps`` within memory: the loss history holds (steps + 1) × K numbers and the compiled step's
+    schedule 3 per step (:func:`reconleak_core.runtime.check_memory`)."""
+    check_memory((config.steps + 1) * (8 * K + 24),
+                 f"steps={config.steps} (the loss history of {K} member(s) keeps one number per step)")
 
 
 def _config(config: AttackConfig | None, overrides: dict) -> AttackConfig:

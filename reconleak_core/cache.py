@@ -8,18 +8,20 @@ a field name or the dataclass's type gives a new one. Values are tensors, number
 and dicts/lists/tuples of them (a ``state_dict`` qualifies); they are stored detached and on the CPU
 and come back on the CPU.
 
-Guarantees. Entries are written atomically (temporary file in the same folder, fsync,
-``os.replace``), so an interrupted write never leaves a partial entry under an entry's name; temporary
-``.part`` files older than :data:`STALE_PART_SECONDS` (left by a killed writer) are deleted whenever an
-entry is written into their folder. An entry is a one-line header (``reconleak-cache 1 <sha256>``)
-followed by the ``torch.save`` bytes of ``{"config", "value"}``; the SHA-256 of those bytes is checked
-before they are read, so any flipped byte is detected. Entries are read with
-``torch.load(..., weights_only=True)``, which never executes pickled code; an entry that cannot be
-read, fails its digest, or was stored for another configuration, is a miss: a warning is issued and the
-value is recomputed and replaced. A folder (or anything but a regular file) at an entry's path, or a
-root that is not a folder, raises ``ValueError`` naming the path. The root folder is ``root`` if given, else the environment
-variable ``RECONLEAK_CACHE``, else ``$XDG_CACHE_HOME/reconleak``, else ``~/.cache/reconleak``; it is
-looked up at call time and created only when an entry is written (nothing happens at import).
+Guarantees. Entries are written atomically (temporary file in the same folder, fsync, ``os.replace``), so an
+interrupted write never leaves a partial entry under an entry's name. A temporary file is named
+``.<key>.<host>-<pid>.<random>.part`` after its writer; at every access to a folder (:func:`cached` reading or
+writing there) the ``.part`` files of writers of this host that are no longer alive are deleted, whatever
+their age (a live writer keeps its file), and those of other hosts, or of an older naming, once untouched for
+:data:`STALE_PART_SECONDS`. An entry is a one-line header (``reconleak-cache 1 <sha256>``) followed by the
+``torch.save`` bytes of ``{"config", "value"}``; the SHA-256 of those bytes is checked before they are read,
+so any flipped byte is detected. Entries are read with ``torch.load(..., weights_only=True)``, which never
+executes pickled code; an entry that cannot be read, fails its digest, or was stored for another
+configuration, is a miss: a warning is issued and the value is recomputed and replaced. A folder (or anything
+but a regular file) at an entry's path, or a root that is not a folder, raises ``ValueError`` naming the path.
+The root folder is ``root`` if given, else the environment variable ``RECONLEAK_CACHE``, else
+``$XDG_CACHE_HOME/reconleak``, else ``~/.cache/reconleak``; it is looked up at call time and created only when
+an entry is written (nothing happens at import).
 Include a code version in the configuration when the computation itself may change.
 """
 
@@ -41,13 +43,28 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["cache_root", "cache_key", "cache_path", "cached", "entry_config", "STALE_PART_SECONDS"]
+from reconleak_core.checks import check_bool, is_sequence
+
+__all__ = ["cache_root", "cache_key", "cache_path", "cached", "entry_config", "file_sha256", "STALE_PART_SECONDS"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _MAGIC = b"reconleak-cache 1 "
 STALE_PART_SECONDS = 3600.0
-"""A temporary ``.part`` file not modified for this long is an orphan of a killed write (a live writer
-writes its whole payload at once, right before renaming it) and is deleted by the next write."""
+"""A temporary ``.part`` file whose writer cannot be checked (another host, or no pid in its name) and that was
+not modified for this long is an orphan of a killed write (a live writer writes its whole payload at once,
+right before renaming it) and is deleted by the next access."""
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", os.uname().nodename if hasattr(os, "uname") else "host") or "host"
+_PART = re.compile(r"\.[^.]+\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>[0-9]+)\.[^.]*\.part")
+
+
+def file_sha256(path) -> str:
+    """SHA-256 (hex) of the bytes of the file ``path``, read in 1 MiB blocks (the digest of committed checkpoints
+    in ``MANIFEST.json`` and of downloaded archives)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cache_root(root=None) -> Path:
@@ -138,12 +155,33 @@ def _check_folder(folder: Path) -> None:
             return
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):   # another user's process, or not a valid pid
+        return True
+    return True
+
+
 def _clean_stale_parts(folder: Path) -> None:
-    """Delete ``.part`` files of killed writes (untouched for ``STALE_PART_SECONDS``) in ``folder``."""
+    """Delete in ``folder`` the ``.part`` files of dead writers of this host, and the other ``.part`` files
+    untouched for ``STALE_PART_SECONDS`` (see the module docstring)."""
+    if not folder.is_dir():
+        return
     now = time.time()
     for part in folder.glob(".*.part"):
+        owner = _PART.fullmatch(part.name)
         try:
-            if part.is_file() and now - part.stat().st_mtime > STALE_PART_SECONDS:
+            if not part.is_file():
+                continue
+            if owner is not None and owner["host"] == _HOST:
+                orphan = int(owner["pid"]) != os.getpid() and not _alive(int(owner["pid"]))
+            else:
+                orphan = now - part.stat().st_mtime > STALE_PART_SECONDS
+            if orphan:
                 part.unlink()
         except OSError:  # removed meanwhile by another process, or not ours to remove
             pass
@@ -165,7 +203,7 @@ def _write_atomic(path: Path, payload) -> None:
         raise ValueError(f"cache folder {path.parent} cannot be created: {exc.strerror or exc}") from exc
     _clean_stale_parts(path.parent)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".part")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{_HOST}-{os.getpid()}.", suffix=".part")
     except OSError as exc:
         raise ValueError(f"cache folder {path.parent} is not writable: {exc.strerror or exc}") from exc
     try:
@@ -196,17 +234,30 @@ def _read(path: Path, config_json: str):
 def entry_config(path) -> str:
     """The canonical JSON of the configuration that the entry file ``path`` was stored for (its SHA-256
     checked first; ``ValueError`` for anything that is not an intact entry)."""
-    return _payload(Path(path))["config"]
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or Path), got {type(path).__name__}")
+    try:
+        return _payload(Path(path))["config"]
+    except ValueError as exc:
+        raise ValueError(f"{path} is not an intact reconleak cache entry: {exc}") from exc
 
 
 def _payload(path: Path) -> dict:
-    data = path.read_bytes()
+    """The ``{"config", "value"}`` of the entry file ``path``; ``ValueError`` for anything else (a missing or
+    unreadable file, no digest header, a digest mismatch, a pickle that ``weights_only`` refuses)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from exc
     header, _, body = data.partition(b"\n")
     if not header.startswith(_MAGIC) or len(header) != len(_MAGIC) + 64:
         raise ValueError("not a reconleak cache entry (no digest header)")
     if hashlib.sha256(body).hexdigest().encode() != header[len(_MAGIC):]:
         raise ValueError("SHA-256 mismatch: the entry's bytes were changed after it was written")
-    payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ...
+        raise ValueError(f"its payload cannot be loaded safely ({type(exc).__name__}: {str(exc)[:200]})") from exc
     if not (isinstance(payload, dict) and set(payload) == {"config", "value"}):
         raise ValueError("not a reconleak cache entry")
     return payload
@@ -221,19 +272,28 @@ def cached(config, compute: Callable[[], object], root=None, name: str = "result
     with a ``UserWarning``. ``fallbacks``: read-only folders laid out like a cache root (a committed store
     of precomputed values, such as ``trained_nets.CHECKPOINTS``), searched in order when ``root`` has no
     entry and ``refresh`` is off: an entry found there is checked like any other and returned as it is
-    (nothing is written); a corrupt one is skipped with a ``UserWarning``. Something other than a file at the entry's path, or a cache folder that
-    cannot be created or written, raises ``ValueError`` (checked before ``compute`` runs where possible).
+    (nothing is written); a corrupt one is skipped with a ``UserWarning`` (``fallbacks`` is a list or tuple of
+    folders; ``refresh`` is True or False). Something other than a file at the entry's path, or a cache
+    folder that cannot be created or written, raises ``ValueError`` (checked before ``compute`` runs where possible).
     The returned value is detached and on the CPU in both cases (hit or miss), so a chapter behaves
     the same whether or not the cache was warm.
     """
     if not callable(compute):
         raise TypeError(f"compute must be a callable taking no argument, got {type(compute).__name__}")
+    refresh = check_bool(refresh, "refresh")
+    if isinstance(fallbacks, (str, bytes, os.PathLike)) or not is_sequence(fallbacks):
+        raise TypeError(f"fallbacks must be a list or tuple of folders, got {type(fallbacks).__name__} "
+                        f"{fallbacks!r} (one folder: fallbacks=[folder])")
+    for folder in fallbacks:
+        if not isinstance(folder, (str, os.PathLike)):
+            raise TypeError(f"every fallback must be a folder path (str or Path), got {type(folder).__name__}")
     config_json = _config_json(config)
     path = cache_path(config, root, name)
     if (path.exists() or path.is_symlink()) and not path.is_file():
         raise ValueError(f"cache entry path {path} exists but is not a regular file (a folder or a broken link?); "
                          "remove it or choose another cache folder")
     _check_folder(path.parent)
+    _clean_stale_parts(path.parent)
     if path.is_file() and not refresh:
         try:
             return _read(path, config_json)

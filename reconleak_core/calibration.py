@@ -59,7 +59,8 @@ __all__ = ["Scoring", "Verdict", "Calibration", "null_candidates", "beats_held_o
            "calibrate", "MIN_NULL_DRAWS"]
 
 MIN_NULL_DRAWS = 100
-"""The fewest null draws that set rule (ii)'s per-point quantile (at least 100, so that a 95 % quantile rests on five or more draws beyond it)."""
+"""The fewest null draws that set rule (ii)'s per-point quantile (a 95 % quantile then rests on five or more draws
+beyond it)."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,8 +11,8 @@ Interface.
 
 - :func:`certificate` — in: a homogeneous network (the network protocol of :mod:`reconleak_core.models`),
   its training points ``X`` (``(n, d)``) and ±1 labels ``y`` (length n), which it must separate
-  (``ValueError`` otherwise); out: a :class:`Certificate`. Computed in float64 on a copy of the network (the network itself is untouched);
-  every array of the certificate is a float64 (``support``: int64) CPU tensor.
+  (``ValueError`` otherwise); out: a :class:`Certificate`. Computed in float64 on a copy of the network (the
+  network itself is untouched); every array of the certificate is a float64 (``support``: int64) CPU tensor.
 - :class:`Certificate` — ε, ε_rel, δ, the multipliers λ, the support, the normalised margins, ‖θ̂‖, L and the
   number of Clarke-gate kink pairs.
 - :data:`CLARKE_FORMS` — network class → its Clarke-gate hooks (:class:`ClarkeForm`; :func:`clarke_form` looks
@@ -366,6 +366,10 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
     kinks = _kinks(hat, X, kink_tol)
     ii, jj = kinks.nonzero(as_tuple=True)
     gram, rhs = _jacobian_gram(hat, X, y, kinks)
+    dense = gram if isinstance(gram, np.ndarray) else gram.top_left
+    if not (np.isfinite(dense).all() and np.isfinite(rhs).all()):
+        raise ValueError("the certificate's Gram matrix of the gradients yᵢ∇θΦ(θ̂; xᵢ) overflowed (non-finite "
+                         f"entries): the points are too large for float64 (largest ‖xᵢ‖ = {X.norm(dim=1).max():.3g})")
     z = _clarke_multipliers(gram, rhs, n, ii.cpu().numpy(), max_iter)
     lam = torch.as_tensor(z[:n], dtype=torch.float64, device=X.device)
     with torch.no_grad():
@@ -377,6 +381,9 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
         q = margins(hat, X, y)
     eps = residual.norm().item()
     norm = theta.norm().item()
+    if not (math.isfinite(eps) and math.isfinite(norm) and torch.isfinite(q).all()):
+        raise ValueError(f"the certificate's residual or margins are not finite (ε = {eps}, ‖θ̂‖ = {norm}): the "
+                         "points or weights are too large for float64")
     lam, q = lam.cpu(), q.cpu()
     support = torch.nonzero(lam > support_tol * lam.max()).flatten() if lam.max() > 0 else \
         torch.zeros(0, dtype=torch.int64)

@@ -22,8 +22,8 @@ from torch import nn
 
 __all__ = ["as_tensor", "check_finite", "check_points", "check_labels", "check_multipliers", "check_positive",
            "check_real", "check_reals", "check_nonnegative", "check_fraction", "check_int", "check_seed", "check_bool",
-           "check_float_dtype", "check_network", "scalar_output", "check_image_shape", "is_sequence", "set_frozen",
-           "SEED_MAX"]
+           "check_float_dtype", "check_network", "check_not_meta", "scalar_output", "check_image_shape", "is_sequence",
+           "set_frozen", "SEED_MAX"]
 
 SEED_MAX = 2**63 - 1
 """The largest seed accepted (torch generators take a signed 64-bit integer)."""
@@ -36,6 +36,7 @@ def _is_bool(value) -> bool:
 def check_real(value, name: str, allow_inf: bool = False) -> float:
     """``value`` as a float: a real number (Python or NumPy; not a bool, string or complex), not NaN,
     finite unless ``allow_inf``. A 0-dim real tensor counts as a number."""
+    check_not_meta(value, name)
     if isinstance(value, torch.Tensor) and value.dim() == 0 and not (value.is_complex() or value.dtype == torch.bool):
         value = value.item()
     if _is_bool(value) or not isinstance(value, numbers.Real):
@@ -131,6 +132,7 @@ def as_tensor(value, name: str, dtype: torch.dtype | None = None, device=None) -
         check_float_dtype(dtype)
     if isinstance(value, str):
         raise TypeError(f"{name} must be a tensor or array of numbers, got a string")
+    check_not_meta(value, name)
     try:
         tensor = torch.as_tensor(value, device=device)
     except Exception as exc:  # noqa: BLE001 - re-raised with the argument's name
@@ -146,6 +148,13 @@ def as_tensor(value, name: str, dtype: torch.dtype | None = None, device=None) -
     return tensor
 
 
+def check_not_meta(value, name: str) -> None:
+    """Refuse a tensor on PyTorch's ``meta`` device (shapes without values: nothing can be computed from it)."""
+    if isinstance(value, torch.Tensor) and value.is_meta:
+        raise ValueError(f"{name} is a tensor on the 'meta' device: it has a shape but no values; "
+                         "materialise it (e.g. .to_empty(device='cpu') and fill it) first")
+
+
 def check_finite(tensor: torch.Tensor, name: str, step: int | None = None) -> torch.Tensor:
     """Raise ``ValueError`` if ``tensor`` holds NaN or infinity ("NaN found in X at step k")."""
     if not torch.isfinite(tensor).all():
@@ -155,7 +164,8 @@ def check_finite(tensor: torch.Tensor, name: str, step: int | None = None) -> to
     return tensor
 
 
-def check_points(X, name: str = "X", d: int | None = None, dtype=None, device=None, batched: bool = False) -> torch.Tensor:
+def check_points(X, name: str = "X", d: int | None = None, dtype=None, device=None,
+                 batched: bool = False) -> torch.Tensor:
     """Validate a point set: shape ``(n, d)`` (or ``(..., n, d)`` when ``batched``), finite, n ≥ 1.
 
     ``d`` (when given) is the input dimension the network expects.
@@ -211,6 +221,7 @@ def check_network(net, name: str = "net") -> nn.Module:
     if not params:
         raise ValueError("the network has no trainable parameters")
     for p in params:
+        check_not_meta(p, "a network parameter")
         if p.is_complex():
             raise TypeError(f"network parameters must be real, got {p.dtype}")
         if not torch.isfinite(p.detach()).all():
@@ -239,9 +250,13 @@ def scalar_output(output: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
 
 def check_image_shape(image_shape, dim: int) -> tuple:
     """``image_shape`` as a tuple (C, H, W) of positive integers whose product is the points' dimension ``dim``."""
+    if not is_sequence(image_shape):
+        raise TypeError(f"image_shape must be a sequence of three positive integers (C, H, W), got "
+                        f"{type(image_shape).__name__} {image_shape!r}")
     shape = tuple(image_shape)
-    if len(shape) != 3 or any(_is_bool(v) or not isinstance(v, int) or v < 1 for v in shape):
+    if len(shape) != 3 or any(_is_bool(v) or not isinstance(v, numbers.Integral) or v < 1 for v in shape):
         raise ValueError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}")
+    shape = tuple(int(v) for v in shape)
     if shape[0] * shape[1] * shape[2] != dim:
         raise ValueError(f"image_shape {shape} has {shape[0] * shape[1] * shape[2]} pixels but the points have "
                          f"dimension {dim}")

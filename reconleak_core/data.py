@@ -28,17 +28,19 @@ Nothing here downloads at import or test time; :func:`load_cifar10` downloads on
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import tarfile
 import tempfile
+import urllib.parse
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
 
+from reconleak_core.cache import file_sha256
 from reconleak_core.checks import (
     as_tensor,
     check_bool,
@@ -320,14 +322,6 @@ def digits_held_out(n: int, classes="odd_vs_even", seed: int = 0, flatten: bool 
                       dtype=check_float_dtype(dtype), center=center, mean_of=images[pick])
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_sha256(value) -> str:
     if not (isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)):
         raise ValueError(f"expected_sha256 must be a 64-character hexadecimal string, got {value!r}")
@@ -343,7 +337,11 @@ def _download(url: str, target: Path, expected_sha256: str, progress: bool) -> N
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        try:
+            response = urllib.request.urlopen(url, timeout=60)
+        except (OSError, ValueError) as exc:   # URLError (no such host or file), HTTPError, a malformed URL
+            raise ValueError(f"cannot download {url}: {exc}") from exc
+        with os.fdopen(fd, "wb") as out, response:
             total = response.headers.get("Content-Length")
             with progress_bar(total=int(total) if total else None, unit="B", unit_scale=True, enabled=progress,
                               desc=target.name) as bar:
@@ -352,7 +350,7 @@ def _download(url: str, target: Path, expected_sha256: str, progress: bool) -> N
                     bar.update(len(block))
             out.flush()
             os.fsync(out.fileno())
-        found = _sha256(Path(tmp))
+        found = file_sha256(Path(tmp))
         if found != expected_sha256:
             raise ValueError(f"downloaded file from {url} has SHA-256 {found}, expected {expected_sha256}; "
                              "it was deleted and not used")
@@ -361,6 +359,8 @@ def _download(url: str, target: Path, expected_sha256: str, progress: bool) -> N
         Path(tmp).unlink(missing_ok=True)
         raise
 
+
+_URL_SCHEMES = ("https", "http", "file")
 
 _PICKLE_ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -405,15 +405,25 @@ def _read_batches(archive: Path, batch_names: list[str]) -> tuple[np.ndarray, np
     Members are never extracted to disk; every member name is checked (:func:`_safe_member_name`)
     before any batch is read, so a crafted archive is refused as a whole.
     """
-    with tarfile.open(archive, "r:gz") as tar:
+    try:
+        tar = tarfile.open(archive, "r:gz")
         members = {_safe_member_name(m): m for m in tar.getmembers()}
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise ValueError(f"{archive} is not a readable gzip'd tar archive ({type(exc).__name__}: {exc}): not the "
+                         "CIFAR-10 python archive") from exc
+    with tar:
         images, labels = [], []
         for batch in batch_names:
             key = f"{_CIFAR10_DIR}/{batch}"
             if key not in members or not members[key].isfile():
                 raise ValueError(f"{archive} has no member {key!r}: not a CIFAR-10 python archive")
-            with tar.extractfile(members[key]) as f:
-                entry = _ArrayUnpickler(f, encoding="bytes").load()
+            try:
+                with tar.extractfile(members[key]) as f:
+                    entry = _ArrayUnpickler(f, encoding="bytes").load()
+            except (pickle.UnpicklingError, tarfile.TarError, EOFError, OSError, zlib.error, ValueError, TypeError,
+                    AttributeError, IndexError, KeyError, MemoryError) as exc:   # what a damaged pickle raises
+                raise ValueError(f"{key} in {archive} is not a readable CIFAR-10 batch ({type(exc).__name__}: "
+                                 f"{str(exc)[:200]}): truncated or damaged") from exc
             if not isinstance(entry, dict) or b"data" not in entry or b"labels" not in entry:
                 raise ValueError(f"{key} in {archive} is not a CIFAR-10 batch (no b'data' / b'labels')")
             data, target = np.asarray(entry[b"data"]), np.asarray(entry[b"labels"])
@@ -441,10 +451,12 @@ def load_cifar10(root, *, download: bool = False, n: int | None = None, seed: in
 
     Security. The archive's SHA-256 must equal ``expected_sha256`` (default :data:`CIFAR10_SHA256`,
     the official archive) *before* anything in it is unpickled; a mismatch raises ``ValueError`` and
-    nothing is read. Member names are checked (no absolute paths, no ``..``, no links) and members are
+    nothing is read; an archive or batch that cannot be read (not a gzip'd tar, a truncated pickle) raises
+    ``ValueError`` too. Member names are checked (no absolute paths, no ``..``, no links) and members are
     read in memory, never extracted to disk; unpickling resolves NumPy array globals only.
-    With ``download=True`` and no archive yet, ``url`` is fetched into a temporary file, hashed, and
-    moved into place only if the hash matches (deleted otherwise); ``progress`` shows a bar.
+    With ``download=True`` and no archive yet, ``url`` (an ``https``, ``http`` or ``file`` URL, the last for a
+    local mirror; other schemes are refused, and a failed download raises ``ValueError``) is fetched into a
+    temporary file, hashed, and moved into place only if the hash matches (deleted otherwise); ``progress`` shows a bar.
 
     Pixels are the uint8 intensities divided by 255, so **every pixel lies in [0, 1]** in pixel
     coordinates; as for :func:`digits`, the result is an :class:`ImageSet`, centred by its mean unless
@@ -454,7 +466,13 @@ def load_cifar10(root, *, download: bool = False, n: int | None = None, seed: in
     in file order (not balanced; 50,000 float64 images take 1.2 GB); an even ``n`` draws n/2 images
     per label with a generator seeded by ``seed``.
     """
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder path (str or Path), got {type(root).__name__}")
     root = Path(root)
+    download, train = check_bool(download, "download"), check_bool(train, "train")
+    progress, center = check_bool(progress, "progress"), check_bool(center, "center")
+    if not (isinstance(url, str) and urllib.parse.urlsplit(url).scheme in _URL_SCHEMES):
+        raise ValueError(f"url must be an https, http or file URL such as {CIFAR10_URL!r}, got {url!r}")
     n = check_int(n, "n", allow_none=True)
     seed = check_seed(seed)
     flatten = check_bool(flatten, "flatten")
@@ -465,7 +483,7 @@ def load_cifar10(root, *, download: bool = False, n: int | None = None, seed: in
         if not download:
             raise FileNotFoundError(f"{archive} not found: download {CIFAR10_URL} there, or pass download=True")
         _download(url, archive, expected_sha256, progress)
-    found = _sha256(archive)
+    found = file_sha256(archive)
     if found != expected_sha256:
         raise ValueError(f"{archive} has SHA-256 {found}, expected {expected_sha256}: corrupted or not the "
                          "official CIFAR-10 python archive; refusing to read it (delete it and download again)")

@@ -26,9 +26,10 @@ Interface.
 - :func:`simplex_kkt_point` — a hand-built exact KKT point (ε = δ = 0) for tests and the book.
 
 Two ways to compute the stationarity sum: a closed form registered for the network's class in
-:data:`CLOSED_FORMS` (:class:`ClosedForm`; :class:`~reconleak_core.models.TwoLayerReLU`'s is built in) (a few batched matrix products, no double backprop) and a
-generic one for any homogeneous module (``torch.func``: Σᵢ cᵢ∇θΦ(θ; xᵢ) = ∇θ[Σᵢ cᵢ Φ(θ; xᵢ)], vmapped over
-the batch). They agree to rounding error (``tests/test_kkt.py``). Introduced in the book's chapter
+:data:`CLOSED_FORMS` (:class:`ClosedForm`; :class:`~reconleak_core.models.TwoLayerReLU`'s is built in) (a few
+batched matrix products, no double backprop) and a generic one for any homogeneous module (``torch.func``:
+Σᵢ cᵢ∇θΦ(θ; xᵢ) = ∇θ[Σᵢ cᵢ Φ(θ; xᵢ)], vmapped over the batch). They agree to rounding error
+(``tests/test_kkt.py``). Introduced in the book's chapter
 "KKT points and the reconstruction attack".
 """
 
@@ -45,6 +46,8 @@ from torch import nn
 
 from reconleak_core.checks import (
     as_tensor,
+    check_float_dtype,
+    check_int,
     check_labels,
     check_multipliers,
     check_network,
@@ -64,7 +67,8 @@ _METHODS = ("auto", "closed", "generic")
 PENALTY_FORMS = ("linear", "squared")
 """Dual-feasibility penalty of :func:`kkt_loss`: ours (linear hinge) or Haim et al.'s (squared hinge)."""
 LAM_SCALES = ("sum", "mean")
-"""Scale of the multipliers in :func:`kkt_loss`: the KKT conditions' (θ = Σ λᵢyᵢ∇Φ) or Haim et al.'s (θ = (1/m) Σ ...)."""
+"""Scale of the multipliers in :func:`kkt_loss`: the KKT conditions' (θ = Σ λᵢyᵢ∇Φ) or Haim et al.'s
+(θ = (1/m) Σ ...)."""
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -393,12 +397,20 @@ def _validated(net, X, y, lam, *, gate, gate_form, method, batched):
     return X, y, lam, _check_gate(gate, X.dtype, X.device), method
 
 
+def _finite(value: torch.Tensor, what: str) -> torch.Tensor:
+    """``value`` when finite; otherwise ``ValueError`` naming ``what`` overflowed (a float64 result, never inf/NaN)."""
+    if not torch.isfinite(value.detach()).all():
+        raise ValueError(f"{what} overflowed (non-finite result): the points, multipliers or weights are too large "
+                         f"for {value.dtype} (largest input magnitude makes the result infinite)")
+    return value
+
+
 # ------------------------------------------------------------------------------------------- public API
 def margins(net: nn.Module, X, y) -> torch.Tensor:
     """Margins qᵢ = yᵢ Φ(θ; xᵢ), shape ``(n,)`` (differentiable; in the network's dtype)."""
     _check_net(net)
     X, y = check_data(net, X, y, batched=False)
-    return y * scalar_output(net(X), X)
+    return _finite(y * scalar_output(net(X), X), "the margins yᵢΦ(θ; xᵢ)")
 
 
 def normalize_margin(net: nn.Module, X, y) -> nn.Module:
@@ -417,6 +429,9 @@ def normalize_margin(net: nn.Module, X, y) -> nn.Module:
                          "it has no KKT normalisation")
     scaled = copy.deepcopy(net)
     factor = q_min ** (-1.0 / L)
+    if not 0 < factor < float("inf"):
+        raise ValueError(f"the margin normalisation θ / q_min^(1/{L}) with q_min = {q_min:.3g} is not a finite "
+                         "positive scale")
     with torch.no_grad():
         for p in scaled.parameters():
             p.mul_(factor)
@@ -436,7 +451,7 @@ def stationarity_sum(net: nn.Module, X, y, lam, *, gate=None, gate_form: str = "
     """
     X, y, lam, gate, method = _validated(net, X, y, lam, gate=gate, gate_form=gate_form, method=method, batched=True)
     grads, batch = _grad_sum(net, X, y, lam, gate=gate, gate_form=gate_form, method=method)
-    return torch.cat([g.reshape(*batch, -1) for g in grads], dim=-1)
+    return _finite(torch.cat([g.reshape(*batch, -1) for g in grads], dim=-1), "the stationarity sum")
 
 
 def kkt_loss(net: nn.Module, X, y, lam, *, lam_min=0.0, penalty: float = 1.0, penalty_form: str = "linear",
@@ -479,8 +494,9 @@ def kkt_loss(net: nn.Module, X, y, lam, *, lam_min=0.0, penalty: float = 1.0, pe
     (``TwoLayerReLU(bias=True)``, as Haim et al.'s networks) adds its block ‖b − s Σᵢλᵢyᵢvⱼρ′(zᵢⱼ)‖².
     """
     X, y, lam, gate, method = _validated(net, X, y, lam, gate=gate, gate_form=gate_form, method=method, batched=True)
-    return KKTLoss(net, y, lam_min=lam_min, penalty=penalty, penalty_form=penalty_form, lam_scale=lam_scale,
+    loss = KKTLoss(net, y, lam_min=lam_min, penalty=penalty, penalty_form=penalty_form, lam_scale=lam_scale,
                    gate=gate, gate_form=gate_form, method=method)(X, lam)
+    return _finite(loss, "the KKT loss")
 
 
 class KKTLoss:
@@ -615,11 +631,9 @@ def simplex_kkt_point(n: int, d: int | None = None, dtype: torch.dtype = torch.f
     the ReLU kink), so Φ(xₖ) = yₖ and every margin is 1; and Σₖ λₖyₖ∇_{wⱼ}Φ(xₖ) = yⱼvⱼxⱼ = wⱼ,
     Σₖ λₖyₖ∇_{vⱼ}Φ(xₖ) = yⱼ relu(1) = vⱼ. (Orthonormal data would put pre-activations on the kink.)
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer ≥ 2 (a simplex needs two vertices), got {n!r}")
-    d = n if d is None else d
-    if isinstance(d, bool) or not isinstance(d, int) or d < n:
-        raise ValueError(f"d must be an integer ≥ n = {n}, got {d!r}")
+    n = check_int(n, "n", minimum=2)  # a simplex needs two vertices
+    d = n if d is None else check_int(d, "d", minimum=n)
+    dtype = check_float_dtype(dtype)
     E = torch.eye(n, dtype=torch.float64) - 1.0 / n
     E = E / E.norm(dim=1, keepdim=True)
     X = torch.zeros(n, d, dtype=torch.float64)

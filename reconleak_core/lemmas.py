@@ -1,9 +1,10 @@
 """Merging and splitting KKT points (Lemmas 2, 3) and far KKT sets (Theorems 4, 5, 8, 9).
 
 Setting: :class:`~reconleak_core.models.TwoLayerReLU`, Φ(x) = Σⱼ vⱼ relu(wⱼ·x), with a free or a fixed
-second layer (other networks raise ``TypeError``). A *KKT set* for θ is ``(X, y, lam)`` with
-θ = Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ), λ ≥ 0, yᵢΦ(xᵢ) ≥ 1 and λᵢ(yᵢΦ(xᵢ) − 1) = 0. Everything here rests on one
-fact: inside one *activation region* (the points with the same pattern 1[wⱼ·x > 0]) both Φ and the
+second layer (other networks raise ``TypeError``; a first-layer bias, ``TwoLayerReLU(bias=True)``, raises
+``ValueError``: the budgets below are stated for the bias-free pre-activations wⱼ·x). A *KKT set* for θ
+is ``(X, y, lam)`` with θ = Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ), λ ≥ 0, yᵢΦ(xᵢ) ≥ 1 and λᵢ(yᵢΦ(xᵢ) − 1) = 0. Everything here rests on
+one fact: inside one *activation region* (the points with the same pattern 1[wⱼ·x > 0]) both Φ and the
 parameter gradient are linear in x,
 
     ∇_{wⱼ}Φ(x) = vⱼ 1[wⱼ·x > 0] x,    ∇_{vⱼ}Φ(x) = relu(wⱼ·x) = 1[wⱼ·x > 0] wⱼ·x,
@@ -49,17 +50,23 @@ from reconleak_core.checks import (
 from reconleak_core.models import TwoLayerReLU, parameter_vector
 from reconleak_core.runtime import progress_bar
 
-__all__ = ["mergeable_pairs", "merge", "split", "split_budget", "splitting_directions", "KKTSet", "far_kkt_set", "SplitReach",
-           "achievable_split_distance", "split_kkt_set", "kkt_residuals"]
+__all__ = ["mergeable_pairs", "merge", "split", "split_budget", "splitting_directions", "KKTSet", "far_kkt_set",
+           "SplitReach", "achievable_split_distance", "split_kkt_set", "kkt_residuals"]
 
 _SIDES = ("both", "plus", "minus")
 
 
 # ----------------------------------------------------------------------------------------------- helpers
 def _check_net(net) -> TwoLayerReLU:
+    """A bias-free :class:`TwoLayerReLU`: the lemmas' regions, budgets and far sets are stated for the
+    pre-activations wⱼ·x of the paper's bias-free setting; a first-layer bias (wⱼ·x + bⱼ) is refused."""
     if not isinstance(net, TwoLayerReLU):
         raise TypeError("the merging/splitting lemmas are implemented for reconleak_core.models.TwoLayerReLU "
                         f"(the paper's two-layer setting), got {type(net).__name__}")
+    if net.b is not None:
+        raise ValueError("the merging/splitting lemmas (Lemmas 2, 3; Theorems 4, 5, 8, 9) are implemented for the "
+                         "paper's bias-free TwoLayerReLU: this network has a first-layer bias (bias=True), whose "
+                         "pre-activations wⱼ·x + bⱼ the split budgets and far sets do not model")
     return check_network(net)
 
 

@@ -32,6 +32,7 @@ Haim et al.'s scoring (their ``evaluations.py``), for comparison with their figu
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -96,7 +97,8 @@ def pairwise_distances(A, B) -> torch.Tensor:
     """Euclidean distances ‖aᵢ − bⱼ‖ as an (n, m) matrix, computed without the ‖a‖² + ‖b‖² − 2a·b
     shortcut so that small distances keep full precision."""
     A, B = _point_pair(A, B, "A", "B")
-    return torch.cdist(A, B, compute_mode="donot_use_mm_for_euclid_dist")
+    return check_finite(torch.cdist(A, B, compute_mode="donot_use_mm_for_euclid_dist"),
+                        "the distances (points too large for their dtype?)")
 
 
 def nearest_distances(X_train, X_rec) -> NearestDistances:
@@ -152,6 +154,8 @@ def _images(img, name: str, dtype=None, device=None) -> torch.Tensor:
     img = check_finite(as_tensor(img, name, dtype=dtype, device=device), name)
     if img.dim() not in (3, 4):
         raise ValueError(f"{name} must have shape (C, H, W) or (B, C, H, W), got shape {tuple(img.shape)}")
+    if img.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(img.shape)}): there is no image to compare")
     return img
 
 
@@ -218,7 +222,7 @@ def ssim(img1, img2, *, data_range: float = 1.0, window_size: int = 3, sigma: fl
     C1, C2 = (K1 * L) ** 2, (K2 * L) ** 2
     var1, var2, cov = m11 - mu1**2, m22 - mu2**2, m12 - mu1 * mu2
     ssim_map = (2 * mu1 * mu2 + C1) * (2 * cov + C2) / ((mu1**2 + mu2**2 + C1) * (var1 + var2 + C2))
-    values = ssim_map.flatten(1).mean(dim=1)
+    values = check_finite(ssim_map.flatten(1).mean(dim=1), "SSIM (pixel values too large for the image dtype?)")
     return values[0] if single else values
 
 
@@ -310,10 +314,14 @@ _image_shape = check_image_shape
 def _standardise(X: torch.Tensor, channels: int) -> torch.Tensor:
     """Each image and channel to mean 0, sample standard deviation 1 (a constant channel raises)."""
     Z = X.reshape(X.shape[0], channels, -1)
+    if Z.shape[-1] < 2:
+        raise ValueError(f"an image channel has {Z.shape[-1]} pixel: its normalised cross-correlation needs at "
+                         "least two pixels (a standard deviation)")
     std = Z.std(dim=-1, keepdim=True)
     if (std == 0).any():
         raise ValueError("an image has a constant channel: its normalised cross-correlation is undefined")
-    return ((Z - Z.mean(dim=-1, keepdim=True)) / std).reshape(X.shape[0], -1)
+    return check_finite(((Z - Z.mean(dim=-1, keepdim=True)) / std).reshape(X.shape[0], -1),
+                        "the standardised images (pixel values too large for the dtype?)")
 
 
 def ncc_distances(A, B, *, image_shape=None) -> torch.Tensor:
@@ -369,11 +377,14 @@ def haim_score(X_train, X_rec, *, image_shape, mean=None, k: int = 10, search_sc
     search_scale = check_positive(search_scale, "search_scale")
     if search_scale > 1:
         raise ValueError(f"search_scale must be in (0, 1] (a downsampling factor), got {search_scale}")
-    offset = torch.zeros(dim, dtype=X_train.dtype, device=X_train.device) if mean is None else \
-        check_finite(as_tensor(mean, "mean", dtype=X_train.dtype, device=X_train.device), "mean").expand(dim)
-    (train_s, small), (rec_s, _) = (_search_copies(Z, shape, search_scale) for Z in (X_train, X_rec))
-    if min(small[1:]) < 1:
+    if min(math.floor(shape[1] * search_scale), math.floor(shape[2] * search_scale)) < 1:
         raise ValueError(f"search_scale={search_scale} shrinks {shape[1]}×{shape[2]} images to nothing")
+    offset = torch.zeros(dim, dtype=X_train.dtype, device=X_train.device) if mean is None else \
+        check_finite(as_tensor(mean, "mean", dtype=X_train.dtype, device=X_train.device), "mean")
+    if offset.shape not in ((), (dim,)):
+        raise ValueError(f"mean must be a number or {dim} values (one per pixel), got shape {tuple(offset.shape)}")
+    offset = offset.expand(dim)
+    (train_s, small), (rec_s, _) = (_search_copies(Z, shape, search_scale) for Z in (X_train, X_rec))
     D = ncc_distances(train_s, rec_s, image_shape=small)
     dists, order = D.sort(dim=1, stable=True)
     rec_index = order[:, 0]
@@ -397,7 +408,8 @@ def haim_score(X_train, X_rec, *, image_shape, mean=None, k: int = 10, search_sc
     return HaimScore(dssim_sorted[:k].mean().item(), best, rec_index[best], dssim_sorted, cand[best])
 
 
-def candidate_neighbours(X_rec, X_train, *, metric: str = "ncc", max_per_nn=None, image_shape=None) -> CandidateNeighbours:
+def candidate_neighbours(X_rec, X_train, *, metric: str = "ncc", max_per_nn=None,
+                         image_shape=None) -> CandidateNeighbours:
     """Each candidate's nearest training image, deduplicated as Haim et al.'s ``viz_nns(..., max_per_nn)``.
 
     ``metric``: ``"ncc"`` (:func:`ncc_distances`, per channel with ``image_shape``) or ``"l2"`` (squared

@@ -10,7 +10,7 @@ Interface
 - :func:`soft_gate_relu` — relu whose derivative carries Haim et al.'s soft gate σ(αz), in one of two
   forms (``"straight_through"`` or ``"smooth"``, see :data:`GATE_FORMS`).
 - :func:`homogeneity_degree` — the degree L of a network, verified numerically (Φ(cθ) = c^L Φ(θ)).
-- :func:`network_degree` — the degree the library uses: the declared ``degree``, else :func:`homogeneity_degree`.
+- :func:`network_degree` — the degree the library uses: measured once, checked against a declared ``degree``.
 - :func:`input_dim` — the input dimension the library uses: the attribute ``d``, else a first ``nn.Linear``'s.
 - :func:`parameter_vector` — θ flattened in ``net.parameters()`` order (the order used by ``kkt``).
 - :func:`span_projector` — the orthogonal projector onto the span of given points.
@@ -19,8 +19,8 @@ The network protocol (what ``kkt`` and ``attack`` need of any network, a user's 
 
 - input dimension: an integer attribute ``d`` (else the ``in_features`` of the first ``nn.Linear``); the
   forward takes points of shape ``(n, d)`` (a CNN reshapes them to its ``input_shape`` itself);
-- homogeneity: bias-free, positively homogeneous; the degree is an integer attribute ``degree`` or is
-  measured by :func:`homogeneity_degree`;
+- homogeneity: bias-free, positively homogeneous; the degree is measured by one probe
+  (:func:`homogeneity_degree`), and an integer attribute ``degree``, when declared, must agree with it;
 - the soft gate: a ``forward(x, gate=None, gate_form="straight_through")`` (as the two classes here), or
   plain ``nn.ReLU`` modules gated by wrapping the network in :class:`SoftGated`; otherwise ``gate=None``;
 - optionally a closed form, registered by class in ``kkt.CLOSED_FORMS`` (``kkt.ClosedForm``; TwoLayerReLU's
@@ -63,7 +63,10 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
+import weakref
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -77,8 +80,8 @@ from reconleak_core.checks import (
     scalar_output,
 )
 
-__all__ = ["TwoLayerReLU", "HomogeneousMLP", "SoftGated", "GatedReLU", "soft_gate_relu", "GATE_FORMS", "homogeneity_degree",
-           "network_degree", "input_dim", "parameter_vector", "span_projector"]
+__all__ = ["TwoLayerReLU", "HomogeneousMLP", "SoftGated", "GatedReLU", "soft_gate_relu", "GATE_FORMS",
+           "homogeneity_degree", "network_degree", "input_dim", "parameter_vector", "span_projector"]
 
 GATE_FORMS = ("straight_through", "smooth")
 """The two forms of the soft gate, for a ReLU ρ inside a loss built from ∇θΦ (the KKT loss).
@@ -249,19 +252,34 @@ def soft_gate_relu(z: torch.Tensor, alpha, form: str = "straight_through") -> to
       ``ModifiedRelu``: forward relu, backward grad·σ(αz)), second derivative ασ′(αz) (their backward,
       differentiated under ``create_graph=True``).
 
-    ``alpha`` may be a tensor broadcasting against ``z`` (one slope per batch member).
+    ``alpha`` may be a tensor broadcasting against ``z`` (one slope per batch member, as the batched attack
+    passes them, inside ``torch.func.vmap`` for the generic KKT loss): its values are checked where they can
+    be read (not inside a ``torch.func`` transform, whose caller, ``kkt``, has checked them).
     """
     if form not in GATE_FORMS:
         raise ValueError(f"gate form must be one of {GATE_FORMS}, got {form!r}")
     if alpha is None:
         return torch.relu(z)
-    alpha = check_positive(alpha, "alpha")
+    if isinstance(alpha, torch.Tensor) and alpha.dim() == 0 and alpha.is_floating_point() and not alpha.is_meta:
+        _check_slopes(alpha)
+    else:
+        alpha = check_positive(alpha, "alpha")
     s = torch.sigmoid(alpha * z)
     e = z - z.detach()
     out = torch.relu(z) + 0.5 * e * (s - s.detach())
     if form == "smooth":
         out = out + e * (s - (z > 0).to(z.dtype)).detach()
     return out
+
+
+def _check_slopes(alpha: torch.Tensor) -> None:
+    """Positive finite values of a slope tensor, checked unless it is being transformed by ``torch.func``."""
+    try:
+        bad = not bool(((alpha > 0) & torch.isfinite(alpha)).all())
+    except RuntimeError:   # inside torch.func.vmap the values cannot be read (a data-dependent branch)
+        return
+    if bad:
+        raise ValueError(f"alpha must be a positive finite slope, got {alpha.item()}")
 
 
 class GatedReLU(nn.Module):
@@ -315,9 +333,9 @@ class SoftGated(nn.Module):
                 g.alpha, g.form = None, "straight_through"
 
 
-_HOMOGENEOUS = (TwoLayerReLU, HomogeneousMLP, SoftGated, GatedReLU, nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ReLU, nn.LeakyReLU,
-                nn.Identity, nn.Flatten, nn.Sequential, nn.ModuleList, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d,
-                nn.AvgPool2d)
+_HOMOGENEOUS = (TwoLayerReLU, HomogeneousMLP, SoftGated, GatedReLU, nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ReLU,
+                nn.LeakyReLU, nn.Identity, nn.Flatten, nn.Sequential, nn.ModuleList, nn.MaxPool1d, nn.MaxPool2d,
+                nn.AvgPool1d, nn.AvgPool2d)
 
 
 def parameter_vector(net: nn.Module) -> torch.Tensor:
@@ -339,20 +357,9 @@ def input_dim(net: nn.Module) -> int | None:
     return first.in_features if isinstance(first, nn.Linear) else None
 
 
-def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
-    """The degree L with Φ(cθ; x) = c^L Φ(θ; x) for all c > 0 (paper §2: L-homogeneous networks).
-
-    Structural check first: a module with a bias, or a layer that is not positively homogeneous (Tanh,
-    Sigmoid, BatchNorm, Softplus, ...), raises ``ValueError`` naming the module, with two messages for a
-    bias: after the first layer it breaks homogeneity (it adds a term of lower degree); on the first layer
-    it does not (scaling θ by c scales Wx + b by c), but the library's KKT computations support it only as
-    :class:`TwoLayerReLU` with ``bias=True`` (whose ``b`` is a parameter, not a module bias; its degree is
-    ``net.degree``). Then the degree is measured in float64 on random inputs for c = 2 and verified for
-    c = 3 (relative tolerance ``tol``).
-    """
-    check_network(net)
+def _check_structure(net: nn.Module) -> None:
+    """The structural half of the homogeneity check (see :func:`homogeneity_degree`)."""
     first = True  # no layer with weights seen yet
-    tol = check_positive(tol, "tol")
     for name, module in net.named_modules():
         label = name or type(module).__name__
         bias = getattr(module, "bias", None)
@@ -365,19 +372,26 @@ def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
                              "TwoLayerReLU(..., bias=True)")
         if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             first = False
-        if not isinstance(module, _HOMOGENEOUS) and next(module.children(), None) is None:   # leaves only: a
-            # user's container module is judged by its children and by the numerical check below
+        # leaves only (a container is judged by its children); a torch.nn layer outside the homogeneous list
+        # (Tanh, Sigmoid, BatchNorm, Softplus, ...) is refused by name, a user's own leaf by the probe
+        if (not isinstance(module, _HOMOGENEOUS) and next(module.children(), None) is None
+                and type(module).__module__.startswith("torch.")):
             raise ValueError(f"the network is not known to be homogeneous: module '{label}' of type "
-                             f"{type(module).__name__} is not a bias-free linear layer or positively homogeneous activation")
-    params = dict(net.named_parameters())
-    if not params:
-        raise ValueError("the network has no trainable parameters")
+                             f"{type(module).__name__} is not a bias-free linear layer or positively homogeneous "
+                             "activation")
+
+
+def _measure_degree(net: nn.Module, tol: float, seed: int) -> int | None:
+    """The degree L measured by the probe Φ(2θ; x) = 2^L Φ(θ; x), verified at c = 3; ``None`` when the network
+    outputs zero on every probe point (nothing to measure)."""
     d = input_dim(net)
     if d is None:
         raise ValueError("cannot infer the network's input dimension (a convolutional net, or no linear layer): "
                          "give it an integer attribute 'd'")
-    x = torch.randn(64, d, generator=_generator(seed), dtype=torch.float64)
-    buffers = {k: b.to(torch.float64) for k, b in net.named_buffers()}
+    params = dict(net.named_parameters())
+    device = next(iter(params.values())).device
+    x = torch.randn(64, d, generator=_generator(seed), dtype=torch.float64).to(device)
+    buffers = {k: b.to(torch.float64) if b.is_floating_point() else b for k, b in net.named_buffers()}
     base = {k: p.detach().to(torch.float64) for k, p in params.items()}
 
     def output(scale: float) -> torch.Tensor:
@@ -386,30 +400,80 @@ def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
             return scalar_output(torch.func.functional_call(net, {**scaled, **buffers}, (x,)), x)
 
     f1 = output(1.0)
+    if not torch.isfinite(f1).all():
+        raise ValueError("cannot measure the homogeneity degree: the network's output on random inputs is not finite")
+    if f1.abs().max() == 0:
+        return None
     mask = f1.abs() > f1.abs().max() * 1e-6
-    if not mask.any() or f1.abs().max() == 0:
-        raise ValueError("cannot measure the homogeneity degree: the network outputs zero on random inputs")
-    ratio = (output(2.0)[mask] / f1[mask])
-    if (ratio <= 0).any():
-        raise ValueError("the network is not positively homogeneous: scaling θ by 2 flipped the sign of the output")
+    ratio = output(2.0)[mask] / f1[mask]
+    if not torch.isfinite(ratio).all() or (ratio <= 0).any():
+        raise ValueError("the network is not positively homogeneous: scaling θ by 2 flipped the sign of the output "
+                         "or made it infinite")
     degrees = torch.log2(ratio)
     L = int(round(degrees.mean().item()))
     if L < 1 or (degrees - L).abs().max() > tol:
         raise ValueError(f"the network is not homogeneous: measured degrees {degrees.min().item():.4g}"
-                         f"..{degrees.max().item():.4g} are not one integer")
+                         f"..{degrees.max().item():.4g} are not one integer ≥ 1")
     if not torch.allclose(output(3.0)[mask], f1[mask] * 3.0**L, rtol=tol, atol=0):
         raise ValueError(f"the network is not homogeneous: Φ(3θ) ≠ 3^{L} Φ(θ)")
     return L
 
 
+def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
+    """The degree L with Φ(cθ; x) = c^L Φ(θ; x) for all c > 0 (paper §2: L-homogeneous networks).
+
+    Structural check first: a module with a bias, or a ``torch.nn`` layer that is not positively homogeneous
+    (Tanh, Sigmoid, BatchNorm, Softplus, ...), raises ``ValueError`` naming the module, with two messages for
+    a bias: after the first layer it breaks homogeneity (it adds a term of lower degree); on the first layer
+    it does not (scaling θ by c scales Wx + b by c), but the library's KKT computations support it only as
+    :class:`TwoLayerReLU` with ``bias=True`` (whose ``b`` is a parameter, not a module bias; its degree is
+    ``net.degree``). Then the degree is measured in float64 on random inputs for c = 2 and verified for
+    c = 3 (relative tolerance ``tol``); a user's own leaf module is judged by this probe alone.
+    """
+    check_network(net)
+    tol = check_positive(tol, "tol")
+    seed = check_seed(seed)
+    _check_structure(net)
+    L = _measure_degree(net, tol, seed)
+    if L is None:
+        raise ValueError("cannot measure the homogeneity degree: the network outputs zero on random inputs")
+    return L
+
+
+_DEGREES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""network → (declared degree, degree used): the probe of :func:`network_degree` runs once per network."""
+
+
 def network_degree(net: nn.Module) -> int:
     """The homogeneity degree L of ``net`` as the network protocol defines it (see the module docstring).
 
-    A declared integer attribute or property ``degree`` is trusted (the two classes here declare theirs,
-    e.g. 2 for :class:`TwoLayerReLU`, 1 with a fixed second layer); otherwise :func:`homogeneity_degree`
-    checks the structure and measures it, raising ``ValueError`` for a network that is not homogeneous.
+    The structure is always checked (a bias after the first layer or a non-homogeneous ``torch.nn`` layer is
+    refused whatever the network declares), and the degree is measured by one probe,
+    Φ(cθ; x) against c^L Φ(θ; x) (:func:`homogeneity_degree`). A declared integer attribute or property
+    ``degree`` (the two classes here declare theirs, e.g. 2 for :class:`TwoLayerReLU`, 1 with a fixed second
+    layer) must be an integer ≥ 1 equal to the measured one (``ValueError`` naming both otherwise); it is
+    used as is only when the network outputs zero on every probe point. The result is remembered per
+    network object (and per declared value), so the probe runs once.
     """
-    degree = getattr(net, "degree", None)
-    if isinstance(degree, int) and not isinstance(degree, bool):
-        return degree
-    return homogeneity_degree(net)
+    check_network(net)
+    declared = getattr(net, "degree", None)
+    if declared is not None:
+        if isinstance(declared, (bool, np.bool_)) or not isinstance(declared, numbers.Integral):
+            raise TypeError(f"the network's declared degree must be an integer, got {type(declared).__name__} "
+                            f"{declared!r}")
+        declared = int(declared)
+        if declared < 1:
+            raise ValueError(f"the network declares degree {declared}, but a homogeneity degree is an integer ≥ 1")
+    known = _DEGREES.get(net)
+    if known is not None and known[0] == declared:
+        return known[1]
+    _check_structure(net)
+    measured = _measure_degree(net, 1e-6, 0)
+    if measured is None and declared is None:
+        raise ValueError("cannot measure the homogeneity degree: the network outputs zero on random inputs")
+    if declared is not None and measured is not None and measured != declared:
+        raise ValueError(f"the network declares degree {declared}, but it is homogeneous of degree {measured} "
+                         f"(measured: Φ(2θ; x) = 2^{measured} Φ(θ; x)); fix its 'degree' attribute")
+    degree = declared if measured is None else measured
+    _DEGREES[net] = (declared, degree)
+    return degree

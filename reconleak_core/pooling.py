@@ -40,7 +40,16 @@ import numpy as np
 import torch
 
 from reconleak_core.attack import AttackConfig, AttackResult, reconstruct_trained
-from reconleak_core.checks import check_bool, check_image_shape, check_int, check_points, check_real, check_seed
+from reconleak_core.checks import (
+    as_tensor,
+    check_bool,
+    check_finite,
+    check_image_shape,
+    check_int,
+    check_points,
+    check_real,
+    check_seed,
+)
 from reconleak_core.metrics import pairwise_distances, ssim
 
 __all__ = ["PooledResult", "pool_scores", "score_matrix", "pooled_attack", "METRICS", "RECOVERED_SSIM"]
@@ -124,11 +133,21 @@ def _check_metric(metric: str, image_shape, d: int):
 def _mean(mean, d: int, dtype) -> torch.Tensor:
     if mean is None:
         return torch.zeros(d, dtype=dtype)
-    mean = torch.as_tensor(mean, dtype=dtype).reshape(-1)
-    if mean.shape != (d,) or not torch.isfinite(mean).all():
+    mean = check_finite(as_tensor(mean, "mean", dtype=dtype, device="cpu"), "mean")
+    if mean.shape != (d,):
         raise ValueError(f"mean must be a finite vector with d={d} entries (the data set's training mean), "
                          f"got shape {tuple(mean.shape)}")
     return mean
+
+
+def _carried(value, name: str, size: int, what: str) -> torch.Tensor:
+    """``lam`` or ``kkt`` of :func:`pool_scores`: ``size`` finite numbers (NaN, "not recorded", when ``None``)."""
+    if value is None:
+        return torch.full((size,), float("nan"), dtype=torch.float64)
+    value = check_finite(as_tensor(value, name, dtype=torch.float64, device="cpu").detach(), name)
+    if value.numel() != size:
+        raise ValueError(f"{name} must hold {size} values ({what}), got shape {tuple(value.shape)}")
+    return value.reshape(size)
 
 
 def _scores(X: torch.Tensor, C: torch.Tensor, metric: str, shape) -> torch.Tensor:
@@ -159,15 +178,13 @@ def _rescale(Z: torch.Tensor) -> torch.Tensor:
 def _pixel_points(X, candidates, *, mean, metric: str, image_shape, rescale: bool):
     """Checked training points (n, d) and pooled candidates (K·m, d) in pixel coordinates (rescaled with
     ``rescale``), K and the image shape (None for the distances)."""
-    X = check_points(X, "X", dtype=torch.float64)
-    C = torch.as_tensor(candidates).detach().to("cpu", torch.float64)
+    X = check_points(X, "X", dtype=torch.float64, device="cpu")
+    C = check_points(candidates, "candidates", dtype=torch.float64, device="cpu", batched=True).detach()
     if C.dim() == 2:
         C = C.unsqueeze(0)
-    if C.dim() != 3 or C.shape[-1] != X.shape[1] or C.shape[1] < 1:
+    if C.dim() != 3 or C.shape[-1] != X.shape[1]:
         raise ValueError(f"candidates must have shape (K, m, d) or (m, d) with d={X.shape[1]}, "
-                         f"got shape {tuple(torch.as_tensor(candidates).shape)}")
-    if not torch.isfinite(C).all():
-        raise ValueError("candidates contain NaN or inf")
+                         f"got shape {tuple(C.shape)}")
     K, m, d = C.shape
     shape = _check_metric(metric, image_shape, d)
     check_bool(rescale, "rescale")
@@ -199,8 +216,8 @@ def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=N
 
     ``mean`` is added back to both (pixel coordinates); ``rescale=True`` then min–max rescales every row
     (SSIM only; the returned ``candidates`` and ``X`` are the rescaled ones). ``threshold`` defaults to
-    :data:`RECOVERED_SSIM` for SSIM and must be given for the distances. ``lam`` / ``kkt`` (optional) are carried
-    into the result.
+    :data:`RECOVERED_SSIM` for SSIM and must be given for the distances. ``lam`` / ``kkt`` (optional: K·m
+    multipliers, K losses, finite) are carried into the result.
     """
     Xp, Cp, K, shape = _pixel_points(X, candidates, mean=mean, metric=metric, image_shape=image_shape,
                                      rescale=rescale)
@@ -211,12 +228,9 @@ def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=N
         threshold = RECOVERED_SSIM
     threshold = check_real(threshold, "threshold")
     best, score = _best(Xp, Cp, metric, shape)
-    M = Cp.shape[0]
-    lam = torch.full((M,), float("nan"), dtype=torch.float64) if lam is None else \
-        torch.as_tensor(lam).detach().to("cpu", torch.float64).reshape(M)
-    kkt = torch.full((K,), float("nan"), dtype=torch.float64) if kkt is None else \
-        torch.as_tensor(kkt).detach().to("cpu", torch.float64).reshape(K)
-    restart = torch.arange(K).repeat_interleave(M // K)
+    lam = _carried(lam, "lam", Cp.shape[0], "one multiplier per candidate")
+    kkt = _carried(kkt, "kkt", K, "one KKT loss per restart")
+    restart = torch.arange(K).repeat_interleave(Cp.shape[0] // K)
     return PooledResult(Cp, restart, lam, best, score, kkt, metric, float(threshold), Xp)
 
 

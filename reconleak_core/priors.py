@@ -85,7 +85,7 @@ from reconleak_core.checks import as_tensor, check_float_dtype, check_int
 __all__ = ["Prior", "ENFORCE_MODES", "is_prior", "stack_priors", "penalty_and_grad", "Box", "Sphere", "Shift"]
 
 ENFORCE_MODES = ("penalty", "project")
-"""The two ways the attack applies a prior: adding ``prior_weight · penalty(X)`` to its loss, or projecting after
+"""The two ways the attack applies a prior, adding ``prior_weight · penalty(X)`` to its loss or projecting after
 every step."""
 
 _MEMBERS = ("enforce", "penalty", "project", "center", "check", "stack")

@@ -1,5 +1,5 @@
-"""Runtime helpers: the one seed helper, the device choice, the setup cell's versions line and the
-library's progress bars.
+"""Runtime helpers: the one seed helper, the device choice, the setup cell's versions line, the
+library's progress bars and the memory check of long runs (:func:`check_memory`).
 
 Every chapter's first cell calls :func:`setup`; every experiment seeds through :func:`set_seed`.
 Nothing here changes global state at import time.
@@ -7,6 +7,7 @@ Nothing here changes global state at import time.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 
@@ -15,7 +16,8 @@ import torch
 
 from reconleak_core.checks import check_bool, check_int, check_seed
 
-__all__ = ["set_seed", "get_device", "versions", "setup", "keep_freed_memory", "progress_bar", "PROGRESS_INTERVAL"]
+__all__ = ["set_seed", "get_device", "versions", "setup", "keep_freed_memory", "progress_bar", "PROGRESS_INTERVAL",
+           "check_memory"]
 
 #: glibc ``mallopt`` parameters (malloc.h) and the values :func:`keep_freed_memory` sets.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -185,3 +187,18 @@ def progress_bar(iterable=None, *, total: int | None = None, desc: str, enabled:
         raise TypeError(f"desc must be a string, got {type(desc).__name__}")
     return _Bar(tqdm(iterable, total=total, desc=desc, disable=not enabled,
                      mininterval=PROGRESS_INTERVAL, **tqdm_options))
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """Refuse (``ValueError``) a run whose up-front allocation of ``nbytes`` bytes (``what``: what holds them
+    and why) exceeds half the machine's available memory, so that an absurd setting (``steps=10**12``) fails
+    with its reason before the allocator is asked for terabytes. Where the available memory is unknown
+    (no ``os.sysconf``), the bound is 64 GiB."""
+    nbytes = check_int(nbytes, "nbytes", minimum=0)
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        available = 2 * 64 * 2**30
+    if nbytes > available // 2:
+        raise ValueError(f"{what} needs {nbytes / 2**30:.3g} GiB, more than half of the "
+                         f"{available / 2**30:.3g} GiB of memory available: lower it")

@@ -12,13 +12,15 @@ normalisation: :func:`trained_network` raises ``ValueError`` and caches nothing.
 Introduced in the book's chapter "The KKT reconstruction attack"; used by :mod:`reconleak_core.experiments`
 and chapters 5–8.
 
-Committed checkpoints. :data:`CHECKPOINTS` is a store of trained networks that ships with the package:
-cache entries keyed exactly as :func:`trained_network` keys its own (spec and :data:`NETWORK_VERSION`),
-with ``MANIFEST.json`` naming each entry's spec, the command that made it and the torch version. A spec
-absent from the user's cache is loaded from there (SHA-256 checked, ``torch.load(weights_only=True)``)
-instead of trained; a change of the spec or of the version misses the store and trains as before, so a
-stale entry is never used. :func:`store_checkpoints` writes the store (``python -m reconleak_core
-checkpoints EXPERIMENT --seeds ...``: the networks of that experiment's runs, trained on the CPU).
+Committed checkpoints. :data:`CHECKPOINTS` is a store of trained networks that ships with the package: cache
+entries keyed exactly as :func:`trained_network` keys its own (spec and :data:`NETWORK_VERSION`), with
+``MANIFEST.json`` naming each entry's spec, the command that made it, the torch version and the SHA-256 of the
+entry file. A spec absent from the user's cache is loaded from there (the file's SHA-256 checked against
+``MANIFEST.json`` — a mismatch, or a file the manifest does not list, raises ``ValueError`` — then the entry's
+own digest, ``torch.load(weights_only=True)``) instead of trained; a change of the spec or of the version
+misses the store and trains as before, so a stale entry is never used. :func:`store_checkpoints` writes the
+store (``python -m reconleak_core checkpoints EXPERIMENT --seeds ...``: the networks of that experiment's
+runs, trained on the CPU).
 """
 
 from __future__ import annotations
@@ -32,7 +34,15 @@ from pathlib import Path
 
 import torch
 
-from reconleak_core.checks import check_bool, check_int, check_positive, check_real, check_seed, set_frozen
+from reconleak_core.checks import (
+    check_bool,
+    check_int,
+    check_positive,
+    check_real,
+    check_seed,
+    is_sequence,
+    set_frozen,
+)
 from reconleak_core.train import TrainConfig
 
 __all__ = ["NetSpec", "TrainedNet", "trained_network", "NETWORK_VERSION", "CHECKPOINTS", "store_checkpoints"]
@@ -97,6 +107,9 @@ class NetSpec:
         elif self.d is not None or self.subspace_dim is not None:
             raise ValueError("digits have d = 64 and no subspace: leave d and subspace_dim as None")
         if not isinstance(self.classes, str):
+            if not is_sequence(self.classes):
+                raise TypeError(f"classes must be a name such as 'odd_vs_even' or a sequence of digit classes, "
+                                f"got {type(self.classes).__name__} {self.classes!r}")
             set_frozen(self, classes=tuple(self.classes))
         check_real(self.offset, "offset")
         check_int(self.width, "width")
@@ -106,6 +119,9 @@ class NetSpec:
             raise ValueError(f"bias=True needs arch='two_layer' (TwoLayerReLU(bias=True)), got arch={self.arch!r}")
         if not isinstance(self.train, TrainConfig):
             raise TypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
+        if not is_sequence(self.checkpoints):
+            raise TypeError(f"checkpoints must be a sequence of steps (e.g. (100, 500)), got "
+                            f"{type(self.checkpoints).__name__} {self.checkpoints!r}")
         checkpoints = tuple(check_int(c, "checkpoints entry") for c in self.checkpoints)
         if list(checkpoints) != sorted(set(checkpoints)) or (checkpoints and checkpoints[-1] >= self.steps):
             raise ValueError(f"checkpoints must be increasing steps below steps={self.steps}, got {self.checkpoints!r}")
@@ -227,6 +243,8 @@ def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cac
 
     key = {"spec": spec, "version": NETWORK_VERSION}
     stores = (CHECKPOINTS,) if check_bool(checkpoints, "checkpoints") else ()
+    for store in stores if cache and not refresh else ():
+        _check_committed(key, store)
     value = cached(key, compute, root=cache_root, name=_ENTRIES, refresh=refresh, fallbacks=stores) if cache \
         else compute()
     nets = []
@@ -237,12 +255,40 @@ def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cac
     return TrainedNet(spec, X, y, X_clean, (*spec.checkpoints, spec.steps), tuple(nets), mean)
 
 
+def _check_committed(key: dict, store: Path) -> None:
+    """The committed entry of ``key`` in ``store`` (when there is one) must have the SHA-256 that
+    ``store/MANIFEST.json`` records for it: its own header digest can be recomputed by whoever changes its
+    weights, the manifest's (committed beside it) cannot without a visible change of the manifest."""
+    from reconleak_core.cache import cache_path, file_sha256
+
+    path = cache_path(key, store, _ENTRIES)
+    if not path.is_file():
+        return
+    manifest_path = Path(store) / "MANIFEST.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"the checkpoint store {store} has no readable MANIFEST.json ({exc}): its entries cannot "
+                         "be checked") from exc
+    record = manifest.get(path.name) if isinstance(manifest, dict) else None
+    expected = record.get("sha256") if isinstance(record, dict) else None
+    if expected is None:
+        raise ValueError(f"committed checkpoint {path} is not listed with a SHA-256 in {manifest_path}: it is not "
+                         "used (store it with `python -m reconleak_core checkpoints`, or pass checkpoints=False)")
+    found = file_sha256(path)
+    if found != expected:
+        raise ValueError(f"committed checkpoint {path} has SHA-256 {found} but {manifest_path} records {expected}: "
+                         "it was changed after it was stored and is not used (restore it from git, or pass "
+                         "checkpoints=False to train)")
+
+
 def store_checkpoints(cache_root, *, store=CHECKPOINTS, command: str) -> list[str]:
     """Copy the trained networks of the cache folder ``cache_root`` into the checkpoint ``store`` and record
-    each in ``store/MANIFEST.json`` (its spec, ``command`` that made it, torch version, date); returns the
+    each in ``store/MANIFEST.json`` (its spec, ``command`` that made it, torch version, date, SHA-256 of the
+    file); returns the
     entries' file names. Entries of an older :data:`NETWORK_VERSION` are refused: the store only holds
     networks that :func:`trained_network` would use."""
-    from reconleak_core.cache import entry_config
+    from reconleak_core.cache import entry_config, file_sha256
 
     if not isinstance(command, str) or not command.strip():
         raise ValueError("command must say how the networks were made (the command line that trained them)")
@@ -263,7 +309,7 @@ def store_checkpoints(cache_root, *, store=CHECKPOINTS, command: str) -> list[st
         shutil.copyfile(path, part)
         part.replace(store / _ENTRIES / path.name)   # atomic: a reader never sees half an entry
         manifest[path.name] = {"spec": config["spec"], "version": NETWORK_VERSION, "command": command,
-                               "torch": torch.__version__, "date": date}
+                               "torch": torch.__version__, "date": date, "sha256": file_sha256(path)}
     part = store / ".MANIFEST.json.part"
     part.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     part.replace(manifest_path)

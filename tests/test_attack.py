@@ -137,7 +137,8 @@ def test_non_finite_candidates_raise_with_the_step(simplex):
     with pytest.raises(ValueError, match=r"NaN found in (candidates|attack loss) at step \d+"):
         attack.reconstruct(net, 4, optimizer="sgd", lr=1e300, steps=10)
     with pytest.raises(ValueError, match="infinite value found in attack loss at step 0"):
-        attack.reconstruct(net, 4, init=1e200 * torch.randn(4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64), steps=10)
+        huge = 1e200 * torch.randn(4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        attack.reconstruct(net, 4, init=huge, steps=10)
 
 
 def test_default_soft_gate_attack_runs_on_a_deep_network_and_lowers_its_loss():
@@ -251,6 +252,23 @@ def test_batched_adam_with_per_member_lr_and_gate_equals_sequential():
                                      gate=[g for _, _, g in settings], steps=200, device="cpu")
     for k, (seed, lr, gate) in enumerate(settings):
         alone = attack.reconstruct(net, 8, seed=seed, lr=lr, gate=gate, steps=200, device="cpu")
+        assert (batch.member(k).candidates - alone.candidates).abs().max() < 1e-10
+        assert (batch.member(k).lam - alone.lam).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("kind", ["mlp", "soft_gated"])
+def test_per_member_gate_of_every_gate_aware_network_equals_sequential(kind):
+    """A per-member gate sweep (vmapped by the generic KKT loss) runs on HomogeneousMLP and on a user's
+    nn.Sequential wrapped in SoftGated, and member k equals the single attack with gate k to 1e-10."""
+    if kind == "mlp":
+        net = models.HomogeneousMLP(5, [7], init_scale=1.0, seed=2)
+    else:
+        net = models.SoftGated(torch.nn.Sequential(torch.nn.Linear(5, 7, bias=False), torch.nn.ReLU(),
+                                                   torch.nn.Linear(7, 1, bias=False)).double())
+    gates = [100.0, 300.0]
+    batch = attack.reconstruct_batch(net, 6, seeds=[0, 1], gate=gates, steps=20, device="cpu")
+    for k, gate in enumerate(gates):
+        alone = attack.reconstruct(net, 6, seed=k, gate=gate, steps=20, device="cpu")
         assert (batch.member(k).candidates - alone.candidates).abs().max() < 1e-10
         assert (batch.member(k).lam - alone.lam).abs().max() < 1e-10
 

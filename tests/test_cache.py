@@ -1,6 +1,7 @@
 """The on-disk cache: round trip, stable keys, atomic writes, corrupt entries recomputed safely."""
 
 import dataclasses
+import hashlib
 import os
 import subprocess
 import sys
@@ -278,3 +279,48 @@ def test_a_folder_at_an_entry_path_or_a_file_as_root_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="is not a folder"):
         cached(TrainConfig(), compute, root=tmp_path / "file")
     assert compute.calls == 0  # refused before computing
+
+
+def test_part_files_of_dead_writers_go_at_the_next_access_whatever_their_age_and_live_writers_keep_theirs(tmp_path):
+    """A writer records its host and pid in its .part file's name; a killed writer's fresh file is an orphan."""
+    path = cache_path(TrainConfig(), tmp_path)
+    path.parent.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = cache._HOST
+    orphan = path.parent / f".{path.stem}.{host}-{dead.pid}.k3j2h1.part"
+    alive = path.parent / f".{path.stem}.{host}-{os.getppid()}.a1b2c3.part"
+    foreign = path.parent / f".{path.stem}.otherhost-{dead.pid}.zz9y8x.part"
+    for part in (orphan, alive, foreign):
+        part.write_bytes(b"half an entry")
+    compute = Counter()
+    cached(TrainConfig(), compute, root=tmp_path)          # a miss: computes and writes
+    assert not orphan.exists() and alive.exists() and foreign.exists()
+    orphan.write_bytes(b"half an entry")
+    cached(TrainConfig(), compute, root=tmp_path)          # a hit: reading cleans the folder too
+    assert not orphan.exists() and alive.exists() and compute.calls == 1
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"refresh": "no"}, TypeError, "refresh must be True or False"),
+    ({"refresh": 1}, TypeError, "refresh must be True or False"),
+    ({"fallbacks": "a/folder"}, TypeError, "fallbacks must be a list or tuple of folders"),
+    ({"fallbacks": [3]}, TypeError, "every fallback must be a folder path"),
+])
+def test_cached_refuses_a_refresh_that_is_not_a_boolean_and_fallbacks_that_are_not_a_list_of_folders(
+        tmp_path, kwargs, error, message):
+    compute = Counter()
+    with pytest.raises(error, match=message):
+        cached(TrainConfig(), compute, root=tmp_path, **kwargs)
+    assert compute.calls == 0
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_entry_config_of_a_missing_file_or_a_refused_pickle_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="cannot read"):
+        cache.entry_config(tmp_path / "missing.pt")
+    body = b"\x80\x04cos\nsystem\n."                        # a pickle that would call os.system
+    entry = tmp_path / "evil.pt"
+    entry.write_bytes(b"reconleak-cache 1 " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+    with pytest.raises(ValueError, match="cannot be loaded safely"):
+        cache.entry_config(entry)

@@ -6,6 +6,8 @@ committed entry is intact, current (this NETWORK_VERSION) and listed, so the sto
 silently.
 """
 
+import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -105,6 +107,7 @@ def test_committed_checkpoints_are_intact_current_and_listed():
             f"{name} is stale (NETWORK_VERSION {config['version']}): rerun {manifest[name]['command']}")
         assert config["spec"] == manifest[name]["spec"]
         assert cache.cache_key(config) + ".pt" == name   # the name trained_network looks up
+        assert manifest[name]["sha256"] == cache.file_sha256(CHECKPOINTS / "trained_net" / name)
 
 
 def test_chapter_seven_networks_are_all_committed():
@@ -116,3 +119,28 @@ def test_chapter_seven_networks_are_all_committed():
         for offset in config.offsets:
             key = {"spec": config.net.shifted(offset), "version": NETWORK_VERSION}
             assert cache.cache_path(key, CHECKPOINTS, "trained_net").is_file(), (seed, offset)
+
+
+def test_a_committed_checkpoint_whose_weights_and_header_digest_were_both_changed_is_refused(tmp_path, monkeypatch):
+    """The entry's own header digest can be recomputed by whoever edits its weights; the SHA-256 of the file
+    in MANIFEST.json cannot without a visible change of the manifest, so such a file is refused, not loaded."""
+    trained_network(SPEC, device="cpu", cache_root=tmp_path / "made")
+    name, = trained_nets.store_checkpoints(tmp_path / "made", store=tmp_path / "store", command="pytest")
+    entry = tmp_path / "store" / "trained_net" / name
+    header, _, body = entry.read_bytes().partition(b"\n")
+    payload = torch.load(io.BytesIO(body), weights_only=True)
+    payload["value"]["states"][-1]["W"] *= -1.0           # the forgery
+    forged = io.BytesIO()
+    torch.save(payload, forged)
+    forged = forged.getvalue()
+    entry.write_bytes(b"reconleak-cache 1 " + hashlib.sha256(forged).hexdigest().encode() + b"\n" + forged)
+    json.loads(cache.entry_config(entry))                 # its own digest holds
+    monkeypatch.setattr(trained_nets, "CHECKPOINTS", tmp_path / "store")
+    monkeypatch.setattr(reconleak_core.train, "train_max_margin", _no_training)
+    with pytest.raises(ValueError, match="was changed after it was stored"):
+        trained_network(SPEC, device="cpu", cache_root=tmp_path / "user")
+    manifest = json.loads((tmp_path / "store" / "MANIFEST.json").read_text())
+    del manifest[name]["sha256"]
+    (tmp_path / "store" / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="not listed with a SHA-256"):
+        trained_network(SPEC, device="cpu", cache_root=tmp_path / "user")

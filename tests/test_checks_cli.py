@@ -41,3 +41,20 @@ def test_bad_arguments_exit_2_with_one_line_before_any_computation(tmp_path, cap
 def test_the_folder_check_leaves_nothing_behind(tmp_path):
     cli._check_writable_folder(tmp_path / "a" / "b", "--out")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("source, name, message", [
+    ("raise RuntimeError('boom at import')\n", "raises_at_import", "importing it raised RuntimeError: boom at import"),
+    ("def broken(:\n", "has_a_syntax_error", "its source has a syntax error"),
+    (None, ".relative", "give an absolute module name"),
+    (None, "", "give an absolute module name"),
+    (None, "no_such_module_anywhere", "cannot import it"),
+])
+def test_an_import_that_fails_in_any_way_exits_2_with_one_line(tmp_path, monkeypatch, capsys, no_run, source, name,
+                                                               message):
+    if source is not None:
+        (tmp_path / f"{name}.py").write_text(source)
+        monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["reproduce", "init_radius", "--import", name]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: --import") and message in err, err

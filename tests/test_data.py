@@ -260,9 +260,27 @@ def test_cifar10_pickle_with_foreign_globals_is_refused_even_with_matching_hash(
     with tarfile.open(path, "w:gz") as tar:
         _add(tar, "cifar-10-batches-py/test_batch", pickle.dumps({b"data": _Payload()}, protocol=2))
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle .*print"):
+    with pytest.raises(ValueError, match="refusing to unpickle .*print"):
         load_cifar10(tmp_path, expected_sha256=sha, train=False)
     assert "never run" not in capsys.readouterr().out
+
+
+def test_cifar10_archive_with_matching_hash_but_garbage_or_truncated_batches_is_a_value_error(tmp_path):
+    """The hash only says the file is the one the caller named: what it holds is still checked."""
+    path = tmp_path / "cifar-10-python.tar.gz"
+    path.write_bytes(b"not a tar archive at all" * 10)
+    with pytest.raises(ValueError, match="not a readable gzip'd tar archive"):
+        load_cifar10(tmp_path, expected_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    with tarfile.open(path, "w:gz") as tar:
+        _add(tar, "cifar-10-batches-py/test_batch", pickle.dumps(_batch(9), protocol=2)[:500])
+    with pytest.raises(ValueError, match="test_batch .* is not a readable CIFAR-10 batch"):
+        load_cifar10(tmp_path, expected_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), train=False)
+
+
+def test_cifar10_download_from_a_missing_file_url_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="cannot download"):
+        load_cifar10(tmp_path / "root", download=True, url=(tmp_path / "nothing.tar.gz").as_uri())
+    assert list((tmp_path / "root").iterdir()) == []
 
 
 def test_cifar10_missing_archive_is_not_downloaded_by_default(tmp_path):
@@ -292,6 +310,8 @@ def test_cifar10_download_is_hash_checked_and_atomic(tmp_path, archive):
         ({"classes": ("cat", "unicorn")}, ValueError, "unknown class"),
         ({"n": 3}, ValueError, "even"),
         ({"n": 1000}, ValueError, "only"),
+        ({"url": "javascript:alert(1)", "download": True}, ValueError, "url must be an https, http or file URL"),
+        ({"download": "yes"}, TypeError, "download must be True or False"),
     ],
 )
 def test_cifar10_rejects_bad_arguments(archive, kwargs, error, match):

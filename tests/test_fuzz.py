@@ -9,6 +9,7 @@ are tiny (4 points in ℝ⁴, 1–2 steps), so the whole file runs in well under
 (``CI=true``) hypothesis replays a fixed sequence (see ``conftest.py``).
 """
 
+import hashlib
 import math
 import os
 import re
@@ -30,6 +31,7 @@ from reconleak_core import (
     lemmas,
     metrics,
     models,
+    pooling,
     runtime,
     train,
     trained_nets,
@@ -260,7 +262,8 @@ def test_shift_points_fuzz(X, offset):
 
 
 @FUZZ
-@given(offset=st.one_of(COMPLEX, NON_FINITE, st.text(max_size=3), st.just(torch.ones(D + 1)), st.just(torch.ones(2, 2))))
+@given(offset=st.one_of(COMPLEX, NON_FINITE, st.text(max_size=3), st.just(torch.ones(D + 1)),
+                        st.just(torch.ones(2, 2))))
 def test_shift_offset_fuzz(offset):
     raises_ours(lambda: data.shift(X, offset), r"offset")
 
@@ -377,8 +380,8 @@ def test_lemmas_fuzz(which, data_):
     calls = {
         "net": lambda: lemmas.kkt_residuals(net, X_, y_, lam), "X": lambda: lemmas.merge(net, X_, y_, lam, 0, 2),
         "y": lambda: lemmas.mergeable_pairs(net, X_, y_), "lam": lambda: lemmas.far_kkt_set(net, X_, y_, lam, 2.0),
-        "i": lambda: lemmas.splitting_directions(net, X, Y, data_.draw(st.one_of(BAD_SIZE, st.integers(N, 100))
-                                                                       .filter(lambda v: v != 0 or isinstance(v, bool)))),
+        "i": lambda: lemmas.splitting_directions(net, X, Y, data_.draw(
+            st.one_of(BAD_SIZE, st.integers(N, 100)).filter(lambda v: v != 0 or isinstance(v, bool)))),
         "nu": lambda: lemmas.split_budget(net, X[0], data_.draw(bad_points(n=1, d=D).map(
             lambda p: p[0] if isinstance(p, torch.Tensor) and p.dim() == 2 and p.shape[0] else p))),
         "alpha": lambda: lemmas.split(net, X, Y, LAM, 0, torch.ones(D, dtype=torch.float64),
@@ -509,3 +512,165 @@ def test_run_fuzz(name, seed, scale):
 def test_cache_key_fuzz(value):
     config = value if isinstance(value, list) else {"a": value}
     raises_ours(lambda: cache.cache_key(config), r"config")
+
+
+# --------------------------------------------------------------------- issue 27: the categories of round two
+class _Declared(nn.Sequential):
+    """A 2-homogeneous nn.Sequential; the fuzzed value is set as its declared ``degree``."""
+
+
+def _declaring(degree, *layers):
+    net = _Declared(*(layers or (nn.Linear(D, 5, bias=False), nn.ReLU(), nn.Linear(5, 1, bias=False)))).double()
+    net.degree = degree
+    return net
+
+
+@FUZZ
+@given(degree=st.one_of(st.integers(-10, 10).filter(lambda k: k != 2), st.floats(allow_nan=False),
+                        st.booleans(), st.text(max_size=2)),
+       fn=st.sampled_from(["network_degree", "kkt_loss", "normalize_margin", "certificate", "train"]))
+def test_a_declared_degree_that_is_not_the_measured_integer_is_refused_everywhere(degree, fn):
+    net = _declaring(degree)
+    calls = {"network_degree": lambda: models.network_degree(net), "kkt_loss": lambda: kkt.kkt_loss(net, X, Y, LAM),
+             "normalize_margin": lambda: kkt.normalize_margin(net, X, Y), "certificate": lambda: certificate(net, X, Y),
+             "train": lambda: train.train_max_margin(net, X, Y, steps=1)}
+    raises_ours(calls[fn], r"declare")
+
+
+@FUZZ
+@given(layer=st.sampled_from([nn.Sigmoid, nn.Tanh, nn.Softplus, nn.GELU, nn.ELU]), degree=st.integers(1, 4),
+       late_bias=st.booleans())
+def test_a_declared_degree_never_excuses_a_late_bias_or_a_non_homogeneous_activation(layer, degree, late_bias):
+    act = nn.ReLU() if late_bias else layer()
+    net = _declaring(degree, nn.Linear(D, 5, bias=False), act, nn.Linear(5, 1, bias=late_bias))
+    raises_ours(lambda: kkt.kkt_loss(net, X, Y, LAM), r"not homogeneous|not known to be homogeneous")
+
+
+@FUZZ
+@given(scale=st.floats(min_value=1e160, max_value=1e300), target=st.sampled_from(["X", "lam"]),
+       fn=st.sampled_from(["kkt_loss", "stationarity_sum", "certificate"]))
+def test_overflowing_inputs_give_our_error_never_inf_nan_or_a_linalg_error(scale, target, fn):
+    X_, lam = (X * scale, LAM) if target == "X" else (X, LAM * scale)
+    calls = {"kkt_loss": lambda: kkt.kkt_loss(NET, X_, Y, lam),
+             "stationarity_sum": lambda: kkt.stationarity_sum(NET, X * scale, Y, LAM * scale),   # ‖·‖ ~ scale²
+             "certificate": lambda: certificate(NET, X * scale, Y)}                     # it fits its own λ
+    raises_ours(calls[fn], r"overflowed|not finite|infinite|too large")
+
+
+@FUZZ
+@given(m=st.integers(1, 4), n=st.integers(1, 4))
+def test_ncc_of_one_pixel_images_is_our_error_not_nan(m, n):
+    raises_ours(lambda: metrics.ncc_distances(torch.rand(m, 1), torch.rand(n, 1)), r"pixel")
+
+
+META = torch.empty(N, D, device="meta")
+META_CALLS = {
+    "kkt_loss": lambda: kkt.kkt_loss(NET, META, Y, LAM), "margins": lambda: kkt.margins(NET, META, Y),
+    "pairwise_distances": lambda: metrics.pairwise_distances(META, X),
+    "ssim": lambda: metrics.ssim(torch.empty(2, 1, 4, 4, device="meta"), torch.rand(2, 1, 4, 4)),
+    "meta net": lambda: kkt.kkt_loss(models.TwoLayerReLU(D, 3).to("meta"), X, Y, LAM),
+    "reconstruct": lambda: attack.reconstruct(NET, 4, init=META, steps=1),
+    "pool_scores": lambda: pooling.pool_scores(X, META, metric="l2", threshold=1.0),
+    "check_real": lambda: checks.check_real(torch.tensor(1.0, device="meta"), "value"),
+    "shift": lambda: data.shift(META, 1.0),
+}
+
+
+@FUZZ
+@given(fn=st.sampled_from(sorted(META_CALLS)))
+def test_meta_device_tensors_get_our_error(fn):
+    raises_ours(META_CALLS[fn], r"'meta' device")
+
+
+@FUZZ
+@given(steps=st.integers(10**11, 10**15), batch=st.booleans())
+def test_a_step_count_beyond_memory_is_refused_with_the_reason(steps, batch):
+    call = (lambda: attack.reconstruct_batch(NET, 4, seeds=[0, 1], steps=steps)) if batch else \
+        (lambda: attack.reconstruct(NET, 4, steps=steps))
+    raises_ours(call, r"steps=\d+ .* needs .* GiB")
+
+
+@FUZZ
+@given(dtype=BAD_DTYPE)
+def test_simplex_kkt_point_dtype_fuzz(dtype):
+    raises_ours(lambda: kkt.simplex_kkt_point(4, dtype=dtype), r"dtype")
+
+
+CANDIDATES = torch.randn(2, N, D, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+POOL_BAD = {
+    "candidates": st.one_of(st.just(CANDIDATES + 1j), st.just(CANDIDATES.bool()), st.just("cands"),
+                            st.just(torch.ones(2, N, D + 1)), st.just(CANDIDATES * math.nan)),
+    "image_shape": st.one_of(st.just(5), st.just((1, 2, 3)), st.just((1, 2, 2.0)), st.just("1x2x2"),
+                             st.just((True, 2, 2))),
+    "mean": st.one_of(st.just([1.0, 2.0]), st.just("m"), st.just(torch.full((D,), math.nan)), COMPLEX),
+    "lam": st.one_of(st.just(torch.ones(3)), st.just("lam"), st.just(torch.full((2 * N,), math.inf))),
+    "kkt": st.one_of(st.just(torch.ones(3)), st.just(torch.full((2,), math.nan)), st.just(object())),
+}
+
+
+@FUZZ
+@given(field=st.sampled_from(sorted(POOL_BAD)), data_=st.data())
+def test_pool_scores_fuzz(field, data_):
+    kwargs = {"candidates": CANDIDATES, "metric": "ssim", "image_shape": (1, 2, 2)}
+    kwargs[field] = data_.draw(POOL_BAD[field])
+    candidates = kwargs.pop("candidates")
+    raises_ours(lambda: pooling.pool_scores(X, candidates, **kwargs), field + r"|real|numbers|booleans|NaN|infinite")
+
+
+IMAGES = torch.rand(4, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+HAIM_BAD = {"image_shape": st.one_of(st.none(), st.just(16), st.just((1, 2, 8.0)), st.just((1, 3, 3))),
+            "search_scale": st.one_of(st.floats(min_value=1e-6, max_value=0.24), st.just(0.0), st.just(2.0), COMPLEX),
+            "mean": st.one_of(st.just([1.0, 2.0]), st.just(torch.ones(2, 16)), st.just("mean"))}
+
+
+@FUZZ
+@given(field=st.sampled_from(sorted(HAIM_BAD)), data_=st.data())
+def test_haim_score_fuzz(field, data_):
+    kwargs = {"image_shape": (1, 4, 4), "k": 2, field: data_.draw(HAIM_BAD[field])}
+    raises_ours(lambda: metrics.haim_score(IMAGES, IMAGES.flip(0), **kwargs), field + r"|real|numbers|shrinks")
+
+
+@FUZZ
+@given(value=st.one_of(st.integers(), st.booleans(), st.floats(allow_nan=False), st.just(object())),
+       field=st.sampled_from(["checkpoints", "classes"]))
+def test_netspec_sequence_fields_refuse_scalars(value, field):
+    raises_ours(lambda: trained_nets.NetSpec(**{field: value}), field)
+
+
+@FUZZ
+@given(k=st.one_of(st.booleans(), st.just(np.bool_(True)), st.floats(), st.text(max_size=2), st.just(None)))
+def test_attack_result_member_refuses_a_non_integer_index(k):
+    result = attack.reconstruct_batch(NET, 4, seeds=[0, 1], steps=1, gate=None)
+    raises_ours(lambda: result.member(k), r"member index")
+
+
+@FUZZ
+@given(refresh=st.one_of(st.text(max_size=3), st.integers(), st.none(), st.floats()),
+       fallbacks=st.one_of(st.text(min_size=1, max_size=8), st.just(3), st.just([3]), st.just([None])),
+       which=st.sampled_from(["refresh", "fallbacks"]))
+def test_cached_refresh_and_fallbacks_fuzz(tmp_path_factory, refresh, fallbacks, which):
+    root = tmp_path_factory.mktemp("cache")
+    kwargs = {"refresh": refresh} if which == "refresh" else {"fallbacks": fallbacks}
+    raises_ours(lambda: cache.cached({"a": 1}, lambda: pytest.fail("computed"), root=root, **kwargs), which[:8])
+
+
+@FUZZ
+@given(content=st.binary(max_size=200), header=st.booleans())
+def test_entry_config_of_any_bytes_is_a_value_error(tmp_path_factory, content, header):
+    path = tmp_path_factory.mktemp("entry") / "x.pt"
+    if header:   # a valid digest over garbage: the payload itself is refused
+        content = b"reconleak-cache 1 " + hashlib.sha256(content).hexdigest().encode() + b"\n" + content
+    path.write_bytes(content)
+    raises_ours(lambda: cache.entry_config(path), r"not an intact reconleak cache entry")
+
+
+@FUZZ
+@given(fn=st.sampled_from(["achievable_split_distance", "split_budget", "far_kkt_set", "mergeable_pairs"]),
+       seed=st.integers(0, 5))
+def test_lemmas_refuse_a_first_layer_bias(fn, seed):
+    net = models.TwoLayerReLU(D, 6, bias=True, seed=seed)
+    calls = {"achievable_split_distance": lambda: lemmas.achievable_split_distance(net, X, Y, LAM),
+             "split_budget": lambda: lemmas.split_budget(net, X[0], X[1]),
+             "far_kkt_set": lambda: lemmas.far_kkt_set(net, X, Y, LAM, 1.0),
+             "mergeable_pairs": lambda: lemmas.mergeable_pairs(net, X, Y)}
+    raises_ours(calls[fn], r"first-layer bias")

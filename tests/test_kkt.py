@@ -67,11 +67,13 @@ def test_generic_kkt_loss_gradient_matches_finite_differences_on_deep_net():
     for (i, j) in [(0, 0), (2, 1), (3, 2)]:
         E = torch.zeros_like(X)
         E[i, j] = h
-        fd = (kkt.kkt_loss(net, X.detach() + E, y, lam.detach()) - kkt.kkt_loss(net, X.detach() - E, y, lam.detach())) / (2 * h)
+        fd = (kkt.kkt_loss(net, X.detach() + E, y, lam.detach())
+              - kkt.kkt_loss(net, X.detach() - E, y, lam.detach())) / (2 * h)
         assert abs(fd.item() - gX[i, j].item()) < 1e-6 * max(1.0, abs(fd.item()))
     e = torch.zeros_like(lam)
     e[1] = h
-    fd = (kkt.kkt_loss(net, X.detach(), y, lam.detach() + e) - kkt.kkt_loss(net, X.detach(), y, lam.detach() - e)) / (2 * h)
+    fd = (kkt.kkt_loss(net, X.detach(), y, lam.detach() + e)
+          - kkt.kkt_loss(net, X.detach(), y, lam.detach() - e)) / (2 * h)
     assert abs(fd.item() - glam[1].item()) < 1e-6 * max(1.0, abs(fd.item()))
 
 
@@ -93,7 +95,8 @@ def test_fused_soft_gate_gradient_equals_autograd_through_stationarity_sum(batch
     net = models.TwoLayerReLU(d, width, fixed_second_layer=fixed, seed=seed)
     X, y, lam = _problem(batch, m, d, seed)
     fused = kkt.kkt_loss(net, X, y, lam, gate=alpha, penalty=0.0)
-    reference = (models.parameter_vector(net).detach() - kkt.stationarity_sum(net, X, y, lam, gate=alpha)).pow(2).sum(-1)
+    residual = models.parameter_vector(net).detach() - kkt.stationarity_sum(net, X, y, lam, gate=alpha)
+    reference = residual.pow(2).sum(-1)
     torch.testing.assert_close(fused, reference, rtol=1e-10, atol=1e-10)
     for a, b in zip(torch.autograd.grad(fused.sum(), (X, lam)), torch.autograd.grad(reference.sum(), (X, lam))):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
@@ -140,7 +143,8 @@ def test_dual_penalty_is_linear_hinge_below_lam_min():
     lam = torch.tensor([0.5, -0.25], dtype=torch.float64)
     base = kkt.kkt_loss(net, X, y, lam, penalty=0.0)
     assert kkt.kkt_loss(net, X, y, lam, penalty=2.0).item() == pytest.approx(base.item() + 2.0 * 0.25, abs=1e-12)
-    assert kkt.kkt_loss(net, X, y, lam, lam_min=1.0, penalty=1.0).item() == pytest.approx(base.item() + 0.5 + 1.25, abs=1e-12)
+    penalised = kkt.kkt_loss(net, X, y, lam, lam_min=1.0, penalty=1.0).item()
+    assert penalised == pytest.approx(base.item() + 0.5 + 1.25, abs=1e-12)
 
 
 def test_normalize_margin_gives_min_margin_one_without_touching_the_net():
@@ -184,7 +188,8 @@ def test_clear_errors_on_bad_inputs():
         kkt.kkt_loss(net, bad, y, lam)
     with pytest.raises(ValueError, match="NaN found in lam"):
         kkt.kkt_loss(net, X, y, torch.full((4,), float("nan"), dtype=torch.float64))
-    biased = nn.Sequential(nn.Linear(3, 4, dtype=torch.float64), nn.ReLU(), nn.Linear(4, 1, bias=False, dtype=torch.float64))
+    biased = nn.Sequential(nn.Linear(3, 4, dtype=torch.float64), nn.ReLU(),
+                           nn.Linear(4, 1, bias=False, dtype=torch.float64))
     with pytest.raises(ValueError, match="has a bias"):
         kkt.kkt_loss(biased, X, y, lam)
     with pytest.raises(ValueError, match="has a bias"):

@@ -319,3 +319,20 @@ def test_split_budget_bounds_hold_for_every_margin_preserving_direction(near_sub
         for _ in range(20):
             nu = torch.randn(V.shape[0], generator=gen, dtype=torch.float64) @ V
             assert lemmas.split_budget(net, X[i], nu / nu.norm()) <= reach.budget_bounds[i]
+
+
+@pytest.mark.parametrize("call", [
+    lambda net, X, y, lam: lemmas.achievable_split_distance(net, X, y, lam),
+    lambda net, X, y, lam: lemmas.split_kkt_set(net, X, y, lam),
+    lambda net, X, y, lam: lemmas.split_budget(net, X[0], X[1]),
+    lambda net, X, y, lam: lemmas.far_kkt_set(net, X, y, lam, 1.0),
+    lambda net, X, y, lam: lemmas.mergeable_pairs(net, X, y),
+    lambda net, X, y, lam: lemmas.splitting_directions(net, X, y, 0),
+])
+def test_lemmas_refuse_a_first_layer_bias_they_do_not_model(call):
+    """With a bias the budgets of wⱼ·x alone are wrong (issue 27: 0.483 reported where 0.001 holds): refused."""
+    net = models.TwoLayerReLU(4, 6, bias=True, seed=1)
+    X = torch.randn(4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match="first-layer bias"):
+        call(net, X, y, torch.ones(4, dtype=torch.float64))

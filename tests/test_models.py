@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from reconleak_core import checks, data, models, runtime
+from reconleak_core import checks, data, kkt, models, runtime
 
 
 @settings(max_examples=20, deadline=None)
@@ -44,14 +44,38 @@ def test_homogeneity_degree_matches_architecture():
 
 
 
-def test_network_degree_trusts_a_declared_degree_and_measures_otherwise():
+def test_network_degree_measures_and_accepts_a_declared_degree_that_agrees():
     class Declared(nn.Sequential):
-        degree = 5                      # declared: trusted, not measured
+        degree = 2                      # declared and true: accepted
     assert models.network_degree(models.TwoLayerReLU(5, 8, fixed_second_layer=True)) == 1
-    assert models.network_degree(Declared(nn.Linear(5, 4, bias=False), nn.ReLU(), nn.Linear(4, 1, bias=False))) == 5
-    assert models.network_degree(nn.Sequential(nn.Linear(5, 4, bias=False), nn.ReLU(), nn.Linear(4, 1, bias=False))) == 2
+    assert models.network_degree(Declared(nn.Linear(5, 4, bias=False), nn.ReLU(), nn.Linear(4, 1, bias=False))) == 2
+    plain = nn.Sequential(nn.Linear(5, 4, bias=False), nn.ReLU(), nn.Linear(4, 1, bias=False))
+    assert models.network_degree(plain) == 2
     with pytest.raises(ValueError, match="has a bias"):
         models.network_degree(nn.Sequential(nn.Linear(5, 3), nn.ReLU(), nn.Linear(3, 1, bias=False)))
+
+
+@pytest.mark.parametrize("declared, message", [
+    (5, r"declares degree 5, but it is homogeneous of degree 2"),
+    (0, r"declares degree 0, but a homogeneity degree is an integer ≥ 1"),
+    (-2, r"declares degree -2"), (2.0, r"declared degree must be an integer")])
+def test_network_degree_refuses_a_declared_degree_the_probe_contradicts(declared, message):
+    class Declared(nn.Sequential):
+        degree = declared
+    net = Declared(nn.Linear(5, 4, bias=False), nn.ReLU(), nn.Linear(4, 1, bias=False)).double()
+    with pytest.raises((TypeError, ValueError), match=message):
+        models.network_degree(net)
+
+
+@pytest.mark.parametrize("layers", [(nn.Linear(5, 4, bias=False), nn.ReLU(), nn.Linear(4, 1)),
+                                    (nn.Linear(5, 4, bias=False), nn.Sigmoid(), nn.Linear(4, 1, bias=False))])
+def test_a_declared_degree_does_not_excuse_a_late_bias_or_a_non_homogeneous_layer(layers):
+    class Declared(nn.Sequential):
+        degree = 2
+    net = Declared(*layers).double()
+    with pytest.raises(ValueError, match="not homogeneous|not known to be homogeneous"):
+        kkt.kkt_loss(net, torch.randn(3, 5, dtype=torch.float64), torch.tensor([1.0, -1.0, 1.0]), torch.ones(3))
+
 
 def test_net_with_bias_is_rejected_as_not_homogeneous():
     net = nn.Sequential(nn.Linear(5, 3), nn.ReLU(), nn.Linear(3, 1, bias=False))

@@ -105,7 +105,8 @@ def test_a_disabled_bar_iterates_and_takes_postfixes():
 def test_tqdms_default_would_fail_the_count(kernel_client):
     """The measure can fail: the same loop with a plain ``tqdm.auto`` bar (a redraw at every postfix)."""
     plain = BAR_CELL.replace('runtime.progress_bar(range(3000), desc="loop", enabled=True)',
-                             'tqdm(range(3000), desc="loop")').replace("import time", "import time\nfrom tqdm.auto import tqdm")
+                             'tqdm(range(3000), desc="loop")').replace("import time",
+                                                                       "import time\nfrom tqdm.auto import tqdm")
     assert plain != BAR_CELL
     count, errors = _iopub_messages(kernel_client, plain)
     assert not errors, errors

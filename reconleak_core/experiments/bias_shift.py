@@ -13,7 +13,7 @@ import torch
 from scipy.optimize import nnls
 
 from reconleak_core.attack import AttackConfig
-from reconleak_core.checks import as_tensor, check_int, check_seed, set_frozen
+from reconleak_core.checks import as_tensor, check_int, check_network, check_positive, check_seed, set_frozen
 from reconleak_core.experiments.core import (
     Result,
     Run,
@@ -27,7 +27,7 @@ from reconleak_core.experiments.core import (
     result_tensor,
 )
 from reconleak_core.kkt import normalize_margin, stationarity_sum
-from reconleak_core.models import parameter_vector
+from reconleak_core.models import TwoLayerReLU, parameter_vector
 from reconleak_core.pooling import pool_scores
 from reconleak_core.train import TrainConfig
 from reconleak_core.trained_nets import NetSpec
@@ -61,6 +61,10 @@ def ones_in_row_space(net, rtol: float = 1e-8) -> float:
     centred data sum to zero, so for s ≠ 0 that span contains 1 (the mean of the xᵢ + s1 is s1) and the
     value is 1, while for s = 0 it is below 1 unless 1 happens to lie in the span of the centred images. A
     detector of *whether* the data were shifted, blind to *how much* (chapter "Open questions")."""
+    if not isinstance(net, TwoLayerReLU):
+        raise TypeError(f"ones_in_row_space needs a TwoLayerReLU (its first-layer rows W), got {type(net).__name__}")
+    check_network(net)
+    rtol = check_positive(rtol, "rtol")
     W = net.W.detach().to(torch.float64)
     U, S, Vh = torch.linalg.svd(W, full_matrices=False)
     basis = Vh[S > rtol * S.max()]

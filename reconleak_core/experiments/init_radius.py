@@ -68,9 +68,10 @@ class InitRadiusConfig:
         if scale == "book":
             if arch == "two_layer":
                 return cls(NetSpec(seed=seed), seed=seed)
-            # the generic (vmapped) KKT loss of the 3-layer net is slower: a narrower net, fewer attack steps
-            return cls(NetSpec(arch=arch, width=50, init_scale=init_scale_of(arch), seed=seed),
-                       attack=AttackConfig(steps=1000), seed=seed)
+            # the generic (vmapped) KKT loss of the 3-layer net is slower: a narrower net, fewer attack steps; its
+            # training step 0.1 (the default 0.3 switches hidden units off for good on some draws: margin 0)
+            return cls(NetSpec(arch=arch, width=50, init_scale=init_scale_of(arch), train=TrainConfig(lr=0.1),
+                               seed=seed), attack=AttackConfig(steps=1000), seed=seed)
         net = NetSpec(n=100, d=100, subspace_dim=20, width=1000, train=TrainConfig(steps=100_000), arch=arch,
                       init_scale=init_scale_of(arch), seed=seed)
         return cls(net, radii=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0), seeds=4, attack=AttackConfig.paper(50_000),
