@@ -64,9 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                           "(experiments.register or @experiments.experiment) makes them runnable here")
     ck = commands.add_parser("checkpoints", help="train an experiment's networks on the CPU and add them to the "
                                                  "committed checkpoint store (trained_nets.CHECKPOINTS)",
-                             description="Run an experiment for each seed on the CPU (one thread) with an empty "
-                                         "cache and copy the networks it trained into the checkpoint store, recorded "
-                                         "in its MANIFEST.json with this command line.")
+                             description="Train the networks of an experiment's preset (its config's networks()) for "
+                                         "each seed on the CPU (one thread) with an empty cache and copy them into "
+                                         "the checkpoint store, recorded in its MANIFEST.json with this command line.")
     ck.add_argument("experiment", choices=list(EXPERIMENTS), metavar="experiment",
                     help="one of: " + ", ".join(EXPERIMENTS))
     ck.add_argument("--scale", choices=SCALES, default="book", help="default: book")
@@ -169,9 +169,15 @@ def _checkpoints(args) -> int:
     command = (f"python -m reconleak_core checkpoints {args.experiment} --scale {args.scale} --seeds "
                + " ".join(map(str, args.seeds)))
     torch.set_num_threads(1)   # as the chapters train (runtime.setup): one thread, one order of every sum
+    entry = experiments.EXPERIMENTS[args.experiment]
     with tempfile.TemporaryDirectory() as fresh:   # nets already in a store are loaded, not retrained
         for seed in args.seeds:
-            experiments.run(args.experiment, args.scale, seed=seed, device="cpu", cache_root=fresh)
+            config = entry.preset(args.scale, seed)
+            if hasattr(config, "networks"):   # the networks alone (a config's networks() lists what it trains)
+                for spec in config.networks():
+                    trained_nets.trained_network(spec, device="cpu", cache_root=fresh)
+            else:                              # a plugin's config: its experiment trains what it needs
+                experiments.run(args.experiment, args.scale, seed=seed, device="cpu", cache_root=fresh)
         trained = Path(fresh) / "trained_net"
         names = trained_nets.store_checkpoints(fresh, store=store, command=command) if any(trained.glob("*.pt")) else []
     print(f"{len(names)} network(s) trained and stored in {store}" if names else

@@ -35,6 +35,8 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from scipy.optimize import nnls
+from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import nn
 
 from reconleak_core.checks import check_fraction, check_int, check_network, scalar_output
@@ -251,8 +253,7 @@ class _ClarkeGram:
         return np.concatenate([self.y * out_lam, self.kink_scale * T.reshape(-1)[self.flat]])
 
     def largest_eigenvalue(self) -> float:
-        from scipy.sparse.linalg import LinearOperator, eigsh
-
+    
         operator = LinearOperator(self.shape, matvec=self.__matmul__, dtype=np.float64)
         return float(eigsh(operator, k=1, which="LA", return_eigenvectors=False)[0])
 
@@ -263,7 +264,6 @@ def _nnls_gram(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     With JᵀJ = U S Uᵀ, ‖Jλ − θ‖² = ‖S^{1/2}Uᵀλ − S^{-1/2}Uᵀ(Jᵀθ)‖² + const (Jᵀθ lies in the range of JᵀJ), so
     this is scipy's NNLS on an n×n square root instead of the P×n Jacobian (P can be millions).
     """
-    from scipy.optimize import nnls
 
     s, U = np.linalg.eigh(gram)
     keep = s > s.max() * gram.shape[0] * np.finfo(np.float64).eps

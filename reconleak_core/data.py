@@ -33,6 +33,7 @@ import pickle
 import tarfile
 import tempfile
 import urllib.parse
+import urllib.request
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -52,6 +53,7 @@ from reconleak_core.checks import (
     check_real,
     check_seed,
 )
+from reconleak_core.priors import Box
 from reconleak_core.runtime import progress_bar
 
 __all__ = [
@@ -217,7 +219,6 @@ def pixel_box(lo, hi, mean, enforce: str = "penalty"):
     coordinatewise. ``mean``: the data set's ``mean`` (any shape with d entries, flattened here); ``lo``,
     ``hi``: numbers (e.g. 0 and 1, or s and 1 + s for an attacker who knows the shift s).
     """
-    from reconleak_core.attack import Box
 
     mean = check_finite(as_tensor(mean, "mean", dtype=torch.float64), "mean").reshape(-1)
     lo, hi = check_real(lo, "lo"), check_real(hi, "hi")
@@ -273,7 +274,7 @@ def _digits_draw(n, classes, seed):
     """scikit-learn's digits, their ±1 labels, the indices of the task's images and those of the draw."""
     n = check_int(n, "n", allow_none=True)
     seed = check_seed(seed)
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # lazy: scikit-learn takes a second to import, only for digits
 
     bunch = load_digits()
     labels = _binary_labels(classes, bunch.target, tuple(str(k) for k in range(10)), "odd_vs_even", (1, 3, 5, 7, 9))
@@ -332,7 +333,6 @@ def _download(url: str, target: Path, expected_sha256: str, progress: bool) -> N
     """Download ``url`` to ``target`` atomically: a temporary file in the same folder, fsync, hash
     check, then ``os.replace``. On a hash mismatch the temporary file is deleted and nothing is left
     under ``target``'s name."""
-    import urllib.request
 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")

@@ -34,8 +34,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from scipy.optimize import linprog
 
+from reconleak_core.certificate import certificate
 from reconleak_core.checks import (
     as_tensor,
     check_finite,
@@ -47,6 +50,7 @@ from reconleak_core.checks import (
     check_points,
     check_positive,
 )
+from reconleak_core.kkt import margins, stationarity_sum
 from reconleak_core.models import TwoLayerReLU, parameter_vector
 from reconleak_core.runtime import progress_bar
 
@@ -474,8 +478,6 @@ def _best_line(net: TwoLayerReLU, x: torch.Tensor, refine_steps: int, kink_tol: 
 def _refine_lp(B: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     """Ascent on max ‖b‖ s.t. ‖Bb‖_∞ ≤ 1 by linearisation: each LP max b₀·b over the polytope gives
     ‖b‖² ≥ 2b₀·b − ‖b₀‖² > ‖b₀‖² whenever it improves, so the budget never decreases."""
-    import numpy as np
-    from scipy.optimize import linprog
 
     Bn = B.cpu().numpy()
     A_ub = np.vstack([Bn, -Bn])
@@ -544,7 +546,6 @@ def achievable_split_distance(net: TwoLayerReLU, X, y, lam=None, *, refine_steps
     refine_steps = check_int(refine_steps, "refine_steps", minimum=0)
     kink_tol = check_fraction(kink_tol, "kink_tol")
     if lam is None:
-        from reconleak_core.certificate import certificate
 
         lam = certificate(net, X, y).lam
     lam = _check_set(net, X, y, lam)[2]
@@ -621,7 +622,6 @@ def kkt_residuals(net: TwoLayerReLU, X, y, lam) -> dict:
     ``eps`` and ``delta`` unchanged (Lemmas 2, 3), so a far set from :func:`split_kkt_set` or
     :func:`far_kkt_set` is exactly as good a KKT set as the training set itself.
     """
-    from reconleak_core.kkt import margins, stationarity_sum
 
     _check_net(net)
     X, y, lam = _check_set(net, X, y, lam)

@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
 
 from reconleak_core.checks import as_tensor, check_finite, check_image_shape, check_points, check_positive
 from reconleak_core.models import span_projector
@@ -140,7 +141,6 @@ def matching(X_train, X_rec) -> Matching:
     Returns :class:`Matching` sorted by training index, with the ``mean`` and ``median`` matched
     distance (the median of an even count is the average of the two middle values).
     """
-    from scipy.optimize import linear_sum_assignment
 
     D = pairwise_distances(*_point_pair(X_train, X_rec, "X_train", "X_rec"))
     rows, cols = linear_sum_assignment(D.detach().cpu().numpy())

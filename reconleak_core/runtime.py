@@ -7,13 +7,17 @@ Nothing here changes global state at import time.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import random
 import sys
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from reconleak_core import __version__
 from reconleak_core.checks import check_bool, check_int, check_seed
 
 __all__ = ["set_seed", "get_device", "versions", "setup", "keep_freed_memory", "progress_bar", "PROGRESS_INTERVAL",
@@ -70,8 +74,6 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
 
 def versions() -> str:
     """One line naming the library, torch and NumPy versions (printed by the setup cell)."""
-    from reconleak_core import __version__
-
     return f"reconleak_core {__version__} | torch {torch.__version__} | numpy {np.__version__}"
 
 
@@ -89,12 +91,12 @@ def _inline_figures_in_kernel() -> None:
     """
     if "IPython" not in sys.modules:  # not under IPython: importing it here would only cost time
         return
-    from IPython import get_ipython
+    from IPython import get_ipython  # lazy: IPython is there only in a notebook or a terminal IPython
 
     shell = get_ipython()
     if shell is None or getattr(shell, "kernel", None) is None:  # a terminal IPython has no kernel
         return
-    import matplotlib
+    import matplotlib  # lazy: only a kernel's figures need it, and a script picks its own backend first
 
     if matplotlib.get_backend().lower() not in _INLINE_BACKENDS:
         shell.run_line_magic("matplotlib", "inline")
@@ -113,9 +115,6 @@ def keep_freed_memory() -> bool:
     ``False`` where the C library has no ``mallopt`` (not glibc: macOS, Windows, musl). Called by
     :func:`setup`, the command line and the benchmarks; never at import.
     """
-    import ctypes
-    import ctypes.util
-
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
@@ -179,8 +178,6 @@ def progress_bar(iterable=None, *, total: int | None = None, desc: str, enabled:
     at most every :data:`PROGRESS_INTERVAL` seconds, with a postfix that waits for the next redraw.
     ``enabled=False`` returns a silent bar with the same methods. Raises ``TypeError`` for a non-boolean
     ``enabled`` and ``ValueError`` for a negative ``total``."""
-    from tqdm.auto import tqdm
-
     enabled = check_bool(enabled, "enabled")
     total = check_int(total, "total", minimum=0, allow_none=True)
     if not isinstance(desc, str):

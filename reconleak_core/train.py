@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reconleak_core.certificate import certificate
 from reconleak_core.checks import (
     check_bool,
     check_finite,
@@ -144,7 +145,6 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
     Networks whose output has shape (n, 1) are handled (squeezed by :func:`reconleak_core.checks.scalar_output`).
     Introduced in the book's chapter "Homogeneous networks and the max-margin implicit bias".
     """
-    from reconleak_core.certificate import certificate
 
     check_network(net)
     if config is None:

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import torch
 
+from reconleak_core import data
+from reconleak_core.cache import cache_path, cached, entry_config, file_sha256
 from reconleak_core.checks import (
     check_bool,
     check_int,
@@ -43,7 +45,9 @@ from reconleak_core.checks import (
     is_sequence,
     set_frozen,
 )
-from reconleak_core.train import TrainConfig
+from reconleak_core.models import HomogeneousMLP, TwoLayerReLU, span_projector
+from reconleak_core.runtime import get_device
+from reconleak_core.train import TrainConfig, train_max_margin
 
 __all__ = ["NetSpec", "TrainedNet", "trained_network", "NETWORK_VERSION", "CHECKPOINTS", "store_checkpoints"]
 
@@ -177,7 +181,6 @@ class TrainedNet:
 
 
 def _data(spec: NetSpec):
-    from reconleak_core import data
 
     if spec.dataset == "sphere":
         X, y = data.sphere(spec.n, spec.d, subspace_dim=spec.subspace_dim, seed=spec.seed)
@@ -189,7 +192,6 @@ def _data(spec: NetSpec):
 
 
 def _new_net(spec: NetSpec, X: torch.Tensor) -> torch.nn.Module:
-    from reconleak_core.models import HomogeneousMLP, TwoLayerReLU, span_projector
 
     if spec.arch == "two_layer":
         return TwoLayerReLU(spec.input_dim, spec.width, init_scale=spec.init_scale,
@@ -217,14 +219,11 @@ def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cac
     """
     if not isinstance(spec, NetSpec):
         raise TypeError(f"spec must be a NetSpec, got {type(spec).__name__}")
-    from reconleak_core.cache import cached
-    from reconleak_core.runtime import get_device
 
     X, y, X_clean, mean = _data(spec)
     device = get_device(device)
 
     def compute():
-        from reconleak_core.train import train_max_margin
 
         net = _new_net(spec, X).to(device)
         Xd, yd = X.to(device), y.to(device)
@@ -259,7 +258,6 @@ def _check_committed(key: dict, store: Path) -> None:
     """The committed entry of ``key`` in ``store`` (when there is one) must have the SHA-256 that
     ``store/MANIFEST.json`` records for it: its own header digest can be recomputed by whoever changes its
     weights, the manifest's (committed beside it) cannot without a visible change of the manifest."""
-    from reconleak_core.cache import cache_path, file_sha256
 
     path = cache_path(key, store, _ENTRIES)
     if not path.is_file():
@@ -288,7 +286,6 @@ def store_checkpoints(cache_root, *, store=CHECKPOINTS, command: str) -> list[st
     file); returns the
     entries' file names. Entries of an older :data:`NETWORK_VERSION` are refused: the store only holds
     networks that :func:`trained_network` would use."""
-    from reconleak_core.cache import entry_config, file_sha256
 
     if not isinstance(command, str) or not command.strip():
         raise ValueError("command must say how the networks were made (the command line that trained them)")

@@ -15,7 +15,6 @@ import sys
 import pytest
 import torch
 
-import reconleak_core.train
 from reconleak_core import cache, trained_nets
 from reconleak_core.trained_nets import CHECKPOINTS, NETWORK_VERSION, NetSpec, TrainConfig, trained_network
 
@@ -61,7 +60,7 @@ def test_trained_network_loads_a_stored_network_instead_of_training(tmp_path, mo
     assert list(manifest) == names and manifest[names[0]]["version"] == NETWORK_VERSION
     assert manifest[names[0]]["spec"]["width"] == SPEC.width and manifest[names[0]]["command"] == "pytest"
     monkeypatch.setattr(trained_nets, "CHECKPOINTS", tmp_path / "store")
-    monkeypatch.setattr(reconleak_core.train, "train_max_margin", _no_training)
+    monkeypatch.setattr(trained_nets, "train_max_margin", _no_training)
     loaded = trained_network(SPEC, device="cpu", cache_root=tmp_path / "user")
     assert torch.equal(loaded.net.W, made.net.W) and torch.equal(loaded.net.v, made.net.v)
     with pytest.raises(AssertionError, match="trained although"):   # checkpoints=False: the store is not read
@@ -136,7 +135,7 @@ def test_a_committed_checkpoint_whose_weights_and_header_digest_were_both_change
     entry.write_bytes(b"reconleak-cache 1 " + hashlib.sha256(forged).hexdigest().encode() + b"\n" + forged)
     json.loads(cache.entry_config(entry))                 # its own digest holds
     monkeypatch.setattr(trained_nets, "CHECKPOINTS", tmp_path / "store")
-    monkeypatch.setattr(reconleak_core.train, "train_max_margin", _no_training)
+    monkeypatch.setattr(trained_nets, "train_max_margin", _no_training)
     with pytest.raises(ValueError, match="was changed after it was stored"):
         trained_network(SPEC, device="cpu", cache_root=tmp_path / "user")
     manifest = json.loads((tmp_path / "store" / "MANIFEST.json").read_text())

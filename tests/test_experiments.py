@@ -163,9 +163,7 @@ def test_second_call_hits_the_cache_without_recomputing(results, cache_dir, monk
 def test_trained_network_is_cached_by_its_spec(results, cache_dir, monkeypatch):
     spec = experiments.InitRadiusConfig.preset("test").net
     first = trained_nets.trained_network(spec, device="cpu", cache_root=cache_dir)
-    import reconleak_core.train
-
-    monkeypatch.setattr(reconleak_core.train, "train_max_margin",
+    monkeypatch.setattr(trained_nets, "train_max_margin",
                         lambda *a, **k: pytest.fail("the cached network was retrained"))
     second = trained_nets.trained_network(spec, device="cpu", cache_root=cache_dir)
     for p, q in zip(first.net.parameters(), second.net.parameters()):

@@ -135,6 +135,10 @@ class BiasShiftConfig:
         return cls(net, offsets=(0.0, 0.5, 1.0, 2.0), draws=tuple(seed + k for k in range(5)), restarts=8,
                    attack=AttackConfig.paper(20_000), top_k=10)
 
+    def networks(self) -> tuple:
+        """The NetSpecs this configuration trains (``run.network``): one per (draw, offset, bias) cell."""
+        return tuple(self.spec(d, o, b) for d in self.draws for o in self.offsets for b in self.biases)
+
     def spec(self, draw: int, offset: float, bias: bool) -> NetSpec:
         """The network of one (draw, offset, bias) cell: the template's draw, shifted, with or without bias."""
         return dataclasses.replace(self.net, seed=draw, bias=bias).shifted(offset)

@@ -50,6 +50,10 @@ class DigitLeakConfig:
         check_int(self.candidates_per_point, "candidates_per_point")
         check_int(self.seed, "seed", 0)
 
+    def networks(self) -> tuple:
+        """The NetSpecs this configuration trains (``run.network``): ``(net,)``."""
+        return (self.net,)
+
     @classmethod
     def preset(cls, scale: str = "book", *, seed: int = 0) -> DigitLeakConfig:
         """``"test"``: 8 digits, width 100, 2 restarts × 200 steps; ``"book"``: 20 digits, width 1000,

@@ -58,6 +58,10 @@ class InferShiftConfig:
         if len(self.box) != 2 or self.box[0] >= self.box[1]:
             raise ValueError(f"box must be (lo, hi) with lo < hi, got {self.box!r}")
 
+    def networks(self) -> tuple:
+        """The NetSpecs this configuration trains (``run.network``): the template shifted by every offset."""
+        return tuple(self.net.shifted(offset) for offset in self.offsets)
+
     @classmethod
     def preset(cls, scale: str = "book", *, seed: int = 0) -> InferShiftConfig:
         scale = check_scale(scale)

@@ -57,6 +57,10 @@ class InitRadiusConfig:
             raise ValueError(f"prior must be None (no prior) or 'sphere' (the sphere of each member's init "
                              f"radius, projected), got {self.prior!r}")
 
+    def networks(self) -> tuple:
+        """The NetSpecs this configuration trains (``run.network``): ``(net,)``."""
+        return (self.net,)
+
     @classmethod
     def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> InitRadiusConfig:
         """``"test"`` (seconds), ``"book"`` (default) or ``"paper"`` sizes; ``arch="mlp3"`` for the deep variant."""

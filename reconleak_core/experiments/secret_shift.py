@@ -70,6 +70,10 @@ class SecretShiftConfig:
         if check_int(self.top_k, "top_k") > self.net.n:
             raise ValueError(f"top_k must be at most the number of training images n={self.net.n}, got {self.top_k}")
 
+    def networks(self) -> tuple:
+        """The NetSpecs this configuration trains (``run.network``): the template shifted by every offset."""
+        return tuple(self.net.shifted(offset) for offset in self.offsets)
+
     @classmethod
     def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> SecretShiftConfig:
         scale = check_scale(scale)

@@ -52,6 +52,10 @@ class TrainingLeakConfig:
         check_positive(self.threshold, "threshold")
         check_seed(self.seed)
 
+    def networks(self) -> tuple:
+        """The NetSpecs this configuration trains (``run.network``): ``(net,)``."""
+        return (self.net,)
+
     @classmethod
     def preset(cls, scale: str = "book", *, seed: int = 0) -> TrainingLeakConfig:
         """``"test"`` (seconds), ``"book"`` (default) or ``"paper"`` (longer training and attacks)."""

@@ -54,6 +54,10 @@ class TrainingLengthConfig:
         if self.net.arch != "two_layer":
             raise ValueError("training_length needs arch='two_layer' (the splitting lemmas are stated for it)")
 
+    def networks(self) -> tuple:
+        """The NetSpecs this configuration trains (``run.network``): ``(net,)``."""
+        return (self.net,)
+
     @classmethod
     def preset(cls, scale: str = "book", *, seed: int = 0) -> TrainingLengthConfig:
         scale = check_scale(scale)
