@@ -20,7 +20,14 @@ A page fails when
 - a figure in the article is shown at less than MIN_IMAGE_SCALE of its natural width (CSS px per
   image px, times the image's data-natural-scale, 1 unless it was rendered at another dpi than 100):
   a 100-dpi matplotlib figure wider than the ~690 px column (or than a full-width cell, ~935 px) is
-  shrunk, and its legend text (8.3 pt, 11.6 px natural) falls under 9 px below scale 0.8;
+  shrunk, and its legend text (8.3 pt, 11.6 px natural) falls under 9 px below scale 0.8; or at more than
+  MAX_IMAGE_SCALE of it: stretched beyond its pixels, so blurred;
+- the page shows the same image twice: two figures of the article (visible, at least MIN_FIGURE_WIDTH
+  wide, so not the theme's icons) with the same content (SHA-256 of the bytes of their src, a data: URL or
+  a file), e.g. a static slider and the saved output of a live widget below it. A slider shows one of its
+  frames at a time (the others are not images of the page), so only the frame it shows at first counts.
+  Each copy is named by its cell (number among the page's cells, first line of its code) and its rank
+  among the page's figures;
 - a precomputed slider does not work: every <input type="range"> outside a saved (dead) widget, e.g.
   sliders.static_slider's and FuncAnimation.to_jshtml's, is moved to each of its positions; the picture
   beside it must change at least once, and every frame shown must be a decodable image.
@@ -38,6 +45,7 @@ import shutil
 import sys
 import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import yaml
@@ -57,24 +65,33 @@ CHROMIUM_ARGS = [
 
 WIDGET_TIMEOUT_S = 30.0
 
-# Smallest allowed ratio of an image's displayed width to its natural width (see the module docstring).
+# Smallest and largest allowed ratio of an image's displayed width to its natural width (see the module docstring).
 MIN_IMAGE_SCALE = 0.8
+MAX_IMAGE_SCALE = 1.05
 # Images narrower than this (natural CSS px) are icons or logos, not figures with labels.
 MIN_FIGURE_WIDTH = 120
 # Horizontal overflow tolerated (px): sub-pixel rounding.
 OVERFLOW_SLACK = 2
 
 # Evaluated in the page: every box of notebook output (and every table of a page) whose content is wider
-# than the box, and every article image shown below its natural size.
+# than the box, and every figure of the article: its natural and shown widths, and the hash of its content.
 LAYOUT_REPORT_JS = """
-([slack, minWidth]) => {
+async ([slack, minWidth]) => {
   const article = document.querySelector("article") || document.body;
-  const describe = (el) => {
+  const cells = Array.from(document.querySelectorAll("div.cell"));
+  const place = (el) => {
     const cell = el.closest("div.cell");
-    const cells = Array.from(document.querySelectorAll("div.cell"));
+    if (!cell) return "page";
+    const code = cell.querySelector(".cell_input pre");
+    const line = code ? ` ("${code.textContent.trim().split("\\n")[0].slice(0, 50)}")` : "";
     const part = el.closest(".cell_input") ? " code" : el.closest(".cell_output") ? " output" : "";
-    const where = cell ? `cell ${cells.indexOf(cell) + 1}${part}` : "page";
-    return `${where}, <${el.tagName.toLowerCase()}> "${el.textContent.trim().replace(/\\s+/g, " ").slice(0, 60)}"`;
+    return `cell ${cells.indexOf(cell) + 1}${line}${part}`;
+  };
+  const describe = (el) =>
+    `${place(el)}, <${el.tagName.toLowerCase()}> "${el.textContent.trim().replace(/\\s+/g, " ").slice(0, 60)}"`;
+  const sha256 = async (src) => {
+    const digest = await crypto.subtle.digest("SHA-256", await (await fetch(src)).arrayBuffer());
+    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
   };
   const boxes = new Set(article.querySelectorAll(
       "div.cell pre, div.cell table, div.cell_output > *, div.cell_output .output > *, table"));
@@ -89,16 +106,18 @@ LAYOUT_REPORT_JS = """
       overflow.push({what: describe(el), by: Math.round(Math.max(inner, outer))});
     }
   }
-  const small = [];
+  const figures = [];
   for (const img of article.querySelectorAll("img")) {
     const r = img.getBoundingClientRect();
-    if (!img.naturalWidth || r.width === 0) continue;          // not loaded (reported elsewhere) or hidden
+    // not loaded (reported elsewhere) or hidden
+    if (!img.naturalWidth || r.width === 0 || !img.checkVisibility({visibilityProperty: true})) continue;
     const natural = img.naturalWidth / Number(img.dataset.naturalScale || 1);
-    if (natural < minWidth) continue;
-    small.push({src: img.currentSrc.slice(0, 60), natural: Math.round(natural), shown: Math.round(r.width),
-                scale: r.width / natural, where: describe(img)});
+    if (natural < minWidth) continue;                         // an icon or a logo
+    const where = `${place(img)}, figure ${figures.length + 1} of the page`;
+    figures.push({natural: Math.round(natural), shown: Math.round(r.width), scale: r.width / natural, where,
+                  hash: await sha256(img.currentSrc)});
   }
-  return {overflow, small};
+  return {overflow, figures};
 }
 """
 
@@ -232,12 +251,23 @@ def check_page(context, base: str, page: str, screenshots: Path | None) -> list[
     layout = tab.evaluate(LAYOUT_REPORT_JS, [OVERFLOW_SLACK, MIN_FIGURE_WIDTH])
     for box in layout["overflow"]:
         problems.append(f"output overflows its container by {box['by']} px: {box['what']}")
-    for img in layout["small"]:
+    shown_at = defaultdict(list)
+    for img in layout["figures"]:
+        shown_at[img["hash"]].append(img["where"])
         if img["scale"] < MIN_IMAGE_SCALE:
             problems.append(
                 f"figure shown at {img['scale']:.2f} of its natural width ({img['natural']} px shown in "
                 f"{img['shown']} px; minimum {MIN_IMAGE_SCALE}): its labels come out too small to read "
                 f"({img['where']}); make it at most 6.8 inches wide, or 9.3 inches in a cell tagged full-width")
+        elif img["scale"] > MAX_IMAGE_SCALE:
+            problems.append(
+                f"figure shown at {img['scale']:.2f} of its natural width ({img['natural']} px stretched to "
+                f"{img['shown']} px; maximum {MAX_IMAGE_SCALE}): upscaled, so blurred ({img['where']}); draw it "
+                "at the size it is shown")
+    for places in shown_at.values():
+        if len(places) > 1:
+            problems.append(f"the same image is shown {len(places)} times: {'; '.join(places)} (each picture once "
+                            "on a page: keep one, e.g. tag a live widget's cell remove-output below its static slider)")
     sliders = tab.evaluate(SLIDER_REPORT_JS)
     for slider in sliders:
         if not slider["picture"]:

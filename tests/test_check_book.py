@@ -1,9 +1,11 @@
 """The browser check (.ci/check_book.py) passes a sound page and fails a deliberately broken one.
 
-Runs headless Debian chromium through playwright on two tiny handmade pages (skipped where either is
+Runs headless Debian chromium through playwright on tiny handmade pages (skipped where either is
 missing): the sound one holds a working sliders.static_slider and a figure at its natural size; the broken
 one a code line wider than its box, a figure shrunk to a third of its width, a slider that never
-changes its picture, a hidden progress bar that leaves a blank gap, and a console error.
+changes its picture, a hidden progress bar that leaves a blank gap, and a console error. A second pair:
+a page showing the same figure in two cells and a stretched figure, beside a sound one whose only repeated
+image is a small icon.
 """
 
 from __future__ import annotations
@@ -75,3 +77,28 @@ def test_browser_check_passes_a_sound_page_and_names_every_fault_of_a_broken_one
     assert "never changed the picture" in bad
     assert "console error: something broke" in bad
     assert "widget hiddenbar is hidden but leaves a 32 px blank gap" in bad
+
+
+def _cell(code: str, output: str) -> str:
+    return (f'<div class="cell"><div class="cell_input"><pre>{code}</pre></div>'
+            f'<div class="cell_output">{output}</div></div>')
+
+
+def test_browser_check_names_the_cells_that_repeat_an_image_and_a_stretched_figure(tmp_path, capsys):
+    icon, figure = f'<img src="{_png(32, 32)}">', f'<img src="{_png(400, 150)}" width="400">'
+    slider = sliders.static_slider(_draw, {"k": [1, 2]}, figsize=(4, 2), dpi=50).data
+    sound = icon + _cell("slider", slider) + _cell("show(1)", figure) + icon
+    repeated = (_cell("show(1)", figure) + _cell("show(2)", f'<img src="{_png(400, 160)}" width="400">')
+                + _cell("interact(show)\nmore", figure) + _cell("small()", f'<img src="{_png(200, 100)}" width="400">'))
+    (tmp_path / "index.html").write_text(PAGE.format(body=sound))
+    (tmp_path / "repeat.html").write_text(PAGE.format(body=repeated))
+    (tmp_path / "_toc.yml").write_text("root: index\nparts:\n  - chapters:\n      - file: repeat\n")
+    status = check_book.main(["--html", str(tmp_path), "--toc", str(tmp_path / "_toc.yml")])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAIL index" not in out and "index: " in out
+    bad = out.split("FAIL repeat:", 1)[1]
+    assert ('the same image is shown 2 times: cell 1 ("show(1)") output, figure 1 of the page; '
+            'cell 3 ("interact(show)") output, figure 3 of the page') in bad
+    assert "figure shown at 2.00 of its natural width (200 px stretched to 400 px; maximum 1.05)" in bad
+    assert "show(2)" not in bad

@@ -5,7 +5,9 @@ Checked for every notebook listed in _toc.yml: its first code cell is the standa
 code cell run once, in order, without an error); the state of the widgets it shows is saved; it ends
 with "What we saw" and exercises. And: book/ and _toc.yml list the same notebooks, README.md lists the
 same chapters in the same order, README.md holds exactly one set-up and one test command (the ones
-.ci/run executes), and the nbval sanitize file is well formed.
+.ci/run executes; the first installs requirements.txt, the readers' environment, the second
+requirements-dev.txt, which adds the test tools, the linter, playwright and Ray), and the nbval sanitize
+file is well formed.
 """
 
 from __future__ import annotations
@@ -122,9 +124,25 @@ def test_readme_has_exactly_one_setup_and_one_test_command():
         "README.md needs one <!-- setup-command --> and one <!-- test-command --> block")
     assert "\n" not in setup[0] and "\n" not in test[0], "each command is a single line"
     assert "pip install -r requirements.txt" in setup[0] and "jupyter-book build . -W -n --keep-going" in setup[0]
-    assert "python3 -m pytest tests book --nbval" in test[0]
+    assert "pip install -r requirements-dev.txt" not in setup[0], "the set-up command installs the reader environment"
+    assert "pip install -r requirements-dev.txt && python3 -m pytest tests book --nbval" in test[0]
     sanitize = re.search(r"--nbval-sanitize-with (\S+)", test[0])
     assert sanitize and (ROOT / sanitize.group(1)) == SANITIZE_FILE
+
+
+def _requirements(name: str) -> list[str]:
+    """The requirement lines of ``name`` (comments and blank lines dropped)."""
+    lines = [line.split("#", 1)[0].strip() for line in (ROOT / name).read_text().splitlines()]
+    return [line for line in lines if line]
+
+
+def test_reader_requirements_leave_out_the_dev_tools_that_requirements_dev_pins_on_top():
+    reader, dev = _requirements("requirements.txt"), _requirements("requirements-dev.txt")
+    dev_tools = {"pytest", "hypothesis", "nbval", "ruff", "playwright", "ray"}
+    assert dev[0] == "-r requirements.txt"
+    assert {line.split("==")[0] for line in dev[1:]} == dev_tools
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==\S+", line) for line in dev[1:]), "dev tools are pinned"
+    assert not {re.split(r"[=<>\[ ]", line)[0].lower() for line in reader} & dev_tools
 
 
 def test_nbval_sanitize_file_pairs_are_well_formed():

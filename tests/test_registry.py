@@ -224,10 +224,10 @@ def test_every_registered_result_defines_its_table_and_figure():
         assert entry.result.plot is not experiments.Result.plot or callable(getattr(viz, entry.result._plot)), name
 
 
-def test_the_readme_table_is_the_registry():
-    """README's table of experiments lists every registered experiment with its summary, nothing else."""
+def test_the_contributing_table_is_the_registry():
+    """CONTRIBUTING.md's table of experiments lists every registered experiment with its summary, nothing else."""
     import re
 
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "CONTRIBUTING.md").read_text()
     rows = dict(re.findall(r"^\| `(\w+)` \| (.+?) \|$", text, flags=re.MULTILINE))
     assert rows == {name: entry.summary for name, entry in experiments.EXPERIMENTS.items()}

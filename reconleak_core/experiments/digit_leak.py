@@ -67,12 +67,18 @@ class DigitLeakConfig:
         return cls(net, restarts=16, attack=AttackConfig.paper(50_000), seed=seed)
 
 
-def plot_digit_leak(result):
-    """:func:`digit_leak`: every training image above its best pooled candidate, with the median SSIM in the
-    title. Returns the ``Figure``."""
-    fig = image_grid([list(result.images), list(result.best)], row_titles=["training", "best candidate"],
-                     image_shape=tuple(result.image_shape), normalize=False, scale=0.8)
-    fig.suptitle(f"median SSIM {result.median:.3g}, {result.fraction:.0%} of the images ≥ 0.7", fontsize="medium")
+def plot_digit_leak(result, *, per_row: int = 10):
+    """:func:`digit_leak`: every training image above its best pooled candidate, ``per_row`` pairs to a row
+    (the column's width at 10), with the median SSIM in the title. Returns the ``Figure``."""
+    check_int(per_row, "per_row")
+    images, best = list(result.images), list(result.best)
+    rows, row_titles = [], []
+    for start in range(0, len(images), per_row):
+        rows += [images[start:start + per_row], best[start:start + per_row]]
+        row_titles += ["training", "attack"]
+    fig = image_grid(rows, row_titles=row_titles, image_shape=tuple(result.image_shape), normalize=False)
+    fig.suptitle(f"median SSIM {result.median:.3g}; {result.fraction:.0%} of the digits recovered (SSIM ≥ 0.7)",
+                 fontsize="medium")
     fig.tight_layout()
     return fig
 
