@@ -45,7 +45,7 @@ __all__ = ["SCALES", "VERSION", "Experiment", "Result", "Run", "experiment", "re
 
 SCALES = ("test", "book", "paper")
 """The presets' scales, ``"test"`` (seconds, for the test suite), ``"book"`` (the chapters) and ``"paper"``."""
-VERSION = 6
+VERSION = 7
 """The experiments' code version, part of every result's cache key (bumped when a computation changes)."""
 
 
