@@ -38,9 +38,15 @@ def _experiment_list() -> str:
     return "experiments:\n" + "\n".join(f"  {name:<{width}}  {e.summary}" for name, e in EXPERIMENTS.items())
 
 
+def _prog() -> str:
+    """The command as the user typed it: ``reconleak`` (the console script) or ``python -m reconleak_core``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "python -m reconleak_core" if name in ("", "__main__.py", "-c") else name
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m reconleak_core",
+        prog=_prog(),
         description="Reproduce the experiments of the reconleak book (No Prior, No Leakage).",
         epilog=_experiment_list(), formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="command")
@@ -58,7 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-cache", action="store_true", help="recompute without reading or writing the disk cache")
     rep.add_argument("--cache-dir", type=Path, default=None,
                      help="cache folder (default $RECONLEAK_CACHE or ~/.cache/reconleak)")
-    rep.add_argument("--progress", action="store_true", help="show progress bars")
+    bars = rep.add_mutually_exclusive_group()
+    bars.add_argument("--progress", action="store_true", default=None,
+                      help="show progress bars (the default on a terminal)")
+    bars.add_argument("--quiet", action="store_true", help="no progress bars (the default when the output is piped)")
+    rep.add_argument("--yes", action="store_true",
+                     help="run --scale paper on a CPU without asking (it takes hours there)")
     rep.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                      help="import MODULE first (repeatable): a module that registers experiments of its own "
                           "(experiments.register or @experiments.experiment) makes them runnable here")
@@ -130,17 +141,38 @@ def _check_writable_folder(folder: Path, option: str) -> None:
     raise ValueError(f"{option} {folder}: no existing parent folder")
 
 
+def _confirm_paper_on_cpu(args) -> bool:
+    """``--scale paper`` on a CPU: the paper's sizes (tens of thousands of attack steps on networks of width
+    1000) take hours there. Asks on a terminal unless ``--yes``; elsewhere (a script, CI) runs after a notice."""
+    notice = (f"note: --scale paper runs {args.experiment} at the paper's sizes; on a CPU that takes hours (about "
+              "three for init_radius on 2 cores), and minutes on a GPU (--device cuda)")
+    print(notice, file=sys.stderr)
+    if args.yes or not sys.stdin.isatty():
+        return True
+    return input("run it on the CPU anyway? [y/N] ").strip().lower() in ("y", "yes")
+
+
 def _reproduce(args) -> int:
     check_seed(args.seed, "--seed")
-    device = get_device(args.device)  # raises a clear error for cuda without CUDA
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was given but no CUDA device is available: use --device auto or --device cpu")
+    device = get_device(args.device)
     out = args.out if args.out is not None else Path("reconleak_results") / args.experiment
     _check_writable_folder(out.absolute(), "--out")
     if not args.no_cache:
         _check_writable_folder(cache_root(args.cache_dir).absolute(), "--cache-dir")
-    result = experiments.run(args.experiment, args.scale, seed=args.seed, device=device.type, progress=args.progress,
-                 cache=not args.no_cache, cache_root=args.cache_dir)
+    if args.scale == "paper" and device.type == "cpu" and not _confirm_paper_on_cpu(args):
+        print("not run: pass --scale book (minutes on a CPU), --device cuda, or --yes", file=sys.stderr)
+        return 1
+    progress = bool(args.progress) or (not args.quiet and sys.stderr.isatty())
+    result = experiments.run(args.experiment, args.scale, seed=args.seed, device=device.type, progress=progress,
+                             cache=not args.no_cache, cache_root=args.cache_dir)
     print(f"{args.experiment} (scale {args.scale}, seed {args.seed}, device {device.type})")
-    print(format_table(result.rows()))
+    rows = result.rows()
+    print(format_table(rows))
+    legend = getattr(result, "columns", {})
+    width = max(map(len, rows[0])) if rows else 0
+    print("\n".join(f"  {key:<{width}}  {legend[key]}" for key in (rows[0] if rows else ()) if key in legend))
 
     # lazy: the Agg backend must be selected before pyplot is first imported, and only when figures are drawn
     import matplotlib

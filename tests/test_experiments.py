@@ -40,6 +40,7 @@ def test_experiment_returns_finite_result_with_json_and_table(results, name):
     json.dumps(payload)  # plain JSON values only
     rows = result.rows()
     assert rows and all(set(row) == set(rows[0]) for row in rows)
+    assert set(rows[0]) <= set(type(result).columns), "every column of the table is explained (Result.columns)"
     assert all(math.isfinite(float(v)) for row in rows for v in row.values())
 
 

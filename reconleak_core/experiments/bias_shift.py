@@ -171,6 +171,15 @@ class BiasShiftResult(Result):
     name = "bias_shift"
     _json_fields = ("offsets", "biases", "draws", "median", "fraction", "shared", "kkt", "eps_rel",
                     "mean_estimate", "ones_in_row_space")
+    columns = {
+        "offset": "the secret offset s",
+        "bias": "1 with a first-layer bias, 0 without",
+        "median_ssim": "median best SSIM of the uninformed attack (median over draws)",
+        "fraction": "share at SSIM ≥ 0.7 (median over draws; not calibrated)",
+        "shared": "training images sharing their best candidate (median over draws)",
+        "eps_rel": "KKT residual of the network (NNLS, hard gate; median over draws)",
+        "mean_estimate": "mean coordinate of the pooled candidates, an estimate of s (median over draws)",
+    }
 
     def plot(self, **options):
         return plot_bias_shift(self, **options)

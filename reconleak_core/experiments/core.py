@@ -73,12 +73,14 @@ class Result:
     """What every experiment returns: a frozen dataclass of tensors (float64, CPU) and numbers with its
     ``config``, a class attribute ``name`` (the experiment's), ``_json_fields`` (the headline numbers),
     and three methods: :meth:`rows` (the table the command line prints), :meth:`plot` (the headline
-    figure) and :meth:`to_json`. :meth:`figures` lists the figures the command line writes (by default
-    the headline one alone); a result type defines ``rows`` and ``plot`` (its experiment's module holds the
-    figure beside the computation)."""
+    figure) and :meth:`to_json`; ``columns`` says what each column of ``rows()`` means. :meth:`figures` lists
+    the figures the command line writes (by default the headline one alone); a result type defines ``rows`` and
+    ``plot`` (its experiment's module holds the figure beside the computation)."""
 
     name = ""
     _json_fields: tuple = ()
+    columns: dict = {}
+    """``{column of rows(): its meaning}``, printed under the command line's table."""
 
     def to_json(self) -> dict:
         """The configuration and the headline numbers as plain JSON values (no big arrays)."""

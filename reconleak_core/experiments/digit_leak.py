@@ -121,6 +121,16 @@ class DigitLeakResult(Result):
     # every number and both image sets (pixel coordinates), so that a run can be re-scored elsewhere
     _json_fields = ("rate", "chance", "prior_chance", "held_out", "leaked", "ssim", "threshold", "median",
                     "fraction", "shared", "kkt", "eps_rel", "images", "best")
+    columns = {
+        "leaked": "share of training digits whose best reconstruction beats every held-out digit (SSIM)",
+        "chance_held_out": "the same share for held-out digits in place of the attack's candidates (median)",
+        "chance_prior": "the same share for samples of the attacker's prior, uniform pixels (median)",
+        "median_ssim": "median over training digits of the SSIM with their best candidate",
+        "fraction_ssim_0.7": "share of training digits with a candidate at SSIM ≥ 0.7 (not calibrated)",
+        "shared": "training digits whose best candidate is also another's (averages)",
+        "eps_rel": "the trained network's certificate: distance to a KKT point, relative to ‖θ‖",
+        "kkt_median": "median final KKT loss over restarts",
+    }
 
     def plot(self, **options):
         return plot_digit_leak(self, **options)

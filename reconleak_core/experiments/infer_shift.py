@@ -89,6 +89,12 @@ class InferShiftResult(Result):
 
     name = "infer_shift"
     _json_fields = ("offsets", "trials", "loss", "estimate", "error")
+    columns = {
+        "true_offset": "the secret offset the network was trained with",
+        "estimate": "the trial shift whose attack reaches the lowest KKT loss",
+        "error": "estimate − true offset",
+        "best_kkt_loss": "the lowest final KKT loss over the trial shifts",
+    }
 
     def plot(self, **options):
         return plot_infer_shift(self, **options)

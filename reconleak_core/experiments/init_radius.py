@@ -92,8 +92,9 @@ def plot_init_radius(result):
     init radius, means over the attack seeds. Returns the ``Figure``."""
     r = result.radii
     fig, axes = two_panels()
-    plot_curves(r, {"KKT loss": _per_radius(result.kkt, len(r))}, xlabel="attack init radius",
-                ylabel="final KKT loss", title="the attack's objective", logx=True, logy=True, ax=axes[0])
+    plot_curves(r, {"kkt_rel": _per_radius(result.kkt / result.theta_sq, len(r))}, xlabel="attack init radius",
+                ylabel="final KKT loss / ‖θ̂‖² (kkt_rel)", title="the attack's objective", logx=True, logy=True,
+                ax=axes[0])
     plot_curves(r, {"nearest": _per_radius(result.nearest, len(r)), "matched": _per_radius(result.matched, len(r))},
                 xlabel="attack init radius", ylabel="distance to the training set",
                 title="reconstruction quality", logx=True, logy=True, ax=axes[1])
@@ -127,6 +128,14 @@ class InitRadiusResult(Result):
 
     name = "init_radius"
     _json_fields = ("radii", "kkt", "nearest", "matched", "direction", "candidate_norm", "eps_rel", "theta_sq")
+    columns = {
+        "radius": "the attack's initialisation radius (the data lie on radius 1)",
+        "kkt_rel": "final KKT loss / ‖θ̂‖², mean over attack seeds (0: a perfect KKT set)",
+        "nearest_dist": "mean distance from a training point to its nearest candidate",
+        "matched_dist": "mean distance of a one-to-one (Hungarian) matching of training points and candidates",
+        "direction": "mean 1 − cos∠ to the best-aligned candidate (blind to the candidates' scale)",
+        "candidate_norm": "median norm of the candidates",
+    }
 
     def pooled(self, *, metric: str = "l2", threshold: float = 0.1) -> list:
         """Per radius, the seeds pooled as restarts (``pooling.pool_scores``): every training point scored

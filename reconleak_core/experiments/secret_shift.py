@@ -108,6 +108,16 @@ class SecretShiftResult(Result):
 
     name = "secret_shift"
     _json_fields = ("offsets", "median", "fraction", "ssim_top", "shared", "kkt", "eps_rel")
+    columns = {
+        "offset": "the secret offset s added to the centred images",
+        "median_uninformed": "median best SSIM of the attacker with the pixel box [0, 1]",
+        "median_informed": "median best SSIM of the attacker who knows s (box [s, 1 + s])",
+        "shared_uninformed": "training images sharing their best candidate (averages), box [0, 1]",
+        "shared_informed": "the same for the informed attacker",
+        "kkt_uninformed": "median final KKT loss over restarts, box [0, 1]",
+        "kkt_informed": "the same for the informed attacker",
+        "eps_rel": "the network's certificate: distance to a KKT point, relative to ‖θ‖",
+    }
 
     def plot(self, **options):
         return plot_secret_shift(self, **options)

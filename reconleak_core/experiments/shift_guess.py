@@ -73,6 +73,14 @@ class ShiftGuessResult(Result):
 
     name = "shift_guess"
     _json_fields = ("offsets", "guesses", "median", "fraction", "shared", "kkt", "eps_rel")
+    columns = {
+        "offset": "the secret offset s",
+        "guess": "the attacker's guess g (box [g, 1 + g])",
+        "median": "median best SSIM (min-max rescaled)",
+        "shared": "training images sharing their best candidate",
+        "kkt": "median final KKT loss over restarts",
+        "eps_rel": "the network's certificate, relative to ‖θ‖",
+    }
 
     def at(self, offset: float, guess: float) -> tuple[int, int]:
         """The (row, column) of a secret offset and a guess (each must be one of the grid's values)."""

@@ -93,6 +93,13 @@ class TrainingLeakResult(Result):
 
     name = "training_leak"
     _json_fields = ("steps", "eps_rel", "kkt_rel", "fraction", "median")
+    columns = {
+        "steps": "training steps of the checkpoint",
+        "eps_rel": "its certificate: distance to a KKT point / ‖θ‖",
+        "kkt_rel": "median final KKT loss / ‖θ̂‖² over restarts",
+        "recovered": "share of training points with a pooled candidate within the threshold (not calibrated)",
+        "median_dist": "median distance from a training point to its nearest pooled candidate",
+    }
 
     def plot(self, **options):
         return plot_training_leak(self, **options)

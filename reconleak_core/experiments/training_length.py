@@ -90,6 +90,14 @@ class TrainingLengthResult(Result):
 
     name = "training_length"
     _json_fields = ("steps", "eps_rel", "delta", "split_distance", "split_reach", "nearest", "matched", "kkt")
+    columns = {
+        "steps": "training steps of the checkpoint",
+        "eps_rel": "its certificate: distance to a KKT point / ‖θ‖",
+        "split_distance": "distance at which a split KKT set exists (Theorems 5, 8, 9)",
+        "nearest_dist": "the attack's mean distance from a training point to its nearest candidate",
+        "matched_dist": "the attack's mean matched (Hungarian) distance",
+        "kkt_loss": "the attack's final KKT loss",
+    }
 
     def plot(self, **options):
         return plot_training_length(self, **options)
