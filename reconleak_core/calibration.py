@@ -133,12 +133,12 @@ class Verdict:
 
     @property
     def leaked(self) -> torch.Tensor:
-        """Booleans (n,): the attack's score strictly beats the threshold."""
+        """Per training point (n,), whether the attack's score strictly beats its threshold."""
         return self.score > self.threshold if self.higher_is_better else self.score < self.threshold
 
     @property
     def rate(self) -> float:
-        """The attack's leak rate: the fraction of training points leaked."""
+        """The fraction of training points leaked, the attack's leak rate."""
         return self.leaked.double().mean().item()
 
     @property
