@@ -478,7 +478,6 @@ def _best_line(net: TwoLayerReLU, x: torch.Tensor, refine_steps: int, kink_tol: 
 def _refine_lp(B: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     """Ascent on max ‖b‖ s.t. ‖Bb‖_∞ ≤ 1 by linearisation: each LP max b₀·b over the polytope gives
     ‖b‖² ≥ 2b₀·b − ‖b₀‖² > ‖b₀‖² whenever it improves, so the budget never decreases."""
-
     Bn = B.cpu().numpy()
     A_ub = np.vstack([Bn, -Bn])
     b_ub = np.ones(A_ub.shape[0])

@@ -181,7 +181,7 @@ class TrainedNet:
 
 
 def _data(spec: NetSpec):
-
+    """The data of ``spec``: (X shifted by its offset, y, the clean X, the training mean)."""
     if spec.dataset == "sphere":
         X, y = data.sphere(spec.n, spec.d, subspace_dim=spec.subspace_dim, seed=spec.seed)
         mean = torch.zeros(spec.d, dtype=torch.float64)
