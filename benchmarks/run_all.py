@@ -30,7 +30,7 @@ NOTES_MARKER = "<!-- run_all.py keeps everything below this line -->"
 # (script, extra arguments): the order of RESULTS.md
 SCRIPTS = [("attack_step.py", ["--compile"]), ("batched_sweep.py", []), ("certificate.py", []),
            ("attack_convergence.py", ["--threads", "1"]), ("slider_latency.py", []), ("book_time.py", []),
-           ("gpu_scale.py", [])]
+           ("gpu_scale.py", []), ("time_to_leak.py", [])]
 _TARGET = re.compile(r"^TARGET (?P<what>.+?): (?P<value>\S+?)(?P<unit> s)? \(target (?P<rule>[≤≥] \S+?)(?: s)?: "
                      r"(?P<status>met|MISSED)\)$")
 

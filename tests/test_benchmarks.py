@@ -2,7 +2,8 @@
 exits 0 and prints its headline last (or, for ``gpu_scale.py`` without CUDA, its skip message).
 
 Not run here, because their quick modes execute notebooks or train a network (tens of seconds):
-``attack_convergence.py``, ``slider_latency.py``, ``book_time.py``, ``certificate.py`` and ``run_all.py``
+``attack_convergence.py``, ``slider_latency.py``, ``book_time.py``, ``certificate.py``, ``time_to_leak.py``
+(its quick mode compiles an attack step) and ``run_all.py``
 (which runs all of them). The ``TARGET`` lines every script prints are checked to parse as ``run_all.py``
 reads them.
 """

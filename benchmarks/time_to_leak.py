@@ -1,0 +1,170 @@
+"""Time to a leak: the calibrated leak rate against wall-clock time, for the library's attack and for Haim et al.'s.
+
+    python benchmarks/time_to_leak.py [--quick] [--draws 0 1 2] [--budget SECONDS] [--trials T]
+
+Setting: the ``digit_leak`` book network of each data draw (20 centred digits, width 1000; committed checkpoints,
+so nothing trains), attacked with the pixel box as prior. A training digit counts as leaked when its best pooled
+reconstruction beats, in SSIM, every one of the data set's other digits (``calibration.beats_held_out``, rule
+(i); chance about 5 % at this size). Every attack takes a snapshot of its candidates every ``EVERY`` steps
+(``callback``); the wall-clock time of a snapshot is the attack's own (scoring happens afterwards, untimed).
+
+- (a) ``library``: the library's default pooled attack, ``AttackConfig()`` (Adam, lr 0.01, straight-through gate),
+  8 restarts of m = n candidates, as ``experiments.digit_leak``'s book preset runs it;
+- (b) ``library, compiled``: the same with ``compile=True`` (its compile time counted);
+- (c) ``Haim defaults``: ``AttackConfig.haim()`` (SGD, lr 1e-4, init scale 1e-9, smooth gate, 1/m scale) with their
+  box ``attack.Box()`` and m = 2n candidates, 8 restarts, for ``--budget`` seconds of attack;
+- (d) ``Haim search``: their practice, a random search over (init scale, lr, λ_min, α) with their optimiser
+  (``sweep.SearchSpace``'s ranges, which bracket the values their MNIST sweep selected), 2 restarts of m = 2n per
+  trial; the best rate so far against the search's cumulative wall time (every trial's time counted).
+
+Target: the library's time to reach the best median rate a baseline reaches within its budget, divided by that
+baseline's time to first reach it (for (d), counting the trials tried before), ≤ 0.2. Where a baseline never beats
+chance (rate above 0), the target becomes: the library leaks ≥ 40 % in ≤ 1/5 of that baseline's wall time.
+Medians over the draws at each time. Run it on an otherwise idle machine (results: ``benchmarks/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import _bench
+import numpy as np
+import torch
+
+from reconleak_core import attack, calibration, data, sweep, trained_nets
+from reconleak_core.experiments import DigitLeakConfig
+
+EVERY = 250          # steps between snapshots
+RESTARTS = 8
+CHANCE_FLOOR = 0.0   # a rate above this beats chance at this size (rule (i)'s chance median is about 5 %)
+SCORING = calibration.Scoring("ssim", image_shape=data.DIGITS_IMAGE_SHAPE)
+
+
+@dataclasses.dataclass
+class Setting:
+    """One data draw: the trained network, its training digits and the held-out digits, in pixels."""
+
+    tn: trained_nets.TrainedNet
+    pixels: torch.Tensor
+    held: torch.Tensor
+
+    @classmethod
+    def of(cls, draw: int) -> Setting:
+        spec = DigitLeakConfig.preset("book", seed=draw).net
+        tn = trained_nets.trained_network(spec, device="cpu")
+        held = data.digits_held_out(spec.n, spec.classes, spec.seed, center=spec.center).pixels
+        return cls(tn, tn.X + tn.mean, held)
+
+    def rate(self, candidates: torch.Tensor) -> float:
+        """Share of training digits leaked beyond every held-out digit (candidates in model coordinates)."""
+        verdict = calibration.beats_held_out(self.pixels, candidates + self.tn.mean, self.held, scoring=SCORING,
+                                             chance_draws=1)
+        return verdict.rate
+
+
+def run_attack(setting: Setting, config: attack.AttackConfig, *, prior, per_point: int, restarts: int,
+               seed: int = 0, **members) -> list[tuple[float, torch.Tensor]]:
+    """(seconds since the start, candidates (K, m, d)) every ``EVERY`` steps and at the end."""
+    snaps, start = [], time.perf_counter()
+
+    def keep(step, state):
+        snaps.append((time.perf_counter() - start, state.candidates))
+
+    tn = setting.tn
+    attack.reconstruct_trained(tn.net, tn.X, tn.y, per_point * tn.X.shape[0], config=config, prior=prior,
+                               seeds=[seed + k for k in range(restarts)], device="cpu", callback=keep,
+                               callback_every=EVERY, **members)
+    return snaps
+
+
+def curve(setting: Setting, snaps) -> list[tuple[float, float]]:
+    return [(t, setting.rate(c)) for t, c in snaps]
+
+
+def search(setting: Setting, *, trials: int, steps: int, seed: int) -> list[tuple[float, float]]:
+    """Haim et al.'s random search: the best rate so far against the cumulative time of all trials."""
+    drawn = sweep.SearchSpace().sample(trials, seed)
+    out, elapsed, best = [], 0.0, 0.0
+    for t in range(trials):
+        config = attack.AttackConfig.haim(steps=steps, lam_min=float(drawn["lam_min"][t]),
+                                          gate=float(drawn["gate"][t]))
+        snaps = run_attack(setting, config, prior=attack.Box(), per_point=2, restarts=2, seed=seed,
+                           init_scale=float(drawn["init_scale"][t]), lr=float(drawn["lr"][t]))
+        for time_s, rate in curve(setting, snaps):
+            best = max(best, rate)
+            out.append((elapsed + time_s, best))
+        elapsed += snaps[-1][0]
+    return out
+
+
+def median_curve(curves: list[list[tuple[float, float]]]) -> list[tuple[float, float]]:
+    """The median over draws of the rate reached by time t, at every snapshot time of any draw."""
+    times = sorted({t for c in curves for t, _ in c})
+
+    def at(c, t):
+        reached = [r for s, r in c if s <= t]
+        return max(reached) if reached else 0.0
+
+    return [(t, float(np.median([at(c, t) for c in curves]))) for t in times]
+
+
+def first_time(curve_, rate: float) -> float:
+    """First time the (median) curve reaches ``rate``; inf if never."""
+    return next((t for t, r in curve_ if r >= rate), float("inf"))
+
+
+def main() -> None:
+    p = _bench.parser(__doc__.splitlines()[0])
+    p.add_argument("--draws", type=int, nargs="+", default=None, help="data draws (default 0 1 2; --quick: 0)")
+    p.add_argument("--budget", type=float, default=None, help="seconds of Haim et al.'s default attack (default 180)")
+    p.add_argument("--trials", type=int, default=None, help="random-search trials (default 8; --quick: 2)")
+    args = _bench.parse(p)
+    draws = args.draws or ([0] if args.quick else [0, 1, 2])
+    steps = 300 if args.quick else 3000
+    trials = args.trials or (2 if args.quick else 8)
+    budget = args.budget or (10.0 if args.quick else 180.0)
+    print(_bench.machine())
+    curves = {k: [] for k in ("library", "library, compiled", "Haim defaults", "Haim search")}
+    for draw in draws:
+        setting = Setting.of(draw)
+        box = data.pixel_box(0.0, 1.0, setting.tn.mean)
+        lib = attack.AttackConfig(steps=steps)
+        curves["library"].append(curve(setting, run_attack(setting, lib, prior=box, per_point=1,
+                                                           restarts=RESTARTS, seed=draw)))
+        compiled = dataclasses.replace(lib, compile=True)
+        curves["library, compiled"].append(curve(setting, run_attack(setting, compiled, prior=box, per_point=1,
+                                                                     restarts=RESTARTS, seed=draw)))
+        probe = run_attack(setting, attack.AttackConfig.haim(steps=EVERY), prior=attack.Box(), per_point=2,
+                           restarts=RESTARTS, seed=draw)   # the step time, to spend the budget in one run
+        haim_steps = max(EVERY, int(budget / probe[-1][0]) * EVERY)
+        curves["Haim defaults"].append(curve(setting, run_attack(setting, attack.AttackConfig.haim(steps=haim_steps),
+                                                                 prior=attack.Box(), per_point=2,
+                                                                 restarts=RESTARTS, seed=draw)))
+        curves["Haim search"].append(search(setting, trials=trials, steps=300 if args.quick else 2000, seed=draw))
+        print(f"draw {draw}: " + ", ".join(f"{k} {c[-1][-1][1]:.0%} at {c[-1][-1][0]:.0f} s"
+                                            for k, c in curves.items()), flush=True)
+    medians = {k: median_curve(c) for k, c in curves.items()}
+    rows = [[name, f"{len(draws)}", f"{m[-1][0]:.0f} s", f"{max(r for _, r in m):.0%}",
+             ", ".join(f"{r:.0%}@{t:.0f}s" for t, r in m[:: max(1, len(m) // 6)])] for name, m in medians.items()]
+    print(_bench.table(["attack", "draws", "wall time", "best median rate", "median rate against time"], rows))
+    lib = medians["library"]
+    ratios = []
+    for name in ("Haim defaults", "Haim search"):
+        base = medians[name]
+        best = max(r for _, r in base)
+        if best > CHANCE_FLOOR:
+            ratio = first_time(lib, best) / first_time(base, best)
+            print(_bench.target(f"time to {best:.0%} leaked, library / {name}", ratio, 0.2))
+        else:
+            ratio = first_time(lib, 0.4) / base[-1][0]
+            print(f"{name} never beats chance in {base[-1][0]:.0f} s (best median rate {best:.0%})")
+            print(_bench.target(f"time to 40% leaked, library / {name}'s wall time", ratio, 0.2))
+        ratios.append(ratio)
+    print(f"HEADLINE time to a leak: library / baseline {', '.join(f'{r:.3g}' for r in ratios)} "
+          f"(Haim defaults, Haim search; target ≤ 0.2); library best median rate {max(r for _, r in lib):.0%} "
+          f"in {lib[-1][0]:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
