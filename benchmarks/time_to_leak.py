@@ -2,8 +2,8 @@
 
     python benchmarks/time_to_leak.py [--quick] [--draws 0 1 2] [--budget SECONDS] [--trials T]
 
-The two baselines get the same budget (default 180 s of attack per draw); the whole run takes about 20 minutes
-on 2 cores.
+The two baselines get the same budget (default 150 s of attack per draw, so that the whole run fits in about 20
+minutes on 2 cores: three draws of about 6 minutes each, the scoring of snapshots included).
 
 Setting: the ``digit_leak`` book network of each data draw (20 centred digits, width 1000; committed checkpoints,
 so nothing trains), attacked with the pixel box as prior. A training digit counts as leaked when its best pooled
@@ -155,7 +155,7 @@ def write_plot(curves: dict, medians: dict, path: str) -> None:
 def main() -> None:
     p = _bench.parser(__doc__.splitlines()[0])
     p.add_argument("--draws", type=int, nargs="+", default=None, help="data draws (default 0 1 2; --quick: 0)")
-    p.add_argument("--budget", type=float, default=None, help="seconds of Haim et al.'s default attack (default 180)")
+    p.add_argument("--budget", type=float, default=None, help="seconds of Haim et al.'s default attack (default 150)")
     p.add_argument("--trials", type=int, default=None,
                    help="at most this many random-search trials within the budget (default 100; --quick: 2)")
     p.add_argument("--plot", default=None,
@@ -164,7 +164,7 @@ def main() -> None:
     draws = args.draws or ([0] if args.quick else [0, 1, 2])
     steps = 300 if args.quick else 3000
     trials = args.trials or (2 if args.quick else 100)
-    budget = args.budget or (10.0 if args.quick else 180.0)
+    budget = args.budget or (10.0 if args.quick else 150.0)
     print(_bench.machine())
     curves = {k: [] for k in ("library", "library, compiled", "Haim defaults", "Haim search")}
     for draw in draws:
