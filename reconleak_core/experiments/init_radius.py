@@ -216,13 +216,13 @@ class InitRadiusResult(Result):
 
     @property
     def rates(self) -> torch.Tensor:
-        """The attack's leak rates, (R, 3): per radius, the share of training points leaked under each verdict
-        of :data:`NULLS`."""
+        """The attack's leak rates, shape (R, 3), per radius the share of training points leaked under each
+        verdict of :data:`NULLS`."""
         return self.leaked.double().mean(dim=-1)
 
     @property
     def chance_median(self) -> torch.Tensor:
-        """The chance rates' medians over null draws, (R, 3), the columns of :attr:`rates`."""
+        """The chance rates' medians over null draws, shape (R, 3), in the columns of ``rates``."""
         return self.chance.quantile(0.5, dim=-1)
 
     def pooled(self, *, metric: str = "l2", threshold: float = 0.1) -> list:
