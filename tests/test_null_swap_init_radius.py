@@ -49,10 +49,10 @@ def _swapped(null: str) -> dict:
             source = Sphere(r) if null == "prior" else spare
             candidates = calibration.null_candidates(source, shape, seed=100 * draw + k)
             per_radius.append(verdicts(X, candidates, pool, r, config.seed))
-        leaked = torch.stack([v[0] for v in per_radius]).double().mean(-1).numpy()     # (radii, 3)
-        leak.append(leaked[:, 0])
+        leaked = torch.stack([score < threshold for score, threshold, _ in per_radius]).double().mean(-1).numpy()
+        leak.append(leaked[:, 0])                                                            # (radii, 3) above
         dirn.append(leaked[:, 2])
-        chance.append(torch.stack([v[1] for v in per_radius]).quantile(0.95, -1).numpy())
+        chance.append(torch.stack([v[2] for v in per_radius]).quantile(0.95, -1).numpy())
     radii = np.array(InitRadiusConfig.preset("book").radii)
     return {"claims": claims, "np": np, "radii": radii, "k1": list(radii).index(1.0),
             "leak": {"spanning": np.array(leak)}, "dirn": {"spanning": np.array(dirn)},

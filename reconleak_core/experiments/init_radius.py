@@ -154,14 +154,18 @@ def plot_init_radius(result):
     beside its chance level against the attack's init radius. Returns the ``Figure``."""
     r = result.radii
     fig, axes = two_panels()
-    plot_curves(r, {"kkt_rel": _per_radius(result.kkt / result.theta_sq, len(r))}, xlabel="attack init radius",
-                ylabel="final KKT loss / ‖θ̂‖² (kkt_rel)", title="the attack's objective", logx=True, logy=True,
-                ax=axes[0])
+    kkt = _per_radius(result.kkt / result.theta_sq, len(r))
+    plot_curves(r, {"kkt_rel": kkt}, xlabel="attack init radius", ylabel="final KKT loss / ‖θ̂‖² (kkt_rel)",
+                title="the attack's objective", logx=True, logy=True, ax=axes[0])
+    axes[0].set_ylim(kkt.min().item() / 10, kkt.max().item() * 10)   # two decades around: "the same loss"
     rates, chance = result.rates, result.chance.quantile(0.95, dim=-1)
     plot_curves(r, {"distance vs fresh data": rates[:, 0], "1 − cos vs fresh data": rates[:, 2],
                     "chance (95th pct.)": chance[:, 0]},
                 xlabel="attack init radius", ylabel="training points leaked", title="calibrated recovery",
                 logx=True, ax=axes[1])
+    for ax in axes:
+        ax.set_xticks(r.tolist(), [f"{v:g}" for v in r.tolist()])
+        ax.minorticks_off()
     fig.tight_layout()
     return fig
 
@@ -176,10 +180,11 @@ class InitRadiusResult(Result):
     relative KKT loss). ``X``, ``y``, and the ``candidates`` (R, S, m, d) with their multipliers ``lam`` are
     kept for plots.
 
-    Calibrated recovery (``calibration.beats_null_quantile``, the restarts of a radius pooled): ``leaked``
-    (R, 3, n), per radius, verdict of :data:`NULLS` and training point, whether the point's best score beats the
-    95 % quantile of the same score over 100 null sets of the pooled size; ``chance`` (R, 3, 20), the leak rate
-    of further null sets under the same rule; ``rates`` (R, 3) the attack's leak rates.
+    Calibrated recovery (``calibration.beats_null_quantile``, the restarts of a radius pooled), per radius,
+    verdict of :data:`NULLS` and training point: ``score`` (R, 3, n), the point's best distance over the pooled
+    candidates (L2, L2, 1 − cos); ``threshold`` (R, 3, n), the 5 % quantile of the same distance over 100 null
+    sets of the pooled size (the point leaked when its score is below it: ``leaked``); ``chance`` (R, 3, 20),
+    the leak rate of further null sets under the same rule; ``rates`` (R, 3) the attack's leak rates.
     """
 
     config: InitRadiusConfig
@@ -195,12 +200,13 @@ class InitRadiusResult(Result):
     y: torch.Tensor
     candidates: torch.Tensor
     lam: torch.Tensor
-    leaked: torch.Tensor
+    score: torch.Tensor
+    threshold: torch.Tensor
     chance: torch.Tensor
 
     name = "init_radius"
     _json_fields = ("radii", "kkt", "nearest", "matched", "direction", "candidate_norm", "eps_rel", "theta_sq",
-                    "rates", "chance_median", "leaked")
+                    "rates", "chance_median", "score", "threshold")
     columns = {
         "radius": "the attack's initialisation radius (the data lie on radius 1)",
         "kkt_rel": "final KKT loss / ‖θ̂‖², mean over attack seeds (0: a perfect KKT set)",
@@ -213,6 +219,11 @@ class InitRadiusResult(Result):
         "vs_prior": "share leaked against null sets of the attacker's prior (his init sphere)",
         "by_direction": "share whose best 1 − cos beats 95 % of null sets of fresh points (direction only)",
     }
+
+    @property
+    def leaked(self) -> torch.Tensor:
+        """Per radius, verdict and training point (R, 3, n), whether the point's score beats its threshold."""
+        return self.score < self.threshold
 
     @property
     def rates(self) -> torch.Tensor:
@@ -245,16 +256,16 @@ class InitRadiusResult(Result):
                                                       self.candidate_norm.mean(1), rates, chance)]
 
 
-def verdicts(X, candidates, held_out, radius: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def verdicts(X, candidates, held_out, radius: float, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The three calibrated verdicts of :data:`NULLS` for one radius's pooled ``candidates`` ((S, m, d) or (M, d))
     against training points ``X``: ``held_out`` (N, d) fresh points of the data's sphere, ``radius`` the attacker's
-    (his prior: the sphere of that radius), ``seed`` the null draws'. Returns ``leaked`` (3, n) and ``chance``
-    (3, 20), as :class:`InitRadiusResult` holds them per radius."""
+    (his prior: the sphere of that radius), ``seed`` the null draws'. Returns ``score`` (3, n), ``threshold``
+    (3, n) and ``chance`` (3, 20), as :class:`InitRadiusResult` holds them per radius."""
     l2, cosine = calibration.Scoring("l2"), calibration.Scoring("cosine")
     found = [calibration.beats_null_quantile(X, candidates, null, scoring=scoring, chance_draws=_CHANCE_DRAWS,
                                              seed=seed)
              for null, scoring in ((held_out, l2), (Sphere(radius), l2), (held_out, cosine))]
-    return torch.stack([v.leaked for v in found]), torch.stack([v.chance for v in found])
+    return tuple(torch.stack([getattr(v, f) for v in found]) for f in ("score", "threshold", "chance"))
 
 
 @experiment("init_radius", config=InitRadiusConfig, result=InitRadiusResult,
@@ -274,12 +285,14 @@ def init_radius(config: InitRadiusConfig, run: Run) -> dict:
 
     What ``python -m reconleak_core reproduce init_radius --seed S`` shows (book preset, checked on seeds 0–5):
     the final KKT loss at every radius within a factor 2 of the best radius's (medians over restarts); the share
-    of training points leaked against fresh data highest at radius 1 and above that null's chance, and none at
-    the wrong radii, whose candidates sit at their own radius; the direction-only score (1 − cos) finds about as
-    many points at every radius. Leaked against the attacker's prior is a weaker test away from radius 1: the
-    prior's points lie on the wrong sphere, farther from the data than the attack's candidates. The subspace
-    variant leaks less against fresh data of its subspace (the attack does not know the subspace: part of every
-    candidate lies outside it).
+    of training points leaked against fresh data highest at radius 1 and above that null's chance, and at most
+    20 % at the wrong radii, whose candidates stay near their own radius (a candidate of norm 0.3 in the right
+    direction is 0.7 from its point, about as close as the nearest of 80 fresh points of the sphere of ℝ¹⁰ can
+    be); the direction-only score (1 − cos) finds about as many points at every radius. Leaked against the
+    attacker's prior is a weaker test away from radius 1: the prior's points lie on the wrong sphere, farther
+    from the data than the attack's candidates. The subspace variant (``subspace_radius``) leaks about at the
+    chance rate against fresh data of its subspace even at radius 1: the attack does not know the subspace, and
+    part of every candidate stays outside it (chapter "The initialisation radius").
     """
     tn = run.network(config.net)
     R, S, n = len(config.radii), config.seeds, config.net.n
@@ -301,10 +314,11 @@ def init_radius(config: InitRadiusConfig, run: Run) -> dict:
     dist = result_tensor([distances(tn.X, c) for c in cand]).reshape(R, S, 3)
     held = sphere_held_out(HELD_OUT, n, config.net.d, config.net.subspace_dim, seed=config.net.seed)[0]
     pooled = cand.reshape(R, S, m, -1)
-    leaked, chance = zip(*(verdicts(tn.X, pooled[k], held, r, config.seed) for k, r in enumerate(config.radii)))
+    score, threshold, chance = map(torch.stack, zip(*(verdicts(tn.X, pooled[k], held, r, config.seed)
+                                                       for k, r in enumerate(config.radii))))
     cert = certificate(tn.net, tn.X, tn.y)
     return dict(radii=result_tensor(config.radii), kkt=kkt.reshape(R, S), nearest=dist[..., 0],
                 matched=dist[..., 1], direction=dist[..., 2],
                 candidate_norm=cand.norm(dim=-1).median(dim=-1).values.reshape(R, S),
                 eps_rel=float(cert.eps_rel), theta_sq=float(cert.norm) ** 2, X=tn.X, y=tn.y, candidates=pooled,
-                lam=lam.reshape(R, S, m), leaked=torch.stack(leaked), chance=torch.stack(chance))
+                lam=lam.reshape(R, S, m), score=score, threshold=threshold, chance=chance)
