@@ -64,6 +64,8 @@ def test_init_radius_result_has_one_entry_per_radius_and_seed(results):
     assert result.candidates.shape == (R, S, config.candidates_per_point * n, config.net.d)
     # the matched distance pairs every training point with a distinct candidate: never below the nearest one
     assert torch.all(result.matched >= result.nearest - 1e-12)
+    assert result.leaked.shape == (R, 3, n) and result.leaked.dtype == torch.bool   # the verdicts of NULLS
+    assert result.chance.shape[:2] == (R, 3) and result.rates.shape == result.chance_median.shape == (R, 3)
 
 
 def test_secret_shift_returns_reconstructions_beside_nearest_images(results):
@@ -171,35 +173,60 @@ def test_trained_network_is_cached_by_its_spec(results, cache_dir, monkeypatch):
         assert torch.equal(p, q)
 
 
-def test_all_radii_run_as_one_batched_attack(cache_dir, monkeypatch):
+def test_all_radii_run_as_one_batched_attack_unless_scale_free(cache_dir, monkeypatch):
     calls = []
     real = attack.reconstruct_batch
 
     def counting(*args, **kwargs):
-        calls.append(kwargs.get("init_radius"))
+        calls.append((kwargs.get("init_radius"), kwargs["config"]))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(attack, "reconstruct_batch", counting)
-    config = experiments.InitRadiusConfig.preset("test", seed=3)
+    config = dataclasses.replace(experiments.InitRadiusConfig.preset("test", seed=3), scale_free=False)
     experiments.init_radius(config, device="cpu", cache=False)
     assert len(calls) == 1
-    assert sorted(set(calls[0])) == sorted(config.radii)
+    assert sorted(set(calls[0][0])) == sorted(config.radii)
+    calls.clear()
+    experiments.init_radius(dataclasses.replace(config, scale_free=True), device="cpu", cache=False)
+    assert [r for r, _ in calls] == list(config.radii)
+    assert [c for _, c in calls] == [experiments.scale_free_attack(config.attack, r) for r in config.radii]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_scale_free_attack_at_radius_c_is_the_radius_one_attack_rescaled(optimizer):
+    """The scale symmetry (x′, λ′) → (cx′, λ′/c): the scale-free attack at radius c computes c × the iterates of
+    the radius-1 attack, λ′ / c, and the same loss, to rounding and Adam's eps, over a short run (the attack is
+    chaotic: those differences grow about tenfold every few steps, chapter 6)."""
+    spec = experiments.InitRadiusConfig.preset("test").net
+    tn = trained_nets.trained_network(spec, device="cpu", cache=False)
+    base = attack.AttackConfig(steps=15, optimizer=optimizer, lr=0.01 if optimizer == "adam" else 1e-3,
+                               lam_init=(0.2, 1.0))
+    runs = {c: attack.reconstruct_trained(tn.net, tn.X, tn.y, 16, config=experiments.scale_free_attack(base, c),
+                                          init="sphere", init_radius=c, seeds=[5, 6], device="cpu")
+            for c in (1.0, 0.3, 4.0)}
+    for c in (0.3, 4.0):
+        torch.testing.assert_close(runs[c].candidates, c * runs[1.0].candidates, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(runs[c].lam, runs[1.0].lam / c, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(runs[c].kkt, runs[1.0].kkt, rtol=1e-5, atol=1e-9)
+    assert experiments.scale_free_attack(base, 1.0) is base
+    with pytest.raises(ValueError, match="radius"):
+        experiments.scale_free_attack(base, 0.0)
+    with pytest.raises(TypeError, match="AttackConfig"):
+        experiments.scale_free_attack({"lr": 0.1}, 2.0)
 
 
 def test_init_radius_trend_at_book_scale(tmp_path):
-    """Paper Fig. 2a: a wrong radius fits the KKT loss as well as the true one, and reconstructs worse.
-
-    Measured (book preset): the lowest loss comes from radius 0.3, not 1; the mean nearest distance is 0.75 from
-    radius 1, 2.2 from 3 and 8.3 from 10.
-    """
+    """Paper Fig. 2a, the promises of ``init_radius``'s docstring on the book preset (seed 0): the KKT loss at
+    every radius within a factor 2 of the best radius's, the calibrated recovery against fresh data highest at
+    radius 1, above its chance level, and at most 20 % at the wrong radii."""
     result = experiments.init_radius(scale="book", device="cpu", cache_root=tmp_path)
     radii = list(result.radii)
-    kkt = result.kkt.mean(axis=1)
-    near = result.nearest.mean(axis=1)
+    kkt = result.kkt.median(dim=1).values
     true = radii.index(1.0)
-    assert min(k for r, k in zip(radii, kkt) if r != 1.0) <= kkt[true]
-    assert near[true] < near[-2] < near[-1]
-    assert near[-1] > 5 * near[true]
+    assert kkt.max() <= 2 * kkt.min()
+    rates, chance = result.rates[:, 0], result.chance[:, 0].quantile(0.95, dim=-1)
+    assert rates[true] > chance[true] and rates[true] == rates.max()
+    assert all(rates[k] <= 0.2 for k in range(len(radii)) if k != true)
 
 
 def test_a_network_that_does_not_separate_its_data_is_refused_and_not_cached(tmp_path):

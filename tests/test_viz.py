@@ -120,8 +120,8 @@ def test_experiment_figures_draw_one_panel_per_question():
     fig = experiments.plot_training_length(result)
     assert len(fig.axes) == 3
     assert fig.axes[1].xaxis_inverted()                # longer training to the right
-    radius = SimpleNamespace(radii=t(0.5, 1.0), kkt=torch.ones(2, 3), theta_sq=2.0, nearest=torch.ones(2, 3),
-                             matched=torch.ones(2, 3))
+    radius = SimpleNamespace(radii=t(0.5, 1.0), kkt=torch.ones(2, 3), theta_sq=2.0, rates=torch.full((2, 3), 0.5),
+                             chance=torch.zeros(2, 3, 20))
     assert len(experiments.plot_init_radius(radius).axes) == 2
 
 

@@ -22,6 +22,7 @@ headline figure) and ``to_json()`` (the numbers). ``config=None`` takes the pres
 name                   function                   question
 =====================  =========================  ====================================================
 ``init_radius``        ``init_radius``            attack initialised on spheres of several radii (Fig. 2a)
+``subspace_radius``    ``init_radius``            Fig. 2a with data in a subspace of ℝᵈ (Theorem 4)
 ``deep_init_radius``   ``init_radius``            Fig. 2a on a 3-layer network (generic KKT loss)
 ``digit_leak``         ``digit_leak``             the leak with the right prior: pooled attacks on centred digits
 ``secret_shift``       ``secret_shift``           images shifted by an offset the attacker ignores (Fig. 2b)
@@ -95,7 +96,9 @@ from reconleak_core.experiments.core import EXPERIMENTS, SCALES, Experiment, Res
 
 # Each module registers its experiments when imported: this order is the command line's.
 # isort: off
-from reconleak_core.experiments.init_radius import InitRadiusConfig, InitRadiusResult, init_radius, plot_init_radius
+from reconleak_core.experiments.init_radius import (
+    InitRadiusConfig, InitRadiusResult, init_radius, plot_init_radius, scale_free_attack,
+)
 from reconleak_core.experiments.digit_leak import DigitLeakConfig, DigitLeakResult, digit_leak, plot_digit_leak
 from reconleak_core.experiments.secret_shift import (
     SecretShiftConfig, SecretShiftResult, secret_shift, shift_grid, plot_secret_shift, plot_shift_reconstructions,
@@ -114,7 +117,8 @@ from reconleak_core.experiments.bias_shift import (
 # isort: on
 
 __all__ = ["SCALES", "EXPERIMENTS", "Experiment", "Result", "Run", "experiment", "register", "run",
-           "InitRadiusConfig", "InitRadiusResult", "init_radius", "plot_init_radius", "DigitLeakConfig",
+           "InitRadiusConfig", "InitRadiusResult", "init_radius", "plot_init_radius", "scale_free_attack",
+           "DigitLeakConfig",
            "DigitLeakResult", "digit_leak", "plot_digit_leak", "SecretShiftConfig", "SecretShiftResult",
            "secret_shift", "shift_grid", "plot_secret_shift", "plot_shift_reconstructions", "ShiftGuessConfig",
            "ShiftGuessResult", "shift_guess", "plot_shift_guess", "TrainingLengthConfig", "TrainingLengthResult",
