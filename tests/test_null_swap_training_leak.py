@@ -21,7 +21,7 @@ from reconleak_core.priors import Box
 CHAPTER = Path(__file__).resolve().parents[1] / "book" / "05_approximate_kkt.ipynb"
 DRAWS, CHECKPOINTS, N, RESTARTS = (0, 1, 2), 3, 20, 4    # the chapter's draws, saved networks, digits, restarts
 SCORING = calibration.Scoring("ssim", image_shape=data.DIGITS_IMAGE_SHAPE)
-LEAK_CLAIM = "the median draw leaks beyond its"
+LEAK_CLAIM = "median draw leaks beyond"
 
 
 def _claim_cell() -> str:
@@ -64,4 +64,4 @@ def test_the_swap_would_pass_a_claim_the_null_meets():
     assert "late >= 0" in relaxed and ">= -1" in relaxed, "the claim cell's comparisons changed: update this test"
     namespace = _namespace("held_out")
     exec(relaxed, namespace)
-    assert namespace["late"].shape == (CHECKPOINTS - 1,)
+    assert np.ndim(namespace["late"]) == 0 and namespace["late"] < 0.2   # the null leaks at its chance level

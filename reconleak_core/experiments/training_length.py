@@ -38,7 +38,9 @@ class TrainingLengthConfig:
 
     The default network keeps a component of its initialisation outside the data's span (``in_span=False``):
     then no direction splits a point for free and the split budget is finite; it grows as training shrinks
-    that component relative to ‖θ‖ (the measured form of "better-trained networks leak less").
+    that component relative to ‖θ‖ (the measured form of "better-trained networks leak less"). Its data lie on a
+    5-dimensional subspace of ℝ¹⁰: on a 3-dimensional one some draws put opposite labels so close together that
+    the recipe does not separate them (``tests/test_presets.py`` checks seeds 0–2).
     """
 
     net: NetSpec = NetSpec(subspace_dim=5, in_span=False, init_scale=0.5, train=TrainConfig(steps=12_000),
