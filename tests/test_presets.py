@@ -19,19 +19,12 @@ from reconleak_core.experiments import EXPERIMENTS
 from reconleak_core.kkt import margins
 
 SEEDS = (0, 1, 2)
-# Sphere draws on which the library's training recipe does not separate the data in its preset's steps: each
-# has two opposite-labelled points closer than 0.07 (measured; seeds 0 and 4 have none closer than 0.24). The
-# recipe's step size (0.3, 0.1, 0.05), schedule (smoothed-margin, normalized, constant), init scale (0.1, 0.5)
-# and twice the steps were tried without success; these cases fail until the sphere presets change.
-KNOWN_NOT_SEPARATING = {("training_length", 1), ("training_length", 2), ("training_leak", 1), ("training_leak", 2)}
 
 
 def _cases():
     for name in EXPERIMENTS:
         for seed in SEEDS:
-            marks = [pytest.mark.xfail(reason="not committed: the preset's training does not separate this sphere draw",
-                                       strict=True)] if (name, seed) in KNOWN_NOT_SEPARATING else []
-            yield pytest.param(name, seed, marks=marks, id=f"{name}-{seed}")
+            yield pytest.param(name, seed, id=f"{name}-{seed}")
 
 
 @pytest.mark.parametrize(("name", "seed"), _cases())

@@ -1,4 +1,4 @@
-"""experiments.training_leak (leakage along one training run) and init_radius's sphere prior."""
+"""experiments.training_leak (the calibrated digit leak along one training run) and init_radius's sphere prior."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reconleak_core import experiments, trained_nets
+from reconleak_core import calibration, data, experiments, trained_nets
 
 
 @pytest.fixture(scope="module")
@@ -23,30 +23,62 @@ def test_training_leak_has_one_entry_per_checkpoint_of_one_run(leak):
     config = experiments.TrainingLeakConfig.preset("test")
     C, n, R = len(config.net.checkpoints) + 1, config.net.n, config.restarts
     assert result.steps.tolist() == [*config.net.checkpoints, config.net.steps]
-    assert result.eps_rel.shape == result.fraction.shape == result.median.shape == (C,)
-    assert result.kkt_rel.shape == (C, R)
-    assert result.distance.shape == result.direction.shape == (C, n)
-    assert result.candidates.shape == (C, R * config.candidates_per_point * n, config.net.d)
-    assert torch.all((result.fraction >= 0) & (result.fraction <= 1))
-    np.testing.assert_allclose(result.fraction, (result.distance <= config.threshold).double().mean(1))
-    # the sphere prior is projected: every candidate lies on the sphere of the prior's radius
-    np.testing.assert_allclose(np.linalg.norm(result.candidates, axis=-1), config.radius, rtol=1e-6)
+    assert result.eps_rel.shape == result.rate.shape == result.split_distance.shape == (C,)
+    assert result.kkt.shape == (C, R)
+    assert result.ssim.shape == result.leaked.shape == (C, n) and result.best.shape == (C, n, 64)
+    assert result.images.shape == (n, 64) and result.threshold.shape == (n,)
+    assert torch.all((result.rate >= 0) & (result.rate <= 1)) and torch.all(result.split_distance > 0)
+    # rule (i): a digit leaked when its best candidate beats the best of every held-out digit
+    np.testing.assert_array_equal(result.leaked, result.ssim > result.threshold)
+    np.testing.assert_allclose(result.rate, result.leaked.double().mean(1))
+    assert result.chance.shape == result.prior_chance.shape == (20,)
+
+
+def test_training_leak_scores_the_attack_against_the_held_out_digits(leak):
+    result, _ = leak
+    spec = result.config.net
+    held = data.digits_held_out(spec.n, spec.classes, spec.seed).pixels
+    assert result.held_out == held.shape[0] == 1797 - spec.n
+    scoring = calibration.Scoring("ssim", image_shape=data.DIGITS_IMAGE_SHAPE)
+    np.testing.assert_allclose(result.threshold, scoring.best(result.images, held))
+    np.testing.assert_allclose(result.ssim, torch.stack([scoring.best(result.images, b) for b in result.best]))
+    np.testing.assert_allclose(result.images, data.digits(spec.n, spec.classes, spec.seed).pixels)
 
 
 def test_training_leak_is_cached_by_its_configuration(leak):
     first, root = leak
     again = experiments.training_leak(scale="test", device="cpu", cache_root=root)
-    np.testing.assert_array_equal(first.candidates, again.candidates)
-    assert again.to_json()["experiment"] == "training_leak" and len(again.rows()) == len(first.steps)
+    np.testing.assert_array_equal(first.best, again.best)
+    out = again.to_json()
+    assert out["experiment"] == "training_leak" and len(again.rows()) == len(first.steps)
+    assert len(out["images"]) == first.config.net.n and len(out["best"]) == len(first.steps)
+
+
+def test_training_leak_figure_takes_several_runs(leak):
+    result, _ = leak
+    fig = experiments.plot_training_leak([result, result], labels=["a", "b"])
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match="labels"):
+        experiments.plot_training_leak([result], labels=["a", "b"])
+    with pytest.raises(TypeError, match="TrainingLeakResult"):
+        experiments.plot_training_leak([])
 
 
 def test_training_leak_config_refuses_bad_input():
-    with pytest.raises(TypeError, match="sphere"):
-        experiments.TrainingLeakConfig(trained_nets.NetSpec(dataset="digits", d=None, subspace_dim=None))
-    with pytest.raises(ValueError, match="threshold"):
-        experiments.TrainingLeakConfig(threshold=0.0)
+    with pytest.raises(TypeError, match="digits"):
+        experiments.TrainingLeakConfig(trained_nets.NetSpec())
+    with pytest.raises(ValueError, match="box"):
+        experiments.TrainingLeakConfig(box=(1.0, 0.0))
+    with pytest.raises(ValueError, match="refine_steps"):
+        experiments.TrainingLeakConfig(refine_steps=-1)
     with pytest.raises(TypeError, match="TrainingLeakConfig"):
         experiments.training_leak(object())
+
+
+def test_training_leak_book_preset_saves_three_checkpoints_of_an_off_span_run():
+    config = experiments.TrainingLeakConfig.preset("book", seed=2)
+    assert config.net.steps == 10_000 and config.net.checkpoints == (100, 1000) and not config.net.in_span
+    assert config.net.seed == config.seed == 2 and config.net.dataset == "digits"
 
 
 def test_init_radius_sphere_prior_keeps_each_member_on_its_radius():

@@ -116,6 +116,7 @@ def test_experiment_figures_draw_one_panel_per_question():
 
     t = lambda *v: torch.tensor(v, dtype=torch.float64)
     result = SimpleNamespace(steps=t(10, 100, 1000), eps_rel=t(0.5, 0.1, 0.02), split_distance=t(0.1, 0.5, 2.0),
+                             split_median=t(1.0, 2.0, 4.0),
                              nearest=t(0.3, 0.4, 0.5), matched=t(0.4, 0.5, 0.6))
     fig = experiments.plot_training_length(result)
     assert len(fig.axes) == 3
