@@ -53,6 +53,9 @@ def scrub_animation(draw_frame, values, *, figsize=(COLUMN_INCHES, 3.5), interva
 
     Returns an ``IPython.display.HTML`` object (its ``.data`` is the HTML text, for a script to save).
     The HTML embeds random element ids: tag its notebook cell ``nbval-ignore-output``.
+
+    ``draw_frame``: the drawing function above; ``figsize``: the frames' size in inches (default the column's
+    width); ``interval``: milliseconds between frames when playing; ``default_mode``: the player's mode at first.
     """
     import matplotlib.pyplot as plt  # lazy (with IPython): importing this module draws nothing
     from IPython.display import HTML

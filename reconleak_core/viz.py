@@ -156,8 +156,12 @@ def plot_points_2d(train, candidates=None, *, y=None, candidate_y=None, basis=No
     links:
         Optional pairs ``(i, j)`` drawn as dashed segments from ``train[i]`` to ``candidates[j]`` (which
         point a merge, split or far set came from).
-    ax:
-        Draw on this Axes instead of a new figure.
+    ax, figsize:
+        Draw on this Axes instead of a new figure of size ``figsize`` (inches).
+    title, axis_labels:
+        The axes' title (none by default) and its two axis labels.
+    train_label, candidate_label:
+        The legend's names of the two point sets (its markers are grey: the colours stand for the labels).
     equal_aspect:
         Same scale on both axes (default); turn it off for side views whose two directions have very
         different ranges.
@@ -227,6 +231,9 @@ def plot_activation_regions(net, *, basis=None, extent: float = 1.5, resolution:
     margin-normalised net, the two margins on which the support points lie.
 
     The result is the ``Figure``.
+
+    ``net`` is a :class:`~reconleak_core.models.TwoLayerReLU`; ``resolution`` the number of grid points per side;
+    ``ax`` an Axes to draw on instead of a new figure of size ``figsize``; ``title`` the axes' title.
     """
     if not hasattr(net, "activation_pattern") or not hasattr(net, "W"):
         raise TypeError(f"net must be a two-layer network with activation_pattern (TwoLayerReLU), "
@@ -271,6 +278,10 @@ def plot_curves(x, curves, *, xlabel: str, ylabel: str, title: str | None = None
 
     ``spread``: optional mapping label → (low, high), each as long as ``x`` (e.g. the range over seeds or
     data draws of a curve of medians), drawn as a shaded band around that curve. The result is the ``Figure``.
+
+    ``xlabel``, ``ylabel`` and ``title`` label the axes; ``logx`` and ``logy`` make them logarithmic (labelled by
+    :func:`log_tick_labels`); ``ax`` is an Axes to draw on instead of a new figure of size ``figsize``; ``marker``
+    the curves' marker (``""`` for none).
     """
     x = as_tensor(x, "x", dtype=torch.float64).reshape(-1)
     if not hasattr(curves, "items") or not curves:
@@ -376,7 +387,10 @@ def log_tick_labels(axis) -> None:
 
 def as_image(img, image_shape=None, where: str = "image"):
     """An image as a NumPy array (H, W) or (H, W, C) with values as given: a tensor or array of shape (H, W),
-    (H, W, 3), (3, H, W), or a flat vector with ``image_shape``; ``where`` names it in error messages."""
+    (H, W, 3), (3, H, W), or a flat vector with ``image_shape``; ``where`` names it in error messages.
+
+    ``img`` is the image.
+    """
     img = as_tensor(img, where, dtype=torch.float64).detach().cpu()
     if image_shape is not None:
         if img.numel() != int(torch.tensor(image_shape).prod()):
@@ -441,6 +455,8 @@ def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normaliz
     reconstructions of any range can be compared by shape. ``titles`` is a matching nested sequence of
     strings (or None), ``row_titles`` labels each row on the left. Each image is ``scale`` inches square, less
     when the row would be wider than the book's column (:data:`COLUMN_INCHES`). Returns the ``Figure``.
+
+    ``cmap`` is the colour map of grey images.
     """
     rows = _check_rows(rows, titles, row_titles)
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
@@ -461,6 +477,8 @@ def draw_image_rows(fig, rows, *, row_titles=None, image_shape=None, title: str 
     an empty figure): e.g. a secret offset's best reconstructions above their nearest training images (chapter
     "Shifted images"). Images as in :func:`image_grid` (flat vectors need ``image_shape``); ``row_titles`` labels
     each row, ``title`` the figure. Returns ``fig``.
+
+    ``cmap`` is the colour map of grey images.
     """
     if not hasattr(fig, "subplots") or not hasattr(fig, "suptitle"):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
