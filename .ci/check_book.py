@@ -31,7 +31,8 @@ A page fails when
   among the page's figures;
 - a precomputed slider does not work: every <input type="range"> outside a saved (dead) widget, e.g.
   sliders.static_slider's and FuncAnimation.to_jshtml's, is moved to each of its positions; the picture
-  beside it must change at least once, and every frame shown must be a decodable image.
+  beside it must change at least once, and every frame shown must be a decodable image;
+- more than one search field is visible (the theme's sidebar field and a duplicate in the top bar).
 Console errors named in KNOWN_HARMLESS (each with its reason) are ignored; any other one fails.
 Exit status 0 when every page passes, 1 otherwise, 2 on a usage error.
 """
@@ -175,7 +176,9 @@ PAGE_REPORT_JS = """
   });
   const formulas = Array.from(document.querySelectorAll(".math")).map(
       (el) => el.querySelector("mjx-container") !== null);
-  return {images, views, formulas};
+  const searchFields = Array.from(document.querySelectorAll(".search-button-field")).filter(
+      (el) => el.checkVisibility({visibilityProperty: true}) && el.getBoundingClientRect().width > 0).length;
+  return {images, views, formulas, searchFields};
 }
 """
 
@@ -246,6 +249,9 @@ def check_page(context, base: str, page: str, screenshots: Path | None) -> list[
                             "(a progress bar saved while it was being hidden: tqdm's leave=False)")
         elif view["width"] <= 0 or view["height"] <= 0:
             problems.append(f"widget {view['model']} rendered with size {view['width']}x{view['height']}")
+    if report["searchFields"] > 1:
+        problems.append(f"{report['searchFields']} search fields are visible (the sidebar's and a duplicate, e.g. "
+                        "the top bar's navbar_persistent): show one")
     missing_math = report["formulas"].count(False)
     if missing_math:
         problems.append(f"{missing_math} of {len(report['formulas'])} formulas were not typeset by MathJax")

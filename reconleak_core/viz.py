@@ -443,7 +443,7 @@ def _row_title_inches(row_titles) -> float:
     """The width (inches) that horizontal row titles of 10 pt take beside a grid (0 without titles)."""
     if row_titles is None:
         return 0.0
-    return 0.2 + 0.085 * max(len(str(t)) for t in row_titles)
+    return 0.15 + 0.075 * max(len(str(t)) for t in row_titles)
 
 
 def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normalize: bool = True,
@@ -463,7 +463,8 @@ def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normaliz
     scale = check_positive(scale, "scale")
     labels = _row_title_inches(row_titles)
     scale = min(scale, (COLUMN_INCHES - labels) / n_cols)
-    fig = _pyplot().figure(figsize=(scale * n_cols + labels, scale * n_rows))
+    titled = 0 if titles is None else sum(any(t) for t in titles)   # rows with titles above their images
+    fig = _pyplot().figure(figsize=(scale * n_cols + labels, scale * n_rows + 0.2 * titled))
     _draw_rows(fig, rows, titles=titles, row_titles=row_titles, image_shape=image_shape, normalize=normalize, cmap=cmap)
     fig.tight_layout()
     return fig
