@@ -335,8 +335,8 @@ class _LogTickLabels:
 
     _SETS = (tuple(range(1, 10)), (1, 2, 5), (1, 3), (1,))
 
-    def __init__(self, axis):
-        self.axis = axis
+    def __init__(self, axis, minor: bool):
+        self.axis, self.minor = axis, minor
 
     def _keep(self) -> tuple:
         low, high = sorted(self.axis.get_view_interval())
@@ -364,7 +364,10 @@ class _LogTickLabels:
             return ""
         exponent = np.floor(np.log10(value) + 1e-9)
         mantissa = round(value / 10.0 ** exponent, 6)
-        return _tick_text(value) if mantissa in self._keep() else ""
+        keep = self._keep()
+        if self.minor and keep == (1,):   # many decades: the major ticks (every k-th decade) alone are labelled
+            return ""
+        return _tick_text(value) if mantissa in keep else ""
 
 
 def log_tick_labels(axis) -> None:
@@ -380,9 +383,8 @@ def log_tick_labels(axis) -> None:
 
     if not hasattr(axis, "set_major_formatter") or axis.get_scale() != "log":
         raise ValueError("axis must be a log-scaled matplotlib Axis (ax.xaxis or ax.yaxis after set_xscale('log'))")
-    labels = _LogTickLabels(axis)
-    axis.set_major_formatter(FuncFormatter(labels))
-    axis.set_minor_formatter(FuncFormatter(labels))
+    axis.set_major_formatter(FuncFormatter(_LogTickLabels(axis, minor=False)))
+    axis.set_minor_formatter(FuncFormatter(_LogTickLabels(axis, minor=True)))
 
 
 def as_image(img, image_shape=None, where: str = "image"):

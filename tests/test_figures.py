@@ -157,7 +157,7 @@ def test_plot_curves_on_log_axes_labels_only_major_ticks_without_overlap():
     viz.plot_curves([3000, 4000, 6000, 10000], {"ε": [0.5, 0.3, 0.2, 0.1]}, xlabel="training steps",
                     ylabel="relative ε", logx=True, logy=True, ax=axes[0], title="certificate")
     viz.plot_curves([0.02, 0.5], {"a": [1.0, 2.0], "b": [2.0, 1.0]}, xlabel="ε", ylabel="d", logx=True, ax=axes[1])
-    viz.plot_curves([1, 1e4], {"a": [1.0, 2.0]}, xlabel="x", ylabel="y", logx=True, ax=axes[2])
+    viz.plot_curves([1, 1e4], {"a": [1e-14, 2.0]}, xlabel="x", ylabel="y", logx=True, logy=True, ax=axes[2])
     fig.tight_layout()
     assert legibility_problems(fig) == []
     assert all(t.get_text() for t in axes[0].xaxis.get_ticklabels())   # the major ticks stay labelled
