@@ -22,7 +22,11 @@ experiment lives beside its computation, in its module of :mod:`reconleak_core.e
 Sizes: the book's content column is about 690 px wide and a notebook figure is rendered at 100 dpi, so a
 figure :data:`COLUMN_INCHES` wide shows at its natural size and its 10-pt labels come out about 14 px; a
 wider figure is shrunk (a 13-inch one to about half, its labels below 8 px) unless its cell is tagged
-``full-width``. The defaults below fit the column.
+``full-width``. The defaults below fit the column. Legibility is measured, not assumed:
+``tests/test_figures.py`` draws every figure of this module and of the experiments and checks with
+matplotlib's renderer that every text is at least 9 px as displayed, that no two tick labels overlap
+and that no legend hides data; hence horizontal row titles, log axes labelled by :func:`log_tick_labels`
+and legends of grey markers (the colours stand for the labels).
 
 Every function returns the matplotlib ``Figure`` it drew on (or the ``HTML``) and never calls
 ``plt.show()``: a notebook cell ends with ``plt.show()`` (or ``;``), a script saves the figure. Functions
