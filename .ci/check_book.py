@@ -18,10 +18,11 @@ A page fails when
 - output overflows its container horizontally: a code line, a printed line or a table in a notebook cell
   (or a table of a page) wider than the box it sits in, so it is clipped or needs a sideways scroll;
 - a figure in the article is shown at less than MIN_IMAGE_SCALE of its natural width (CSS px per
-  image px, times the image's data-natural-scale, 1 unless it was rendered at another dpi than 100):
-  a 100-dpi matplotlib figure wider than the ~690 px column (or than a full-width cell, ~935 px) is
-  shrunk, and its legend text (8.3 pt, 11.6 px natural) falls under 9 px below scale 0.8; or at more than
-  MAX_IMAGE_SCALE of it: stretched beyond its pixels, so blurred;
+  image px, the window's device pixel ratio being 1): a 100-dpi matplotlib figure wider than the ~690 px
+  column (or than a full-width cell, ~935 px) is shrunk, and its legend text (8.3 pt, 11.6 px natural)
+  falls under 9 px below scale 0.8; or at more than MAX_IMAGE_SCALE of it: stretched beyond its pixels, so
+  blurred (a slider frame drawn at 90 dpi and shown 100 px per inch). The text sizes inside a figure
+  are measured where matplotlib can measure them, in tests/test_figures.py;
 - the page shows the same image twice: two figures of the article (visible, at least MIN_FIGURE_WIDTH
   wide, so not the theme's icons) with the same content (SHA-256 of the bytes of their src, a data: URL or
   a file), e.g. a static slider and the saved output of a live widget below it. A slider shows one of its
@@ -30,7 +31,8 @@ A page fails when
   among the page's figures;
 - a precomputed slider does not work: every <input type="range"> outside a saved (dead) widget, e.g.
   sliders.static_slider's and FuncAnimation.to_jshtml's, is moved to each of its positions; the picture
-  beside it must change at least once, and every frame shown must be a decodable image.
+  beside it must change at least once, and every frame shown must be a decodable image;
+- more than one search field is visible (the theme's sidebar field and a duplicate in the top bar).
 Console errors named in KNOWN_HARMLESS (each with its reason) are ignored; any other one fails.
 Exit status 0 when every page passes, 1 otherwise, 2 on a usage error.
 """
@@ -111,7 +113,7 @@ async ([slack, minWidth]) => {
     const r = img.getBoundingClientRect();
     // not loaded (reported elsewhere) or hidden
     if (!img.naturalWidth || r.width === 0 || !img.checkVisibility({visibilityProperty: true})) continue;
-    const natural = img.naturalWidth / Number(img.dataset.naturalScale || 1);
+    const natural = img.naturalWidth;
     if (natural < minWidth) continue;                         // an icon or a logo
     const where = `${place(img)}, figure ${figures.length + 1} of the page`;
     figures.push({natural: Math.round(natural), shown: Math.round(r.width), scale: r.width / natural, where,
@@ -174,7 +176,9 @@ PAGE_REPORT_JS = """
   });
   const formulas = Array.from(document.querySelectorAll(".math")).map(
       (el) => el.querySelector("mjx-container") !== null);
-  return {images, views, formulas};
+  const searchFields = Array.from(document.querySelectorAll(".search-button-field")).filter(
+      (el) => el.checkVisibility({visibilityProperty: true}) && el.getBoundingClientRect().width > 0).length;
+  return {images, views, formulas, searchFields};
 }
 """
 
@@ -245,6 +249,9 @@ def check_page(context, base: str, page: str, screenshots: Path | None) -> list[
                             "(a progress bar saved while it was being hidden: tqdm's leave=False)")
         elif view["width"] <= 0 or view["height"] <= 0:
             problems.append(f"widget {view['model']} rendered with size {view['width']}x{view['height']}")
+    if report["searchFields"] > 1:
+        problems.append(f"{report['searchFields']} search fields are visible (the sidebar's and a duplicate, e.g. "
+                        "the top bar's navbar_persistent): show one")
     missing_math = report["formulas"].count(False)
     if missing_math:
         problems.append(f"{missing_math} of {len(report['formulas'])} formulas were not typeset by MathJax")

@@ -186,11 +186,18 @@ def _reproduce(args) -> int:
     written[0].write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     for suffix, fig in result.figures().items():
         path = out / f"{args.experiment}{suffix}.png"
-        fig.savefig(path, dpi=120)
+        save_figure(fig, path)
         plt.close(fig)
         written.append(path)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def save_figure(fig, path) -> None:
+    """Write ``fig`` to ``path`` as the book shows it: 100 dpi, cropped to its content (``bbox_inches="tight"``,
+    as the notebook's inline backend saves), so a column-wide figure is about 690 px wide with its text at
+    the book's size (``tests/test_figures.py`` measures it)."""
+    fig.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.1, facecolor="white")
 
 
 def _checkpoints(args) -> int:

@@ -224,7 +224,11 @@ class AttackConfig:
 
 @dataclass(frozen=True, eq=False)
 class AttackState:
-    """What ``callback(step, state)`` receives (CPU copies): candidates, multipliers, per-member loss."""
+    """What ``callback(step, state)`` receives (CPU copies): candidates, multipliers, per-member loss.
+
+    ``step`` is the step just done, ``candidates`` (K, m, d) and ``lam`` (K, m) the iterate, ``loss`` (K,) each
+    member's loss.
+    """
 
     step: int
     candidates: torch.Tensor
@@ -276,7 +280,10 @@ class AttackResult:
     @classmethod
     def concatenate(cls, results) -> AttackResult:
         """One batched result from the batched results of consecutive member chunks of one call (same network,
-        labels and config; e.g. the chunks of :func:`member_slice`): the members in order."""
+        labels and config; e.g. the chunks of :func:`member_slice`): the members in order.
+
+        ``results`` are the chunks' results, in member order.
+        """
         results = list(results)
         if not results or not all(isinstance(r, cls) and r.batched for r in results):
             raise ValueError("concatenate takes a non-empty sequence of batched AttackResults")
@@ -319,7 +326,10 @@ def member_count(kwargs: dict) -> int:
 
 def member_slice(kwargs: dict, start: int, stop: int) -> dict:
     """The keyword arguments of a :func:`reconstruct_batch` call restricted to members ``start..stop-1``: member
-    j of the returned call computes what member ``start + j`` of the whole call computes."""
+    j of the returned call computes what member ``start + j`` of the whole call computes.
+
+    ``kwargs``: the call's keyword arguments; ``start``, ``stop``: the member range.
+    """
     out = dict(kwargs)
     for name in PER_MEMBER:
         if is_sequence(kwargs.get(name)):
@@ -362,6 +372,9 @@ def reconstruct(net: nn.Module, n_candidates: int, *, labels=None, init="gaussia
 
     Returns an :class:`AttackResult` (unbatched shapes). Raises ``ValueError`` on a non-finite candidate
     ("NaN found in candidates at step k") and on invalid inputs.
+
+    ``callback(step, state)`` (optional) is called every ``callback_every`` steps and after the last with an
+    :class:`AttackState`.
     """
     for name, value in (("init_scale", init_scale), ("init_radius", init_radius), ("seed", seed)):
         if is_sequence(value):
@@ -407,6 +420,9 @@ def reconstruct_batch(net: nn.Module, n_candidates: int, *, batch: int | None = 
     sequential attacks (``benchmarks/batched_sweep.py``).
 
     Returns an :class:`AttackResult` with batched shapes; ``result.member(k)`` extracts member k.
+
+    ``net``, ``n_candidates``, ``labels``, ``init_basis``, ``device``, ``dtype``, ``progress``, ``callback`` and
+    ``callback_every`` are as in :func:`reconstruct` (shared by all members; ``callback`` sees batched states).
     """
     per_member = {name: overrides.pop(name) for name in PER_MEMBER_FIELDS if is_sequence(overrides.get(name))}
     if overrides.get("lr", 0.0) is None:   # lr=None: the config's (there is no "no step size")
@@ -448,7 +464,10 @@ def reconstruct_trained(net: nn.Module, X, y, n_candidates: int, *, executor: Ca
     the network's smallest margin on its training set ``X``, ``y`` becomes 1, as at a KKT point of the max-margin
     problem; chapter "The KKT reconstruction attack"). ``executor`` runs the batched call: ``None`` (this process)
     or any callable with :func:`reconstruct_batch`'s signature, e.g. ``sweep.RayExecutor``, which splits the
-    members over Ray tasks. ``kwargs`` go to the call. The training set enters only the normalisation."""
+    members over Ray tasks. ``kwargs`` go to the call. The training set enters only the normalisation.
+
+    ``n_candidates`` is the number of candidates per member.
+    """
     run = reconstruct_batch if executor is None else executor   # looked up at call time (tests patch it)
     if not callable(run):
         raise TypeError(f"executor must be callable like reconstruct_batch, got {type(executor).__name__}")

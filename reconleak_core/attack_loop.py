@@ -53,7 +53,12 @@ def initialise(members, *, init, init_basis, prior, m: int, d: int, config, devi
                 dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """Initial (X′, λ′) of shapes (K, m, d) and (K, m) on ``device``: λ′ (``config.lam_init``) drawn first, then
     the candidates, in float64 from each member's own generator; random candidates centred at the prior's
-    centre; a projection prior applied."""
+    centre; a projection prior applied.
+
+    ``members``: the K members' settings (seeds and per-member fields); ``init``, ``init_basis``: as in
+    ``attack.reconstruct``; ``prior``: the stacked prior (or ``None``); ``m`` candidates of dimension ``d``;
+    ``config``: the ``AttackConfig``; ``dtype``: the iterate's dtype.
+    """
     K = members.K
     gens = [torch.Generator().manual_seed(seed) for seed in members.seeds]
     lam0 = torch.stack([torch.rand(m, generator=gen, dtype=torch.float64) for gen in gens])
@@ -84,7 +89,11 @@ def initialise(members, *, init, init_basis, prior, m: int, d: int, config, devi
 @dataclass(frozen=True, eq=False)
 class Trace:
     """What the step loop leaves: the returned iterate (X′, λ′, its KKT loss), the loss history, and the step
-    of the returned iterate per member."""
+    of the returned iterate per member.
+
+    ``candidates`` (K, m, d), ``lam`` (K, m) and ``kkt`` (K,) are that iterate, ``history`` (steps + 1, K) the loss
+    per step and ``steps`` the step of the returned iterate of each member.
+    """
 
     candidates: torch.Tensor
     lam: torch.Tensor
@@ -230,6 +239,11 @@ def step_loop(objective, X, lam, *, prior, members, config, report, report_every
     writes them into the history and checks them (one sync). A failed check replays the steps since the
     last good one from a saved state with every check after every step (``_replay``), so the error
     names the first bad step and what went bad exactly as a per-step check would.
+
+    ``objective(X, lam)`` returns the per-member loss (``kkt.KKTLoss``); ``X`` (K, m, d) and ``lam`` (K, m) are the
+    initial iterate; ``prior`` the stacked prior (or ``None``); ``members`` the per-member settings; ``config`` the
+    ``AttackConfig``; ``progress`` shows a progress bar; ``divergence_factor``: a loss this many times its first
+    value counts as diverged.
     """
     K, dtype, device = members.K, X.dtype, X.device
     lrs = tuple(lr if not isinstance(lr, list) else torch.tensor(lr, dtype=dtype, device=device).view(K, *shape)

@@ -125,7 +125,10 @@ def _check_name(name) -> str:
 
 
 def cache_path(config, root=None, name: str = "result") -> Path:
-    """Where the entry of ``config`` lives: ``<root>/<name>/<cache_key(config)>.pt``."""
+    """Where the entry of ``config`` lives: ``<root>/<name>/<cache_key(config)>.pt``.
+
+    ``root``: the cache folder (default :func:`cache_root`); ``name``: the subfolder of this kind of entry.
+    """
     return cache_root(root) / _check_name(name) / f"{cache_key(config)}.pt"
 
 

@@ -93,16 +93,25 @@ class Scoring:
         return self.metric == "ssim"
 
     def matrix(self, X, candidates) -> torch.Tensor:
-        """The score of every training point with every candidate ((M, d) or (K, m, d), pooled), shape (n, M)."""
+        """The score of every training point with every candidate ((M, d) or (K, m, d), pooled), shape (n, M).
+
+        ``X`` (n, d) holds the training points and ``candidates`` the candidates.
+        """
         return score_matrix(X, candidates, mean=self.mean, metric=self.metric, image_shape=self.image_shape,
                             rescale=self.rescale)
 
     def reduce(self, scores: torch.Tensor) -> torch.Tensor:
-        """The best score along the last axis (the candidates): the maximum for SSIM, the minimum for distances."""
+        """The best score along the last axis (the candidates): the maximum for SSIM, the minimum for distances.
+
+        ``scores`` is a score matrix (:meth:`matrix`).
+        """
         return scores.amax(dim=-1) if self.higher_is_better else scores.amin(dim=-1)
 
     def best(self, X, candidates) -> torch.Tensor:
-        """Every training point's best score over ``candidates``, shape (n,): ``pooling.pool_scores``' ``score``."""
+        """Every training point's best score over ``candidates``, shape (n,): ``pooling.pool_scores``' ``score``.
+
+        ``X`` (n, d) holds the training points.
+        """
         return self.reduce(self.matrix(X, candidates))
 
     def better(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -166,6 +175,8 @@ class Calibration:
     ``score`` (n,): the attack's per-point best score (every verdict's ``score`` holds the same values);
     ``prior_quantile`` is None when no prior was given. Each verdict's ``null_score`` holds one null set's
     per-point scores.
+
+    ``every_held_out`` is rule (i) against held-out data, ``held_out_quantile`` rule (ii) against held-out draws.
     """
 
     score: torch.Tensor
@@ -293,6 +304,8 @@ def beats_held_out(X, candidates, held_out, *, scoring: Scoring, null=None, chan
     Chance: ``chance_draws`` null sets of M candidates under the same rule. ``null=None`` (default) draws them
     from ``held_out`` and compares each with the N − M held-out points it left (a disjoint split; chance ≈ M/N,
     see the module docstring); ``null=prior`` draws prior samples and compares them with all N.
+
+    ``scoring`` (a :class:`Scoring`) says how a point and a candidate are scored; ``seed`` seeds the null draws.
     """
     X, M, chance_draws, generator = _checked(X, candidates, scoring, chance_draws, seed)
     pool = _Nulls(as_tensor(held_out, "held_out"), X, M, scoring)
@@ -320,6 +333,9 @@ def beats_null_quantile(X, candidates, null, *, scoring: Scoring, draws: int = M
     more than 1 − ``level`` of the draws, the threshold is (nearly) the pool's best score and the rule nears rule
     (i) on that pool (chance ≈ 0); draw a pool with N ≫ M/(1 − ``level``) where the distribution allows
     (``data.sphere_held_out``).
+
+    ``X`` (n, d) holds the training points and ``candidates`` ((M, d) or (K, m, d)) the attack's. ``scoring`` (a
+    :class:`Scoring`) says how a point and a candidate are scored; ``seed`` seeds the null draws.
     """
     X, M, chance_draws, generator = _checked(X, candidates, scoring, chance_draws, seed)
     draws = check_int(draws, "draws", MIN_NULL_DRAWS)
@@ -347,6 +363,10 @@ def calibrate(X, candidates, *, scoring: Scoring, held_out, prior=None, draws: i
         cal = calibrate(tn.X, attack_candidates, scoring=scoring, held_out=held_out,
                         prior=data.pixel_box(0, 1, tn.mean))
         cal.every_held_out.rate, cal.every_held_out.chance_median
+
+    ``scoring`` (a :class:`Scoring`) says how a point and a candidate are scored; ``seed`` seeds the null draws.
+    ``draws``, ``level`` and ``chance_draws`` are those of :func:`beats_null_quantile` (``chance_draws`` also of
+    :func:`beats_held_out`).
     """
     common = dict(scoring=scoring, chance_draws=chance_draws, seed=seed)
     every = beats_held_out(X, candidates, held_out, **common)

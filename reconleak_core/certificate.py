@@ -89,14 +89,18 @@ class ClarkeForm(Protocol):
     TwoLayerReLU's (``_TwoLayerCertificate`` in this module's source) is the complete example.
     """
 
-    def check(self, net: nn.Module) -> None: ...
+    def check(self, net: nn.Module) -> None:
+        """Raise ``ValueError`` when the fit does not support ``net`` (the margin-normalised network)."""
 
-    def kinks(self, net: nn.Module, X: torch.Tensor, kink_tol: float) -> torch.Tensor: ...
+    def kinks(self, net: nn.Module, X: torch.Tensor, kink_tol: float) -> torch.Tensor:
+        """The kink pairs of ``net`` on the training points ``X`` (n, d): pre-activations within ``kink_tol``."""
 
-    def gram(self, net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torch.Tensor): ...
+    def gram(self, net: nn.Module, X: torch.Tensor, y: torch.Tensor, kinks: torch.Tensor):
+        """``(JᵀJ, Jᵀθ)`` of ``net`` on ``X`` (n, d) with labels ``y`` (n,) and the boolean ``kinks`` (n, width)."""
 
     def residual(self, net: nn.Module, X: torch.Tensor, y: torch.Tensor, z: np.ndarray,
-                 kinks: torch.Tensor) -> torch.Tensor: ...
+                 kinks: torch.Tensor) -> torch.Tensor:
+        """Jz: the stationarity sum of ``net`` on ``X``, ``y`` with coefficients ``z`` on the pairs ``kinks``."""
 
 
 CLARKE_FORMS: dict = {}
@@ -351,6 +355,8 @@ def certificate(net: nn.Module, X, y, *, kink_tol: float = 1e-4, support_tol: fl
     A user's network class gets Clarke gates by registering its hooks in :data:`CLARKE_FORMS`; other
     networks use autograd's derivative (relu'(0) = 0) and no kink pairs.
     Raises ``ValueError`` on a network that does not separate the data.
+
+    ``X`` (n, d) and ``y`` (n,) are the training set; ``support_tol``: multipliers above it count as support points.
     """
     check_network(net)
     check_fraction(support_tol, "support_tol")

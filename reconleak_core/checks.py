@@ -35,7 +35,10 @@ def _is_bool(value) -> bool:
 
 def check_real(value, name: str, allow_inf: bool = False) -> float:
     """``value`` as a float: a real number (Python or NumPy; not a bool, string or complex), not NaN,
-    finite unless ``allow_inf``. A 0-dim real tensor counts as a number."""
+    finite unless ``allow_inf``. A 0-dim real tensor counts as a number.
+
+    ``name`` names the value in error messages.
+    """
     check_not_meta(value, name)
     if isinstance(value, torch.Tensor) and value.dim() == 0 and not (value.is_complex() or value.dtype == torch.bool):
         value = value.item()
@@ -48,7 +51,10 @@ def check_real(value, name: str, allow_inf: bool = False) -> float:
 
 
 def check_positive(value, name: str, allow_inf: bool = False) -> float:
-    """Return ``value`` as a float after checking it is a positive (finite unless ``allow_inf``) real number."""
+    """Return ``value`` as a float after checking it is a positive (finite unless ``allow_inf``) real number.
+
+    ``name`` names the value in error messages.
+    """
     value = check_real(value, name, allow_inf=True)
     if value <= 0 or (math.isinf(value) and not allow_inf):
         raise ValueError(f"{name} must be a positive{'' if allow_inf else ' finite'} number, got {value}")
@@ -56,7 +62,10 @@ def check_positive(value, name: str, allow_inf: bool = False) -> float:
 
 
 def check_reals(values, name: str, positive: bool = False) -> tuple:
-    """A non-empty sequence of finite real numbers (positive ones with ``positive``) as a tuple of floats."""
+    """A non-empty sequence of finite real numbers (positive ones with ``positive``) as a tuple of floats.
+
+    ``values`` is the sequence; ``name`` names it in error messages.
+    """
     if isinstance(values, (str, bytes)):
         raise TypeError(f"{name} must be a sequence of numbers, got a string")
     try:
@@ -70,7 +79,10 @@ def check_reals(values, name: str, positive: bool = False) -> tuple:
 
 
 def check_nonnegative(value, name: str) -> float:
-    """Return ``value`` as a float after checking it is a finite real number ≥ 0."""
+    """Return ``value`` as a float after checking it is a finite real number ≥ 0.
+
+    ``name`` names the value in error messages.
+    """
     value = check_real(value, name)
     if value < 0:
         raise ValueError(f"{name} must be a non-negative number, got {value}")
@@ -78,7 +90,10 @@ def check_nonnegative(value, name: str) -> float:
 
 
 def check_fraction(value, name: str) -> float:
-    """Return ``value`` as a float after checking it is a real number in [0, 1)."""
+    """Return ``value`` as a float after checking it is a real number in [0, 1).
+
+    ``name`` names the value in error messages.
+    """
     value = check_real(value, name)
     if not 0 <= value < 1:
         raise ValueError(f"{name} must be a number in [0, 1), got {value}")
@@ -88,7 +103,10 @@ def check_fraction(value, name: str) -> float:
 def check_int(value, name: str, minimum: int | None = 1, maximum: int | None = None,
               allow_none: bool = False) -> int | None:
     """``value`` as an ``int``: a Python or NumPy integer (not a bool, float or string) in
-    [``minimum``, ``maximum``]; ``None`` passes through when ``allow_none``."""
+    [``minimum``, ``maximum``]; ``None`` passes through when ``allow_none``.
+
+    ``name`` names the value in error messages.
+    """
     if value is None and allow_none:
         return None
     if _is_bool(value) or not isinstance(value, numbers.Integral):
@@ -105,19 +123,28 @@ def check_int(value, name: str, minimum: int | None = 1, maximum: int | None = N
 
 
 def check_seed(value, name: str = "seed") -> int:
-    """A seed: an integer in [0, :data:`SEED_MAX`]."""
+    """A seed: an integer in [0, :data:`SEED_MAX`].
+
+    ``value`` is the seed; ``name`` names it in error messages.
+    """
     return check_int(value, name, minimum=0, maximum=SEED_MAX)
 
 
 def check_bool(value, name: str) -> bool:
-    """``value`` as a ``bool``: only ``True``/``False`` (or a NumPy bool), never 0/1 or a string."""
+    """``value`` as a ``bool``: only ``True``/``False`` (or a NumPy bool), never 0/1 or a string.
+
+    ``name`` names the value in error messages.
+    """
     if not _is_bool(value):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
     return bool(value)
 
 
 def check_float_dtype(dtype, name: str = "dtype") -> torch.dtype:
-    """A floating torch dtype (``torch.float64``...); integer, bool and complex dtypes are refused."""
+    """A floating torch dtype (``torch.float64``...); integer, bool and complex dtypes are refused.
+
+    ``dtype`` is the dtype to check; ``name`` names it in error messages.
+    """
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"{name} must be a floating torch.dtype such as torch.float64, got {dtype!r}")
     return dtype
@@ -127,6 +154,8 @@ def as_tensor(value, name: str, dtype: torch.dtype | None = None, device=None) -
     """Convert ``value`` (tensor, array or nested list of real numbers) to a floating tensor, naming it in errors.
 
     Complex and boolean values are refused (``TypeError``), as is a non-floating ``dtype``.
+
+    ``name`` names the value in error messages; ``dtype`` and ``device``, when given, are those of the result.
     """
     if dtype is not None:
         check_float_dtype(dtype)
@@ -149,14 +178,20 @@ def as_tensor(value, name: str, dtype: torch.dtype | None = None, device=None) -
 
 
 def check_not_meta(value, name: str) -> None:
-    """Refuse a tensor on PyTorch's ``meta`` device (shapes without values: nothing can be computed from it)."""
+    """Refuse a tensor on PyTorch's ``meta`` device (shapes without values: nothing can be computed from it).
+
+    ``value`` is any value (only tensors are checked); ``name`` names it in error messages.
+    """
     if isinstance(value, torch.Tensor) and value.is_meta:
         raise ValueError(f"{name} is a tensor on the 'meta' device: it has a shape but no values; "
                          "materialise it (e.g. .to_empty(device='cpu') and fill it) first")
 
 
 def check_finite(tensor: torch.Tensor, name: str, step: int | None = None) -> torch.Tensor:
-    """Raise ``ValueError`` if ``tensor`` holds NaN or infinity ("NaN found in X at step k")."""
+    """Raise ``ValueError`` if ``tensor`` holds NaN or infinity ("NaN found in X at step k").
+
+    ``name`` names the tensor in the message; ``step`` (optional) is the iteration at which it was computed.
+    """
     if not torch.isfinite(tensor).all():
         kind = "NaN" if torch.isnan(tensor).any() else "infinite value"
         where = f" at step {step}" if step is not None else ""
@@ -169,6 +204,9 @@ def check_points(X, name: str = "X", d: int | None = None, dtype=None, device=No
     """Validate a point set: shape ``(n, d)`` (or ``(..., n, d)`` when ``batched``), finite, n ≥ 1.
 
     ``d`` (when given) is the input dimension the network expects.
+
+    ``X`` is the point set; ``name`` names it in error messages; ``dtype`` and ``device``, when given, are those of
+    the result (a floating dtype).
     """
     X = as_tensor(X, name, dtype=dtype, device=device)
     if batched:
@@ -185,7 +223,10 @@ def check_points(X, name: str = "X", d: int | None = None, dtype=None, device=No
 
 def check_labels(y, n: int | None = None, dtype=None, device=None, batched: bool = False) -> torch.Tensor:
     """Validate labels: a 1-D tensor of values in {-1, +1} (length ``n`` when given); with ``batched``
-    any shape ``(..., n)``."""
+    any shape ``(..., n)``.
+
+    ``y`` holds the labels; ``dtype`` and ``device``, when given, are those of the result.
+    """
     y = as_tensor(y, "y", dtype=dtype, device=device)
     if y.dim() < 1 or (y.dim() > 1 and not batched):
         raise ValueError(f"labels y must be a 1-D tensor{' (or batched (..., n))' if batched else ''}, "
@@ -203,7 +244,10 @@ def check_labels(y, n: int | None = None, dtype=None, device=None, batched: bool
 
 
 def check_multipliers(lam, n: int, dtype=None, device=None, nonnegative: bool = False) -> torch.Tensor:
-    """Validate KKT multipliers λ: last dimension ``n``, finite, and ≥ 0 when ``nonnegative``."""
+    """Validate KKT multipliers λ: last dimension ``n``, finite, and ≥ 0 when ``nonnegative``.
+
+    ``lam`` holds the multipliers; ``dtype`` and ``device``, when given, are those of the result.
+    """
     lam = as_tensor(lam, "lam", dtype=dtype, device=device)
     if lam.dim() < 1 or lam.shape[-1] != n:
         raise ValueError(f"multipliers lam must have last dimension {n} (one per point), got shape {tuple(lam.shape)}")
@@ -214,7 +258,10 @@ def check_multipliers(lam, n: int, dtype=None, device=None, nonnegative: bool = 
 
 
 def check_network(net, name: str = "net") -> nn.Module:
-    """A ``torch.nn.Module`` with trainable parameters, all finite ("network parameters contain NaN")."""
+    """A ``torch.nn.Module`` with trainable parameters, all finite ("network parameters contain NaN").
+
+    ``net`` is the network; ``name`` names it in error messages.
+    """
     if not isinstance(net, nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(net).__name__}")
     params = list(net.parameters())
@@ -236,6 +283,8 @@ def scalar_output(output: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     The library's networks return ``(...,)``; an ``nn.Sequential`` ending in ``Linear(k, 1)`` returns
     ``(..., 1)``, squeezed here (without it ``y * net(X)`` would broadcast to an (n, n) matrix). Any other
     shape (several outputs per point) raises ``ValueError``. Every function that evaluates a network calls this.
+
+    ``output`` is ``net(X)`` as the network returned it.
     """
     if not isinstance(output, torch.Tensor):
         raise TypeError(f"the network must return a tensor, got {type(output).__name__}")

@@ -167,6 +167,8 @@ def holds(claim: str, condition: bool, **measured) -> None:
     For a claim no other helper expresses, e.g.
     ``claims.holds("every merged pair keeps its pattern", all(same), pairs=len(same))``.
     ``condition`` must be a bool (a NumPy bool or a one-element bool tensor are accepted).
+
+    ``claim`` states the claim in words (printed with its verdict and the measured values).
     """
     claim = _claim_text(claim)
     if isinstance(condition, torch.Tensor) and condition.dtype == torch.bool and condition.numel() == 1:
@@ -179,7 +181,10 @@ def holds(claim: str, condition: bool, **measured) -> None:
 
 
 def at_most(claim: str, value, bound) -> None:
-    """The claim holds when the measured ``value`` ≤ ``bound``."""
+    """The claim holds when the measured ``value`` ≤ ``bound``.
+
+    ``claim`` states the claim in words (printed with its verdict and the measured values).
+    """
     claim, value, bound = _claim_text(claim), _scalar(value, "value"), _constant(bound, "bound")
     _measured(claim, value=value)
     if not value <= bound:
@@ -188,7 +193,10 @@ def at_most(claim: str, value, bound) -> None:
 
 
 def at_least(claim: str, value, bound) -> None:
-    """The claim holds when the measured ``value`` ≥ ``bound``."""
+    """The claim holds when the measured ``value`` ≥ ``bound``.
+
+    ``claim`` states the claim in words (printed with its verdict and the measured values).
+    """
     claim, value, bound = _claim_text(claim), _scalar(value, "value"), _constant(bound, "bound")
     _measured(claim, value=value)
     if not value >= bound:
@@ -201,6 +209,8 @@ def close_to(claim: str, value, target, *, tol) -> None:
 
     For deterministic results stated with a tolerance (a fitted slope equal to the degree to 1e-6, a
     residual zero to 1e-10): ``claims.close_to("the fitted slope is the degree 2", slope, 2, tol=1e-6)``.
+
+    ``claim`` states the claim in words (printed with its verdict and the measured values).
     """
     claim, value = _claim_text(claim), _scalar(value, "value")
     target, tol = _constant(target, "target"), _constant(tol, "tol", nonnegative=True)
@@ -215,6 +225,8 @@ def within_factor(claim: str, value, reference, factor) -> None:
 
     That is reference / factor ≤ value ≤ reference · factor, e.g. "the far set's KKT loss is about the
     training set's (within a factor 3)". Both values are measured; a non-positive one fails the claim.
+
+    ``claim`` states the claim in words (printed with its verdict and the measured values).
     """
     claim, value, reference = _claim_text(claim), _scalar(value, "value"), _scalar(reference, "reference")
     factor = _constant(factor, "factor")
@@ -251,17 +263,28 @@ def decreasing(claim: str, values, *, atol=0.0, rtol=0.0) -> None:
     ``values[i+1] ≤ values[i] + atol + rtol · ∣values[i]∣`` for every i (at least two values). With the
     default zero slack, equal neighbours are allowed (non-increasing). Use ``rtol`` for quantities spread over
     orders of magnitude (losses), ``atol`` for bounded ones (SSIM, distances).
+
+    ``claim`` states the claim in words (printed with its verdict and the measured values). ``values`` is the
+    measured sequence, in order.
     """
     _monotone(claim, values, atol, rtol, +1, "decreasing")
 
 
 def increasing(claim: str, values, *, atol=0.0, rtol=0.0) -> None:
-    """The claim holds when each value is at least the previous one minus a slack (see :func:`decreasing`)."""
+    """The claim holds when each value is at least the previous one minus a slack (see :func:`decreasing`).
+
+    ``claim`` states the claim in words (printed with its verdict and the measured values). ``values`` is the
+    measured sequence, in order; ``atol`` and ``rtol`` are the absolute and relative slack: ``values[i+1] ≥
+    values[i] − atol − rtol · ∣values[i]∣``.
+    """
     _monotone(claim, values, atol, rtol, -1, "increasing")
 
 
 def median_at_most(claim: str, values, bound) -> None:
-    """The claim holds when the median of ``values`` (one per seed or data draw) is ≤ ``bound``."""
+    """The claim holds when the median of ``values`` (one per seed or data draw) is ≤ ``bound``.
+
+    ``claim`` states the claim in words (printed with its verdict and the measured values).
+    """
     claim, values, bound = _claim_text(claim), _values(values, "values"), _constant(bound, "bound")
     _measured(claim, values=values)
     median = float(np.median(values))
@@ -271,7 +294,10 @@ def median_at_most(claim: str, values, bound) -> None:
 
 
 def median_at_least(claim: str, values, bound) -> None:
-    """The claim holds when the median of ``values`` (one per seed or data draw) is ≥ ``bound``."""
+    """The claim holds when the median of ``values`` (one per seed or data draw) is ≥ ``bound``.
+
+    ``claim`` states the claim in words (printed with its verdict and the measured values).
+    """
     claim, values, bound = _claim_text(claim), _values(values, "values"), _constant(bound, "bound")
     _measured(claim, values=values)
     median = float(np.median(values))
@@ -297,6 +323,8 @@ def fraction_at_least(claim: str, values, threshold, *, fraction) -> None:
     """The claim holds when at least ``fraction`` (in (0, 1]) of ``values`` are ≥ ``threshold``.
 
     E.g. "at least half of the seeds reconstruct some image with SSIM ≥ 0.5". ``fraction=1`` means all.
+
+    ``claim`` states the claim in words (printed with its verdict and the measured values).
     """
     _fraction(claim, values, threshold, fraction, +1, "at least")
 
@@ -305,6 +333,8 @@ def fraction_at_most(claim: str, values, threshold, *, fraction) -> None:
     """The claim holds when at least ``fraction`` (in (0, 1]) of ``values`` are ≤ ``threshold``.
 
     E.g. "most training points have a candidate within 0.1": distances, ``threshold=0.1``, ``fraction=0.5``.
+
+    ``claim`` states the claim in words (printed with its verdict and the measured values).
     """
     _fraction(claim, values, threshold, fraction, -1, "at most")
 

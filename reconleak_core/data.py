@@ -124,6 +124,8 @@ def sphere(n: int, d: int, subspace_dim: int | None = None, radius: float = 1.0,
     odd i (the points are i.i.d., so this is a random labelling of a random sample).
 
     Returns ``(X, y)``: ``X`` of shape (n, d), ``y`` of shape (n,), both of ``dtype``.
+
+    ``d`` is the dimension of the space; ``subspace_dim`` that of the subspace (``None``: all of ℝᵈ).
     """
     dtype = check_float_dtype(dtype)
     X, _ = _sphere_draw(n, d, subspace_dim, radius, seed)
@@ -138,6 +140,9 @@ def sphere_held_out(m: int, n: int, d: int, subspace_dim: int | None = None, rad
     subspace as that training sample, independent of it (the points the same generator draws after the
     training points and the subspace's basis). Another ``seed`` would not do: it draws another subspace.
     Returns ``(X, y)`` as :func:`sphere` (labels alternate +1, −1; the data have no class structure).
+
+    ``n``, ``d``, ``subspace_dim``, ``radius`` and ``seed`` are those of the training sample's :func:`sphere` call;
+    ``dtype`` is the points' dtype.
     """
     m = check_int(m, "m")
     dtype = check_float_dtype(dtype)
@@ -194,7 +199,10 @@ class ImageSet:
         """Points of model coordinates (shape (..., d) like ``X``) in pixel coordinates: Z + mean.
 
         The secret offset is *not* removed (the attacker does not know it): shifted training images map to
-        ``pixels + offset``."""
+        ``pixels + offset``.
+
+        ``Z`` holds the points in model coordinates.
+        """
         Z = as_tensor(Z, "Z", dtype=self.X.dtype)
         if Z.shape[-self.mean.dim():] != self.mean.shape:
             raise ValueError(f"points must end with the data's shape {tuple(self.mean.shape)}, got {tuple(Z.shape)}")
@@ -218,6 +226,8 @@ def pixel_box(lo, hi, mean, enforce: str = "penalty"):
     The model sees x − mean (:class:`ImageSet`), so the box becomes ``Box(lo − mean, hi − mean)``
     coordinatewise. ``mean``: the data set's ``mean`` (any shape with d entries, flattened here); ``lo``,
     ``hi``: numbers (e.g. 0 and 1, or s and 1 + s for an attacker who knows the shift s).
+
+    ``enforce``: how the attack keeps candidates in the box, as ``attack.Box``'s (``"penalty"`` or ``"project"``).
     """
 
     mean = check_finite(as_tensor(mean, "mean", dtype=torch.float64), "mean").reshape(-1)
@@ -298,6 +308,8 @@ def digits(n: int | None = None, classes="odd_vs_even", seed: int = 0, flatten: 
     ``n=None`` returns every image of the selected classes in scikit-learn's order (not balanced);
     an even ``n`` draws n/2 images per label with a generator seeded by ``seed``.
     :func:`digits_held_out` gives every other image of the task, in the same coordinates.
+
+    ``dtype`` is the floating dtype of ``X``.
     """
     images, labels, _, pick = _digits_draw(n, classes, seed)
     return _to_output(images[pick], labels[pick], 16.0, DIGITS_IMAGE_SHAPE, flatten=check_bool(flatten, "flatten"),
@@ -314,6 +326,9 @@ def digits_held_out(n: int, classes="odd_vs_even", seed: int = 0, flatten: bool 
     scikit-learn's order, with their ±1 labels; centred by the *training draw's* mean (``mean`` is the same
     tensor as ``digits(n, classes, seed).mean``), so ``X`` is in the model coordinates the network saw and
     ``X + mean`` are the pixels. The arguments mean what they mean for :func:`digits`; ``n`` must be given.
+
+    ``seed``, ``flatten``, ``dtype`` and ``center`` are those of the training draw's :func:`digits` call
+    (``flatten``: images as 64-vectors, else 1×8×8).
     """
     if n is None:
         raise ValueError("digits_held_out needs the training draw's size n (n=None trains on every image)")
@@ -465,6 +480,9 @@ def load_cifar10(root, *, download: bool = False, n: int | None = None, seed: in
     or (n, 3, 32, 32) with ``flatten=False``. ``n=None`` returns every image of the selected classes
     in file order (not balanced; 50,000 float64 images take 1.2 GB); an even ``n`` draws n/2 images
     per label with a generator seeded by ``seed``.
+
+    ``root`` is the folder holding (or receiving, with ``download``) the archive; ``dtype`` the floating dtype of
+    ``X``.
     """
     if not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root must be a folder path (str or Path), got {type(root).__name__}")

@@ -77,7 +77,10 @@ def _check_net(net) -> nn.Module:
 
 
 def gate_aware(net: nn.Module) -> bool:
-    """Whether ``net.forward`` takes the soft gate (``forward(x, gate=None, gate_form=...)``, the network protocol)."""
+    """Whether ``net.forward`` takes the soft gate (``forward(x, gate=None, gate_form=...)``, the network protocol).
+
+    ``net`` is the network.
+    """
     try:
         return "gate" in inspect.signature(net.forward).parameters
     except (TypeError, ValueError):
@@ -94,7 +97,10 @@ def _device(net: nn.Module) -> torch.device:
 
 def check_data(net: nn.Module, X, y, *, batched: bool = False):
     """``(X, y)`` validated: ``X`` of shape ``(n, d)`` (or ``(..., n, d)`` when batched) and ``y`` of ±1 labels
-    of length n, both converted to the network's dtype and device; ``ValueError`` otherwise."""
+    of length n, both converted to the network's dtype and device; ``ValueError`` otherwise.
+
+    ``net`` is the network; ``batched`` allows leading batch dimensions.
+    """
     dtype, device = _dtype(net), _device(net)
     X = check_points(X, "X", d=input_dim(net), dtype=dtype, device=device, batched=batched)
     y = check_labels(y, dtype=dtype, device=device, batched=batched)
@@ -323,6 +329,8 @@ class ClosedForm:
     ``method="auto"`` uses the closed form of ``type(net)`` (or of its nearest registered base class).
     The certificate's Clarke-gate hooks are registered apart, by the module that uses them
     (:data:`reconleak_core.certificate.CLARKE_FORMS`).
+
+    ``grad_sum``, ``residual`` and ``residual_grad`` are those three functions.
     """
 
     grad_sum: Callable
@@ -407,7 +415,10 @@ def _finite(value: torch.Tensor, what: str) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------- public API
 def margins(net: nn.Module, X, y) -> torch.Tensor:
-    """Margins qᵢ = yᵢ Φ(θ; xᵢ), shape ``(n,)`` (differentiable; in the network's dtype)."""
+    """Margins qᵢ = yᵢ Φ(θ; xᵢ), shape ``(n,)`` (differentiable; in the network's dtype).
+
+    ``net`` is the network, ``X`` (n, d) the points and ``y`` (n,) their ±1 labels.
+    """
     _check_net(net)
     X, y = check_data(net, X, y, batched=False)
     return _finite(y * scalar_output(net(X), X), "the margins yᵢΦ(θ; xᵢ)")
@@ -420,6 +431,8 @@ def normalize_margin(net: nn.Module, X, y) -> nn.Module:
     max-margin problem; the (ε, δ)-KKT conditions of Lyu & Li (2020) are stated for θ̂. Every parameter is
     scaled, a first-layer bias of :class:`~reconleak_core.models.TwoLayerReLU` included (θ = (W, b, v)).
     Raises ``ValueError`` when the network does not separate the data (q_min ≤ 0).
+
+    ``X`` (n, d) and ``y`` (n,) are the training set.
     """
     L = network_degree(_check_net(net))
     with torch.no_grad():
@@ -448,6 +461,8 @@ def stationarity_sum(net: nn.Module, X, y, lam, *, gate=None, gate_form: str = "
     ``gate``, ``gate_form``: see :func:`kkt_loss` (the smooth form changes the sum's value: σ(αz) replaces
     1[z > 0]). At a KKT point θ = stationarity_sum(θ, X, y, λ) (paper §2, Eq. KKT) with the exact gate.
     A first-layer bias (``TwoLayerReLU(bias=True)``) contributes its block Σᵢ λᵢyᵢ vⱼ 1[zᵢⱼ > 0].
+
+    ``net`` is the network and ``y`` the ±1 labels.
     """
     X, y, lam, gate, method = _validated(net, X, y, lam, gate=gate, gate_form=gate_form, method=method, batched=True)
     grads, batch = _grad_sum(net, X, y, lam, gate=gate, gate_form=gate_form, method=method)
@@ -492,6 +507,8 @@ def kkt_loss(net: nn.Module, X, y, lam, *, lam_min=0.0, penalty: float = 1.0, pe
     TwoLayerReLU (closed form, or generic through its ``forward(x, gate, gate_form)``) and HomogeneousMLP
     (generic form, through :func:`~reconleak_core.models.soft_gate_relu`) only. A first-layer bias
     (``TwoLayerReLU(bias=True)``, as Haim et al.'s networks) adds its block ‖b − s Σᵢλᵢyᵢvⱼρ′(zᵢⱼ)‖².
+
+    ``net`` is the (homogeneous) network; ``method`` as in :func:`stationarity_sum`.
     """
     X, y, lam, gate, method = _validated(net, X, y, lam, gate=gate, gate_form=gate_form, method=method, batched=True)
     loss = KKTLoss(net, y, lam_min=lam_min, penalty=penalty, penalty_form=penalty_form, lam_scale=lam_scale,
@@ -514,6 +531,9 @@ class KKTLoss:
     For TwoLayerReLU (closed form) the loss and its gradient take three m×d×width matrix products with
     the exact gate and five with a soft gate (either form), with a hand-written backward; other
     homogeneous modules use the generic ``torch.func`` form.
+
+    ``net``, ``y``, ``lam_min``, ``penalty``, ``penalty_form``, ``lam_scale``, ``gate``, ``gate_form`` and
+    ``method`` are those of :func:`kkt_loss`.
     """
 
     def __init__(self, net: nn.Module, y, *, lam_min=0.0, penalty: float = 1.0, penalty_form: str = "linear",
@@ -630,6 +650,8 @@ def simplex_kkt_point(n: int, d: int | None = None, dtype: torch.dtype = torch.f
     Why it is exact: neuron j is active only on its own point (wⱼ·xₖ = −1/(n−1) < 0 for k ≠ j, strictly off
     the ReLU kink), so Φ(xₖ) = yₖ and every margin is 1; and Σₖ λₖyₖ∇_{wⱼ}Φ(xₖ) = yⱼvⱼxⱼ = wⱼ,
     Σₖ λₖyₖ∇_{vⱼ}Φ(xₖ) = yⱼ relu(1) = vⱼ. (Orthonormal data would put pre-activations on the kink.)
+
+    ``n`` points in ``d`` dimensions, of ``dtype``.
     """
     n = check_int(n, "n", minimum=2)  # a simplex needs two vertices
     d = n if d is None else check_int(d, "d", minimum=n)

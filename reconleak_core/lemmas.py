@@ -151,6 +151,9 @@ def mergeable_pairs(net: TwoLayerReLU, X, y) -> list[tuple[int, int]]:
     Every pair returned can be passed to :func:`merge` (which checks the same conditions and says which one
     fails); ascending order of (i, j). Data that crowd toward a line (shifted images, Theorem 5) produce
     many such pairs. Book chapters "Merging and splitting" and "Shifted images".
+
+    ``net`` is the :class:`~reconleak_core.models.TwoLayerReLU`, ``X`` (n, d) the points and ``y`` (n,) their ±1
+    labels.
     """
     _check_net(net)
     X, y = _check_set(net, X, y)
@@ -179,6 +182,9 @@ def merge(net: TwoLayerReLU, X, y, lam, i: int, j: int):
 
     Returns ``(X', y', lam')`` with n − 1 points: x̄ takes the place of point min(i, j), point max(i, j)
     is removed, and all other points keep their relative order.
+
+    ``net`` is the :class:`~reconleak_core.models.TwoLayerReLU`, ``X`` (n, d) the points and ``y`` (n,) their ±1
+    labels, ``lam`` (n,) their multipliers; ``i`` and ``j`` the two points to merge.
     """
     _check_net(net)
     X, y, lam = _check_set(net, X, y, lam)
@@ -227,6 +233,9 @@ def split_budget(net: TwoLayerReLU, x, nu, side: str = "both") -> float:
     such a neuron has gⱼ ≠ 0, the side that raises it switches it on at once: the budget of that side
     (and of ``"both"``) is 0. Rounding: a ν orthogonal to W's rows only up to rounding gives a huge
     finite budget (~1e15), not ``math.inf``; nothing is clipped to zero.
+
+    ``net`` is the :class:`~reconleak_core.models.TwoLayerReLU`, ``x`` (d,) the point and ``nu`` (d,) the direction
+    ν.
     """
     _check_net(net)
     if side not in _SIDES:
@@ -256,6 +265,10 @@ def split(net: TwoLayerReLU, X, y, lam, i: int, nu, *, alpha: float, beta: float
 
     Returns ``(X', y', lam')`` with n + 1 points: z₁ takes the place of point i and z₂ is appended at
     the end, so the indices of all original points stay valid for further splits.
+
+    ``net`` is the :class:`~reconleak_core.models.TwoLayerReLU`, ``X`` (n, d) the points and ``y`` (n,) their ±1
+    labels, ``lam`` (n,) their multipliers; ``i`` is the point to split, ``nu`` (d,) the direction ν, ``alpha`` and
+    ``beta`` the steps α and β.
     """
     _check_net(net)
     X, y, lam = _check_set(net, X, y, lam)
@@ -301,6 +314,9 @@ def splitting_directions(net: TwoLayerReLU, X, y, i: int) -> torch.Tensor:
     region, so for every such ν and every step within :func:`split_budget` Φ(xᵢ ± sν) = Φ(xᵢ): the split
     points keep xᵢ's margin exactly. k = d − 1 (k = d when u = 0). The basis does not take the budget
     into account: a direction can still be blocked by a nearby kink.
+
+    ``net`` is the :class:`~reconleak_core.models.TwoLayerReLU`, ``X`` (n, d) the points and ``y`` (n,) their ±1
+    labels; ``i`` is the point.
     """
     _check_net(net)
     X, y = _check_set(net, X, y)
@@ -374,6 +390,9 @@ def far_kkt_set(net: TwoLayerReLU, X, y, lam, r: float) -> KKTSet:
     Raises ``ValueError`` when it cannot: the data span ℝᵈ (no ν ⟂ data; the message gives the distance
     :func:`achievable_split_distance` reaches instead), or the budget T along ν is finite and ≤ r (W has
     a component outside the data span, e.g. from an initialisation outside it; the message gives T).
+
+    ``net`` is the :class:`~reconleak_core.models.TwoLayerReLU`, ``X`` (n, d) the points and ``y`` (n,) their ±1
+    labels, ``lam`` (n,) their multipliers.
     """
     _check_net(net)
     X, y, lam = _check_set(net, X, y, lam)
@@ -539,6 +558,9 @@ def achievable_split_distance(net: TwoLayerReLU, X, y, lam=None, *, refine_steps
     All quantities are invariant to rescaling θ, so
     the raw or the margin-normalised network give the same numbers. ``lam=None`` takes the multipliers
     of :func:`reconleak_core.certificate.certificate` (the support is what matters, not the values).
+
+    ``net`` is the :class:`~reconleak_core.models.TwoLayerReLU`, ``X`` (n, d) the points and ``y`` (n,) their ±1
+    labels (a training set); ``progress`` shows a progress bar over the support points.
     """
     _check_net(net)
     X, y = _check_set(net, X, y)
@@ -582,6 +604,10 @@ def split_kkt_set(net: TwoLayerReLU, X, y, lam=None, *, fraction: float = 0.99, 
     new set equals that of the original set. Pass a precomputed ``reach`` to avoid recomputing the
     directions. Raises ``ValueError`` when some budget is infinite (use :func:`far_kkt_set`, which reaches
     any distance) or 0.
+
+    ``net`` is the :class:`~reconleak_core.models.TwoLayerReLU`, ``X`` (n, d) the points and ``y`` (n,) their ±1
+    labels, ``lam`` (n,) their multipliers (default: the certificate's); ``refine_steps`` and ``kink_tol`` are those
+    of :func:`achievable_split_distance` (when ``reach`` is not given).
     """
     _check_net(net)
     X, y = _check_set(net, X, y)
@@ -620,6 +646,8 @@ def kkt_residuals(net: TwoLayerReLU, X, y, lam) -> dict:
     on the training set) to read them as the (ε, δ) of Lyu & Li (2020). Splitting and merging leave
     ``eps`` and ``delta`` unchanged (Lemmas 2, 3), so a far set from :func:`split_kkt_set` or
     :func:`far_kkt_set` is exactly as good a KKT set as the training set itself.
+
+    ``X`` (n, d), ``y`` (n,) and ``lam`` (n,) are the set and its multipliers.
     """
 
     _check_net(net)

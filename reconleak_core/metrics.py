@@ -96,7 +96,10 @@ def _point_pair(A, B, name_a: str, name_b: str) -> tuple[torch.Tensor, torch.Ten
 
 def pairwise_distances(A, B) -> torch.Tensor:
     """Euclidean distances ‖aᵢ − bⱼ‖ as an (n, m) matrix, computed without the ‖a‖² + ‖b‖² − 2a·b
-    shortcut so that small distances keep full precision."""
+    shortcut so that small distances keep full precision.
+
+    ``A`` (n, d) and ``B`` (m, d) are the two point sets.
+    """
     A, B = _point_pair(A, B, "A", "B")
     return check_finite(torch.cdist(A, B, compute_mode="donot_use_mm_for_euclid_dist"),
                         "the distances (points too large for their dtype?)")
@@ -120,6 +123,8 @@ def hausdorff(A, B) -> float:
 
     Zero exactly when the sets coincide; at most r means every point of each set lies within r of
     the other set.
+
+    ``A`` (n, d) and ``B`` (m, d) are the two point sets.
     """
     near = nearest_distances(*_point_pair(A, B, "A", "B"))
     return max(near.train_to_rec.max().item(), near.rec_to_train.max().item())
@@ -128,7 +133,10 @@ def hausdorff(A, B) -> float:
 def min_set_distance(A, B) -> float:
     """Minimum over all pairs ‖a − b‖: the distance of Theorem 4 (every point of A is farther than
     ``min_set_distance(A, B)`` from every point of B). The far KKT sets of Theorems 4, 5, 8 and 9
-    make this exceed any prescribed r."""
+    make this exceed any prescribed r.
+
+    ``A`` (n, d) and ``B`` (m, d) are the two point sets.
+    """
     return pairwise_distances(*_point_pair(A, B, "A", "B")).min().item()
 
 
@@ -140,6 +148,8 @@ def matching(X_train, X_rec) -> Matching:
     unmatched (a reconstruction may propose extra points), when m < n some training points do.
     Returns :class:`Matching` sorted by training index, with the ``mean`` and ``median`` matched
     distance (the median of an even count is the average of the two middle values).
+
+    ``X_train`` (n, d) holds the training points and ``X_rec`` (m, d) the candidates.
     """
 
     D = pairwise_distances(*_point_pair(X_train, X_rec, "X_train", "X_rec"))
@@ -184,6 +194,8 @@ def ssim(img1, img2, *, data_range: float = 1.0, window_size: int = 3, sigma: fl
 
     ``img1`` and ``img2`` have shape (B, C, H, W) or (C, H, W) and broadcast against each other
     (e.g. one image against a batch). Returns a tensor of shape (B,) (0-dim for two single images).
+
+    ``K1`` and ``K2`` are the constants K₁ and K₂ above.
     """
     img1 = _images(img1, "img1")
     img2 = _images(img2, "img2", dtype=img1.dtype, device=img1.device)
@@ -238,6 +250,9 @@ def best_reconstructions(X_train, X_rec, k: int, *, metric: str = "ssim", image_
     neighbours by normalised cross-correlation, add the data mean back and rescale each candidate to
     [0, 1], and report DSSIM; here the neighbour is chosen by the score itself (which biases SSIM up), and
     candidates must already be in the images' range for SSIM to be meaningful.
+
+    ``X_train`` (n, D) holds the training images and ``X_rec`` (m, D) the candidates (flattened); ``progress`` shows
+    a progress bar over the training images.
     """
     X_train, X_rec = _point_pair(X_train, X_rec, "X_train", "X_rec")
     n = X_train.shape[0]
@@ -275,6 +290,8 @@ def span_residuals(X_train, X_rec) -> torch.Tensor:
     Theorem 4's far KKT sets leave that span: a split along ν ⟂ span(X) (Lemma 3) changes no activation of a
     network whose first-layer rows lie in the span, so it is free at any distance. Chapter "The initialisation
     radius" measures how far the attack's candidates go out of the span.
+
+    ``X_train`` (n, d) holds the training points and ``X_rec`` (m, d) the candidates.
     """
     X_train, X_rec = _point_pair(X_train, X_rec, "X_train", "X_rec")
     P = span_projector(X_train, X_train.shape[1], X_train.dtype)
@@ -366,6 +383,8 @@ def haim_score(X_train, X_rec, *, image_shape, mean=None, k: int = 10, search_sc
     Where we differ from :func:`best_reconstructions`: the neighbour is chosen by NCC, not by the score
     itself (choosing by SSIM biases the score up), and candidates are rescaled (the attack's candidates
     have no fixed range). Lower is better: 0 for exact copies, 0.5 for SSIM 0.
+
+    ``image_shape`` is (C, H, W) of one image.
     """
     X_train, X_rec = _point_pair(X_train, X_rec, "X_train", "X_rec")
     n, dim = X_train.shape
@@ -415,7 +434,8 @@ def candidate_neighbours(X_rec, X_train, *, metric: str = "ncc", max_per_nn=None
     ``metric``: ``"ncc"`` (:func:`ncc_distances`, per channel with ``image_shape``) or ``"l2"`` (squared
     Euclidean distance, as theirs). With ``max_per_nn`` = q only the q nearest candidates of every training
     image are kept (so one well-reconstructed image cannot fill a grid of "best" reconstructions); the
-    result is sorted by distance, best first.
+    result is sorted by distance, best first. ``X_rec`` (m, D) holds the candidates and ``X_train`` (n, D) the
+    training images (flattened).
     """
     X_rec, X_train = _point_pair(X_rec, X_train, "X_rec", "X_train")
     if metric == "ncc":

@@ -109,6 +109,8 @@ def span_projector(span, d: int, dtype: torch.dtype = torch.float64) -> torch.Te
     """Orthogonal projector (d×d) onto the row span of ``span`` (k×d), at numerical rank.
 
     Used for the in-span initialisation of Theorem 4 and to measure how far points leave the data span.
+
+    ``d`` is the dimension of the space and ``dtype`` the projector's dtype.
     """
     span = check_points(span, "span", d=check_int(d, "d"), dtype=check_float_dtype(dtype))
     U, S, Vh = torch.linalg.svd(span, full_matrices=False)
@@ -183,16 +185,25 @@ class TwoLayerReLU(nn.Module):
         return 1 if self.fixed_second_layer else 2
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        """wⱼ·x (+ bⱼ with a bias) for every neuron: shape ``(..., width)``."""
+        """wⱼ·x (+ bⱼ with a bias) for every neuron: shape ``(..., width)``.
+
+        ``x`` has shape ``(..., d)``.
+        """
         z = x @ self.W.T
         return z if self.b is None else z + self.b
 
     def activation_pattern(self, x: torch.Tensor) -> torch.Tensor:
-        """Boolean pattern 1[wⱼ·x > 0]: shape ``(..., width)`` (the patterns of Lemmas 2 and 3)."""
+        """Boolean pattern 1[wⱼ·x > 0]: shape ``(..., width)`` (the patterns of Lemmas 2 and 3).
+
+        ``x`` has shape ``(..., d)``.
+        """
         return self.pre_activations(x) > 0
 
     def forward(self, x: torch.Tensor, gate=None, gate_form: str = "straight_through") -> torch.Tensor:
-        """Φ(θ; x); ``gate=α`` uses :func:`soft_gate_relu` of ``gate_form`` (same value, for the KKT loss)."""
+        """Φ(θ; x); ``gate=α`` uses :func:`soft_gate_relu` of ``gate_form`` (same value, for the KKT loss).
+
+        ``x`` has shape ``(..., d)``; the output has shape ``(...)``.
+        """
         return soft_gate_relu(self.pre_activations(x), gate, gate_form) @ self.v
 
     def extra_repr(self) -> str:
@@ -204,6 +215,8 @@ class HomogeneousMLP(nn.Module):
 
     ``widths`` lists the hidden layer sizes; each layer is ``nn.Linear(bias=False)`` followed by ReLU,
     the last layer is linear. Weights are initialised N(0, init_scale²/fan_in) from ``seed``.
+
+    ``d`` is the input dimension, ``init_scale`` the scale of the initial weights and ``dtype`` their dtype.
     """
 
     def __init__(self, d: int, widths, init_scale: float = 1.0, dtype: torch.dtype = torch.float64, seed: int = 0):
@@ -234,7 +247,10 @@ class HomogeneousMLP(nn.Module):
         return len(self.layers)
 
     def forward(self, x: torch.Tensor, gate=None, gate_form: str = "straight_through") -> torch.Tensor:
-        """Φ(θ; x); ``gate=α`` uses :func:`soft_gate_relu` of ``gate_form`` (same value, for the KKT loss)."""
+        """Φ(θ; x); ``gate=α`` uses :func:`soft_gate_relu` of ``gate_form`` (same value, for the KKT loss).
+
+        ``x`` has shape ``(..., d)``; the output has shape ``(...)``.
+        """
         for layer in self.layers[:-1]:
             x = soft_gate_relu(layer(x), gate, gate_form)
         return self.layers[-1](x).squeeze(-1)
@@ -255,6 +271,8 @@ def soft_gate_relu(z: torch.Tensor, alpha, form: str = "straight_through") -> to
     ``alpha`` may be a tensor broadcasting against ``z`` (one slope per batch member, as the batched attack
     passes them, inside ``torch.func.vmap`` for the generic KKT loss): its values are checked where they can
     be read (not inside a ``torch.func`` transform, whose caller, ``kkt``, has checked them).
+
+    ``form`` is one of these names.
     """
     if form not in GATE_FORMS:
         raise ValueError(f"gate form must be one of {GATE_FORMS}, got {form!r}")
@@ -290,6 +308,7 @@ class GatedReLU(nn.Module):
         self.alpha, self.form = None, "straight_through"
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """relu(``z``) with this module's gate: ``soft_gate_relu(z, alpha, form)``."""
         return soft_gate_relu(z, self.alpha, self.form)
 
 
@@ -323,7 +342,10 @@ class SoftGated(nn.Module):
                 object.__setattr__(self, name, getattr(net, name))
 
     def forward(self, x: torch.Tensor, gate=None, gate_form: str = "straight_through") -> torch.Tensor:
-        """The wrapped network's output with ``gate`` set on every ReLU module for this call."""
+        """The wrapped network's output with ``gate`` set on every ReLU module for this call.
+
+        ``x`` has shape ``(..., d)``; ``gate_form`` is the form of :func:`soft_gate_relu`.
+        """
         for g in self._gates:
             g.alpha, g.form = gate, gate_form
         try:
@@ -339,7 +361,10 @@ _HOMOGENEOUS = (TwoLayerReLU, HomogeneousMLP, SoftGated, GatedReLU, nn.Linear, n
 
 
 def parameter_vector(net: nn.Module) -> torch.Tensor:
-    """θ: the trainable parameters flattened and concatenated in ``net.parameters()`` order."""
+    """θ: the trainable parameters flattened and concatenated in ``net.parameters()`` order.
+
+    ``net`` is any ``torch.nn.Module``.
+    """
     params = [p.reshape(-1) for p in net.parameters()]
     if not params:
         raise ValueError("the network has no trainable parameters")
@@ -429,6 +454,8 @@ def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
     :class:`TwoLayerReLU` with ``bias=True`` (whose ``b`` is a parameter, not a module bias; its degree is
     ``net.degree``). Then the degree is measured in float64 on random inputs for c = 2 and verified for
     c = 3 (relative tolerance ``tol``); a user's own leaf module is judged by this probe alone.
+
+    ``net`` is the network; ``seed`` draws the points and the scale at which the numerical check evaluates it.
     """
     check_network(net)
     tol = check_positive(tol, "tol")

@@ -204,6 +204,9 @@ def score_matrix(X, candidates, *, mean=None, metric: str = "ssim", image_shape=
     The same arguments and coordinates as :func:`pool_scores` (``candidates`` (K, m, d) are pooled: M = K·m);
     ``pool_scores``' best score of training point i is the row's maximum (SSIM) or minimum (distances). For
     scores of many candidate sets against one training set (the null baseline, :mod:`reconleak_core.calibration`).
+
+    ``X`` (n, d) holds the training points; ``mean``, ``metric``, ``image_shape`` and ``rescale`` are as in
+    :func:`pool_scores`.
     """
     Xp, Cp, _, shape = _pixel_points(X, candidates, mean=mean, metric=metric, image_shape=image_shape,
                                      rescale=rescale)
@@ -218,6 +221,8 @@ def pool_scores(X, candidates, *, mean=None, metric: str = "ssim", image_shape=N
     (SSIM only; the returned ``candidates`` and ``X`` are the rescaled ones). ``threshold`` defaults to
     :data:`RECOVERED_SSIM` for SSIM and must be given for the distances. ``lam`` / ``kkt`` (optional: K·m
     multipliers, K losses, finite) are carried into the result.
+
+    ``metric``: ``"ssim"`` (needs ``image_shape``, (C, H, W) of one image), ``"l2"`` or ``"cosine"``.
     """
     Xp, Cp, K, shape = _pixel_points(X, candidates, mean=mean, metric=metric, image_shape=image_shape,
                                      rescale=rescale)
@@ -253,6 +258,9 @@ def pooled_attack(net, X, y, *, restarts: int = 8, candidates_per_point: int = 1
         res = pooled_attack(net, digits.X, digits.y, prior=data.pixel_box(0, 1, digits.mean),
                             mean=digits.mean, image_shape=digits.image_shape)
         res.median, res.fraction
+
+    ``mean``, ``metric``, ``image_shape``, ``threshold`` and ``rescale`` score the pool as in :func:`pool_scores`;
+    ``device``: where the attack runs (``"auto"``: CUDA when available); ``progress`` shows a progress bar.
     """
     X = check_points(X, "X", dtype=torch.float64)
     restarts = check_int(restarts, "restarts")

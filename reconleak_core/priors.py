@@ -100,11 +100,17 @@ class Prior:
     enforce: str
 
     def penalty(self, X: torch.Tensor) -> torch.Tensor:
-        """X ``(..., m, d)`` → penalty ``(...)``, zero on the prior's set, differentiable in X."""
+        """X ``(..., m, d)`` → penalty ``(...)``, zero on the prior's set, differentiable in X.
+
+        ``X`` ``(..., m, d)`` holds the candidates.
+        """
         raise NotImplementedError
 
     def project(self, X: torch.Tensor) -> torch.Tensor:
-        """The nearest point of the prior's set, shape of X."""
+        """The nearest point of the prior's set, shape of X.
+
+        ``X`` ``(..., m, d)`` holds the candidates.
+        """
         raise NotImplementedError
 
     def center(self) -> torch.Tensor | None:
@@ -117,12 +123,20 @@ class Prior:
 
     @classmethod
     def stack(cls, priors: Sequence, *, d: int, dtype: torch.dtype, device) -> Prior:
-        """One prior for K members, parameters with a leading member axis (see the module docstring)."""
+        """One prior for K members, parameters with a leading member axis (see the module docstring).
+
+        ``priors``: the K members' priors (one class); ``d``: the input dimension; ``dtype``, ``device``: those
+        of the stacked parameters.
+        """
         raise NotImplementedError
 
     def sample(self, m: int, d: int, *, generator: torch.Generator | None = None,
                dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """Optional: ``m`` points of the prior's set, shape ``(m, d)`` (the null baseline's prior samples)."""
+        """Optional: ``m`` points of the prior's set, shape ``(m, d)`` (the null baseline's prior samples).
+
+        ``d`` is the dimension; ``generator`` (optional) a ``torch.Generator`` to draw from; ``dtype`` the
+        points' dtype.
+        """
         raise NotImplementedError
 
 
@@ -136,6 +150,9 @@ def stack_priors(priors: Sequence, *, d: int, dtype: torch.dtype, device):
 
     Checks that every prior follows the protocol and fits dimension ``d`` (``p.check(d)``), and that all
     members share one class and one ``enforce`` mode (a batched attack runs one prior computation).
+
+    ``priors`` holds one prior (or ``None``) per member; ``dtype`` and ``device`` are those of the stacked
+    parameters.
     """
     priors = list(priors)
     if all(p is None for p in priors):
@@ -164,7 +181,10 @@ def _param(value, name: str) -> torch.Tensor:
 
 def penalty_and_grad(prior, X: torch.Tensor):
     """``(penalty(X), ∂ penalty(X).sum() / ∂X)`` of ``prior`` (penalty detached): the prior's own
-    ``penalty_and_grad`` (an optional protocol member, a closed form) or else autograd of ``penalty``."""
+    ``penalty_and_grad`` (an optional protocol member, a closed form) or else autograd of ``penalty``.
+
+    ``X`` ``(..., m, d)`` holds the candidates.
+    """
     own = getattr(prior, "penalty_and_grad", None)
     if own is not None:
         return own(X)
@@ -207,6 +227,9 @@ class Box:
     ``enforce="penalty"`` (default, Haim et al.): the loss gets ``prior_weight`` · Σ relu(x−hi)² + relu(lo−x)²;
     candidates are never clipped, so they may end slightly outside the box (read ``penalty`` to see by how much).
     ``enforce="project"``: projected gradient descent, candidates are clamped into the box after every step.
+
+    ``enforce``: ``"penalty"`` (default: ``prior_weight`` times :meth:`penalty` is added to the loss) or
+    ``"project"`` (:meth:`project` after every step).
     """
 
     lo: object = -1.0
@@ -227,17 +250,26 @@ class Box:
         _check_enforce(self.enforce, "Box")
 
     def penalty(self, X: torch.Tensor) -> torch.Tensor:
-        """Σ over points and coordinates of relu(x − hi)² + relu(lo − x)²: shape ``X.shape[:-2]``; 0 inside."""
+        """Σ over points and coordinates of relu(x − hi)² + relu(lo − x)²: shape ``X.shape[:-2]``; 0 inside.
+
+        ``X`` ``(..., m, d)`` holds the candidates.
+        """
         lo, hi = self.lo.to(X), self.hi.to(X)
         return (torch.relu(X - hi) ** 2 + torch.relu(lo - X) ** 2).sum((-1, -2))
 
     def penalty_and_grad(self, X: torch.Tensor):
-        """The penalty and its gradient 2 relu(x − hi) − 2 relu(lo − x) (autograd's, to the last bit)."""
+        """The penalty and its gradient 2 relu(x − hi) − 2 relu(lo − x) (autograd's, to the last bit).
+
+        ``X`` ``(..., m, d)`` holds the candidates.
+        """
         above, below = torch.relu(X - self.hi.to(X)), torch.relu(self.lo.to(X) - X)
         return (above * above + below * below).sum((-1, -2)), 2 * (above - below)
 
     def project(self, X: torch.Tensor) -> torch.Tensor:
-        """The nearest point of the box (coordinatewise clamp)."""
+        """The nearest point of the box (coordinatewise clamp).
+
+        ``X`` ``(..., m, d)`` holds the candidates.
+        """
         return torch.minimum(torch.maximum(X, self.lo.to(X)), self.hi.to(X))
 
     def center(self):
@@ -245,13 +277,20 @@ class Box:
         return None
 
     def check(self, d: int) -> None:
-        """``lo`` and ``hi`` are numbers or have shape (d,)."""
+        """``lo`` and ``hi`` are numbers or have shape (d,).
+
+        ``d`` is the attack's input dimension.
+        """
         _check_coordinates(self.lo, "Box.lo", d)
         _check_coordinates(self.hi, "Box.hi", d)
 
     @classmethod
     def stack(cls, priors, *, d, dtype, device) -> Box:
-        """``lo``, ``hi`` of shape (K, 1, d)."""
+        """``lo``, ``hi`` of shape (K, 1, d).
+
+        ``priors``: the K members' priors (one class); ``d``: the input dimension; ``dtype``, ``device``: those
+        of the stacked parameters.
+        """
         return cls(_stack_coordinates([p.lo for p in priors], d, dtype, device),
                    _stack_coordinates([p.hi for p in priors], d, dtype, device), priors[0].enforce)
 
@@ -259,7 +298,11 @@ class Box:
                dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """``m`` points uniform in the box, shape (m, d) (e.g. uniform pixel noise for ``data.pixel_box(0, 1, mean)``).
 
-        The box must be bounded: an infinite ``lo`` or ``hi`` has no uniform distribution."""
+        The box must be bounded: an infinite ``lo`` or ``hi`` has no uniform distribution.
+
+        ``d`` is the dimension; ``generator`` (optional) a ``torch.Generator`` to draw from; ``dtype`` the
+        points' dtype.
+        """
         m, d, dtype = _sample_args(self, m, d, dtype)
         lo, hi = self.lo.expand(d), self.hi.expand(d)
         if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
@@ -274,6 +317,8 @@ class Sphere:
     ``enforce="project"`` (default): candidates are rescaled onto the sphere after every step and at
     initialisation (a candidate exactly at the origin has no projection and raises).
     ``enforce="penalty"``: the loss gets ``prior_weight`` · Σ (‖x‖ − radius)².
+
+    ``radius`` is the radius of the sphere (a positive number).
     """
 
     radius: object = 1.0
@@ -287,13 +332,19 @@ class Sphere:
         _check_enforce(self.enforce, "Sphere")
 
     def penalty(self, X: torch.Tensor) -> torch.Tensor:
-        """Σ over points of (‖x‖ − radius)²: shape ``X.shape[:-2]``."""
+        """Σ over points of (‖x‖ − radius)²: shape ``X.shape[:-2]``.
+
+        ``X`` ``(..., m, d)`` holds the candidates.
+        """
         return ((X.norm(dim=-1) - self.radius.to(X)) ** 2).sum(-1)
 
     def project(self, X: torch.Tensor) -> torch.Tensor:
         """x ↦ radius · x/‖x‖. A candidate exactly at the origin has no projection: it raises, except inside
         a compiled attack step (``AttackConfig.compile``), which cannot branch on values: there it becomes NaN,
-        and the attack's check names the step ("NaN found in candidates at step k")."""
+        and the attack's check names the step ("NaN found in candidates at step k").
+
+        ``X`` ``(..., m, d)`` holds the candidates.
+        """
         norms = X.norm(dim=-1)
         if not torch.compiler.is_compiling() and (norms == 0).any():
             raise ValueError("a candidate is exactly at the origin: it has no projection onto the sphere")
@@ -304,13 +355,20 @@ class Sphere:
         return None
 
     def check(self, d: int) -> None:
-        """``radius`` is a single number."""
+        """``radius`` is a single number.
+
+        ``d`` is the attack's input dimension.
+        """
         if self.radius.dim() != 0:
             raise ValueError(f"Sphere.radius must be a single number, got shape {tuple(self.radius.shape)}")
 
     @classmethod
     def stack(cls, priors, *, d, dtype, device) -> Sphere:
-        """``radius`` of shape (K, 1)."""
+        """``radius`` of shape (K, 1).
+
+        ``priors``: the K members' priors (one class); ``d``: the input dimension; ``dtype``, ``device``: those
+        of the stacked parameters.
+        """
         radius = torch.stack([p.radius for p in priors]).unsqueeze(1).to(dtype=dtype, device=device)
         return cls(radius, priors[0].enforce)
 
@@ -318,7 +376,11 @@ class Sphere:
                dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """``m`` points uniform on the sphere ‖x‖ = radius of ℝᵈ (normalised Gaussians), shape (m, d).
 
-        The attacker knows the radius, not the data's subspace: these points fill the whole sphere."""
+        The attacker knows the radius, not the data's subspace: these points fill the whole sphere.
+
+        ``d`` is the dimension; ``generator`` (optional) a ``torch.Generator`` to draw from; ``dtype`` the
+        points' dtype.
+        """
         m, d, dtype = _sample_args(self, m, d, dtype)
         Z = torch.randn(m, d, generator=generator, dtype=torch.float64)
         return (Z * (self.radius / Z.norm(dim=1, keepdim=True))).to(dtype)
@@ -351,19 +413,28 @@ class Shift:
         return "penalty" if self.inner is None else self.inner.enforce
 
     def penalty(self, X: torch.Tensor) -> torch.Tensor:
-        """The inner prior's penalty of X − offset (zero without an inner prior)."""
+        """The inner prior's penalty of X − offset (zero without an inner prior).
+
+        ``X`` ``(..., m, d)`` holds the candidates.
+        """
         if self.inner is None:
             return X.new_zeros(X.shape[:-2])
         return self.inner.penalty(X - self.offset.to(X))
 
     def penalty_and_grad(self, X: torch.Tensor):
-        """The inner prior's :func:`penalty_and_grad` at X − offset (zeros without an inner prior)."""
+        """The inner prior's :func:`penalty_and_grad` at X − offset (zeros without an inner prior).
+
+        ``X`` ``(..., m, d)`` holds the candidates.
+        """
         if self.inner is None:
             return X.new_zeros(X.shape[:-2]), torch.zeros_like(X)
         return penalty_and_grad(self.inner, X - self.offset.to(X))
 
     def project(self, X: torch.Tensor) -> torch.Tensor:
-        """offset + the inner prior's projection of X − offset."""
+        """offset + the inner prior's projection of X − offset.
+
+        ``X`` ``(..., m, d)`` holds the candidates.
+        """
         if self.inner is None:
             return X
         offset = self.offset.to(X)
@@ -374,7 +445,10 @@ class Shift:
         return self.offset
 
     def check(self, d: int) -> None:
-        """``offset`` has shape (d,) and the inner prior fits d."""
+        """``offset`` has shape (d,) and the inner prior fits d.
+
+        ``d`` is the attack's input dimension.
+        """
         if self.offset.shape != (d,):
             raise ValueError(f"Shift.offset must have shape ({d},), got shape {tuple(self.offset.shape)}")
         if self.inner is not None:
@@ -383,7 +457,11 @@ class Shift:
     @classmethod
     def stack(cls, priors, *, d, dtype, device) -> Shift:
         """``offset`` of shape (K, 1, d); the inner priors stacked by :func:`~reconleak_core.priors.stack_priors`
-        (one kind, one mode)."""
+        (one kind, one mode).
+
+        ``priors``: the K members' priors (one class); ``d``: the input dimension; ``dtype``, ``device``: those
+        of the stacked parameters.
+        """
         offset = _stack_coordinates([p.offset for p in priors], d, dtype, device)
         inners = [p.inner for p in priors]
         if any(i is None for i in inners) and not all(i is None for i in inners):
@@ -392,7 +470,11 @@ class Shift:
 
     def sample(self, m: int, d: int, *, generator: torch.Generator | None = None,
                dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """The inner prior's samples plus ``offset``, shape (m, d). Needs an inner prior with ``sample``."""
+        """The inner prior's samples plus ``offset``, shape (m, d). Needs an inner prior with ``sample``.
+
+        ``m`` points; ``d`` is the dimension; ``generator`` (optional) a ``torch.Generator`` to draw from;
+        ``dtype`` the points' dtype.
+        """
         m, d, dtype = _sample_args(self, m, d, dtype)
         if self.inner is None:
             raise ValueError("a Shift without an inner prior is no distribution: it has nothing to sample")

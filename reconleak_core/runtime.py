@@ -54,6 +54,8 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
 
     Raises ``ValueError`` when ``"cuda"`` is asked for on a machine without a CUDA device, and for any
     device other than ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:k"``.
+
+    ``device``: ``"auto"`` (default), ``"cpu"``, ``"cuda"``, ``"cuda:k"`` or a ``torch.device``.
     """
     if isinstance(device, torch.device):
         device = str(device)
@@ -134,6 +136,8 @@ def setup(seed: int = 0, device: str = "auto", threads: int | None = 1) -> torch
     figures are saved in the chapter's outputs (see ``_inline_figures_in_kernel``), and it keeps freed
     memory in the process (:func:`keep_freed_memory`: a 2× faster attack step where page faults are dear).
     Returns the chosen ``torch.device`` (CUDA when available with ``device="auto"``).
+
+    ``seed`` seeds Python, NumPy and torch (``torch.manual_seed``); ``device`` is resolved by :func:`get_device`.
     """
     set_seed(seed)
     threads = check_int(threads, "threads", allow_none=True)
@@ -177,7 +181,11 @@ def progress_bar(iterable=None, *, total: int | None = None, desc: str, enabled:
     """The library's one progress bar: ``tqdm.auto`` (a widget in a notebook, text elsewhere) redrawn
     at most every :data:`PROGRESS_INTERVAL` seconds, with a postfix that waits for the next redraw.
     ``enabled=False`` returns a silent bar with the same methods. Raises ``TypeError`` for a non-boolean
-    ``enabled`` and ``ValueError`` for a negative ``total``."""
+    ``enabled`` and ``ValueError`` for a negative ``total``.
+
+    ``iterable`` is wrapped as ``tqdm(iterable)`` (or ``None`` for a bar updated by hand, with ``total``); ``desc``
+    is the bar's label; further ``tqdm_options`` go to ``tqdm``.
+    """
     enabled = check_bool(enabled, "enabled")
     total = check_int(total, "total", minimum=0, allow_none=True)
     if not isinstance(desc, str):

@@ -53,6 +53,9 @@ def scrub_animation(draw_frame, values, *, figsize=(COLUMN_INCHES, 3.5), interva
 
     Returns an ``IPython.display.HTML`` object (its ``.data`` is the HTML text, for a script to save).
     The HTML embeds random element ids: tag its notebook cell ``nbval-ignore-output``.
+
+    ``draw_frame``: the drawing function above; ``figsize``: the frames' size in inches (default the column's
+    width); ``interval``: milliseconds between frames when playing; ``default_mode``: the player's mode at first.
     """
     import matplotlib.pyplot as plt  # lazy (with IPython): importing this module draws nothing
     from IPython.display import HTML
@@ -162,8 +165,11 @@ def static_slider(draw_frame, sliders, *, initial=None, value_format="{:.3g}", f
         How a slider's current value is printed beside it: a format string applied to numbers (others are
         printed with ``str``), a callable ``value → text``, or a tuple of either, one per slider.
     figsize, dpi:
-        Size of every frame. The default fills the ~690 px content column at its natural size (labels of
-        10 pt render at about 14 px); keep ``figsize[0] * dpi`` near 690 for legible labels.
+        Size of every frame (inches, and pixels per inch). A frame is shown at its pixel size,
+        ``figsize[0] * dpi`` px wide (never stretched, so never blurred), shrunk only where the column is
+        narrower. The default fills the ~690 px content column (labels of 10 pt render at about 14 px, at
+        ``dpi`` 90 about 12.5 px); a lower ``dpi`` makes a smaller picture with smaller text (keep 10-pt
+        labels above 9 px: ``dpi`` ≥ 65).
     colors:
         Frames are stored as PNG with an adaptive palette of ``colors`` colours (2–256), about three times
         smaller than full colour; ``None`` stores full-colour PNG. Identical frames are stored once.
@@ -246,8 +252,7 @@ def static_slider(draw_frame, sliders, *, initial=None, value_format="{:.3g}", f
         first = first * size + k
 
     uid = f"reconleak-slider-{uuid.uuid4().hex[:12]}"
-    width, height = round(figsize[0] * dpi), round(figsize[1] * dpi)
-    css_width = round(figsize[0] * 100)  # 100 CSS px per inch, like the inline backend's figures
+    width, height = round(figsize[0] * dpi), round(figsize[1] * dpi)  # shown at its pixel size: sharp
     controls = []
     for s, (label, values) in enumerate(zip(labels, texts)):
         control_id = f"{uid}-{s}"
@@ -260,8 +265,7 @@ def static_slider(draw_frame, sliders, *, initial=None, value_format="{:.3g}", f
     script = _SLIDER_JS % {"uid": uid, "frames": json.dumps(frames), "index": json.dumps(index),
                            "values": json.dumps(texts, ensure_ascii=False)}
     text = (f'<div class="reconleak-slider" id="{uid}" data-frame="{first}" style="max-width:100%">'
-            f'<img src="data:image/png;base64,{frames[index[first]]}" width="{css_width}" '
-            f'height="{round(css_width * height / width)}" data-natural-scale="{dpi / 100:g}" '
+            f'<img src="data:image/png;base64,{frames[index[first]]}" width="{width}" height="{height}" '
             f'alt="{html_lib.escape(alt)}" style="max-width:100%;height:auto;display:block">'
             + "".join(controls) + f"<script>{script}</script></div>")
     if len(text) > max_bytes:

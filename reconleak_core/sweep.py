@@ -107,7 +107,10 @@ class RayExecutor:
         _resources(self.num_cpus, self.num_gpus)
 
     def task_kwargs(self, kwargs: dict) -> dict:
-        """The arguments as a task receives them: the device resolved here, no progress bar, no callback."""
+        """The arguments as a task receives them: the device resolved here, no progress bar, no callback.
+
+        ``kwargs`` are the keyword arguments of ``attack.reconstruct_batch``.
+        """
         device = kwargs.get("device", "auto")
         device = get_device(device) if device == "auto" else torch.device(device)   # "cuda": the workers' GPUs
         if self.num_gpus > 0 and device.type != "cuda":
@@ -119,7 +122,10 @@ class RayExecutor:
 
     def submit(self, calls: list[tuple]) -> list[AttackResult]:
         """Run ``(net, n_candidates, kwargs)`` calls (``kwargs`` from :meth:`task_kwargs`) as Ray tasks at once;
-        results in order."""
+        results in order.
+
+        ``calls`` is the list of those triples.
+        """
         ray = _ray()
         remote = ray.remote(_task).options(num_cpus=float(self.num_cpus), num_gpus=float(self.num_gpus))
         threads = max(1, int(self.num_cpus))
@@ -147,6 +153,12 @@ def run(name: str, scale: str = "book", *, seed: int = 0, members_per_task: int 
 
     Returns the experiment's own result type; with ``cache=True`` a stored result (local or swept) is
     loaded without starting Ray, and a computed one is stored under the local run's key.
+
+    ``name``, ``scale`` and ``seed`` as in ``experiments.run``; ``members_per_task`` attack members go to each Ray
+    task, which asks for ``num_cpus`` CPUs and ``num_gpus`` GPUs. ``device``: ``"auto"`` (CUDA when available),
+    ``"cpu"`` or ``"cuda"``; ``progress``: show progress bars; ``cache``: load the result from the disk cache when
+    there, else compute and store it; ``cache_root``: the cache folder (default ``$RECONLEAK_CACHE``, else
+    ``~/.cache/reconleak``); ``refresh``: compute even when cached.
     """
     executor = RayExecutor(members_per_task=members_per_task, num_cpus=num_cpus, num_gpus=num_gpus)
     return experiments.run(name, scale, seed=seed, device=device, progress=progress, cache=cache,
@@ -181,7 +193,10 @@ class SearchSpace:
             object.__setattr__(self, f.name, _range(getattr(self, f.name), f.name))
 
     def sample(self, trials: int, seed: int) -> dict[str, np.ndarray]:
-        """``trials`` draws of every setting from ``numpy.random.default_rng(seed)`` (arrays of length trials)."""
+        """``trials`` draws of every setting from ``numpy.random.default_rng(seed)`` (arrays of length trials).
+
+        ``seed`` seeds the generator.
+        """
         rng = np.random.default_rng(seed)
         out = {}
         for name in ("init_scale", "lr", "lam_min", "gate"):
@@ -195,10 +210,14 @@ class SearchSpace:
 
 @dataclass(frozen=True, eq=False)
 class SearchResult:
-    """Outcome of :func:`random_search`: per trial t its settings ``init_scale, lr, lam_min, gate`` (T,),
+    """Outcome of :func:`random_search`: per trial t its settings ``init_scale``, ``lr``, ``lam_min``, ``gate`` (T,),
     and per restart r: final KKT loss ``kkt`` (T, R), ``nearest`` (mean distance from each training point to
     its nearest candidate, T × R), the ``candidates`` (T, R, m, d) and multipliers ``lam`` (T, R, m).
-    ``best`` is the trial with the lowest median KKT loss (the attacker's only evidence)."""
+    ``best`` is the trial with the lowest median KKT loss (the attacker's only evidence).
+
+    ``spec`` is the network's ``NetSpec``, ``space`` the :class:`SearchSpace` searched and ``attack`` the
+    ``AttackConfig`` of the settings not searched.
+    """
 
     spec: object
     space: SearchSpace
@@ -234,6 +253,11 @@ def random_search(spec, *, trials: int = 8, restarts: int = 2, space: SearchSpac
     ``reconstruct_batch``, with the other settings from ``attack``. ``executor``: ``"local"`` (the trials one
     after another in this process) or ``"ray"`` (every trial a Ray task, all submitted at once, resources
     ``num_cpus`` / ``num_gpus`` each). Both give the same :class:`SearchResult` and share its cache entry.
+
+    ``trials`` is the number of trials T. ``device``: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``;
+    ``progress``: show progress bars; ``cache``: load the result from the disk cache when there, else compute and
+    store it; ``cache_root``: the cache folder (default ``$RECONLEAK_CACHE``, else ``~/.cache/reconleak``);
+    ``refresh``: compute even when cached.
     """
     if not isinstance(spec, trained_nets.NetSpec):
         raise TypeError(f"spec must be a trained_nets.NetSpec, got {type(spec).__name__}")

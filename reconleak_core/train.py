@@ -144,6 +144,9 @@ def train_max_margin(net: nn.Module, X, y, config: TrainConfig | None = None, *,
     a step size so large that ℓ overflows float64 (e.g. ``lr=1e6``) is a divergence, reported at its step.
     Networks whose output has shape (n, 1) are handled (squeezed by :func:`reconleak_core.checks.scalar_output`).
     Introduced in the book's chapter "Homogeneous networks and the max-margin implicit bias".
+
+    ``X`` (n, d) and ``y`` (n,) of ±1 are the training set, on the device of ``net``; ``progress`` shows a progress
+    bar.
     """
 
     check_network(net)

@@ -80,6 +80,9 @@ class NetSpec:
       The net stays 2-homogeneous in θ = (W, b, v), so margin normalisation holds; ``certificate.certificate`` does
       not support it (``experiments.bias_shift`` measures such nets with
       :func:`~reconleak_core.experiments.bias_shift.kkt_residual` instead).
+
+    ``n`` is the number of training points, ``classes`` the digit task of ``data.digits`` (ignored for sphere data),
+    ``init_scale`` the initialisation scale of the network and ``seed`` draws the data and the initialisation.
     """
 
     dataset: str = "sphere"
@@ -156,10 +159,12 @@ class NetSpec:
 class TrainedNet:
     """The outcome of :func:`trained_network`: the data and the network after every saved step.
 
-    ``nets[k]`` is the network after ``steps[k]`` gradient steps (the checkpoints, then the final one);
+    ``nets[k]`` is the network after ``steps[k]`` gradient steps (the checkpoints, then the final one; tuples);
     ``net`` is the final network. ``X`` is the (centred, shifted) training data the network saw (model
     coordinates), ``X_clean`` the same before the shift, ``mean`` the training mean that centring subtracted
     (zeros for sphere data or ``center=False``): ``X_clean + mean`` are the pixels. Float64 on the CPU.
+
+    ``spec`` is the :class:`NetSpec` trained, ``y`` the ±1 labels.
     """
 
     spec: NetSpec
@@ -216,6 +221,10 @@ def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cac
     entry (``refresh=True`` or ``cache=False`` trains regardless).
     Raises ``ValueError`` (and caches nothing) when the network does not separate its data at a checkpoint
     or at the end: such a network has no KKT normalisation.
+
+    ``device``: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``; ``progress``: show progress bars;
+    ``cache``: load the weights from the disk cache when there, else compute and store it; ``cache_root``: the cache
+    folder (default ``$RECONLEAK_CACHE``, else ``~/.cache/reconleak``); ``refresh``: compute even when cached.
     """
     if not isinstance(spec, NetSpec):
         raise TypeError(f"spec must be a NetSpec, got {type(spec).__name__}")

@@ -10,7 +10,8 @@ Interface.
   KKT set, a far KKT set), projected on a plane, coloured by label, optionally linked pairwise.
 - :func:`plot_activation_regions` — the activation-pattern regions of a two-layer net on a plane: the cones
   inside which Lemmas 2 and 3 may move points.
-- :func:`plot_curves` — several labelled curves on one axis (certificate ε against training steps, ...).
+- :func:`plot_curves` — several labelled curves on one axis (certificate ε against training steps, ...);
+  :func:`log_tick_labels` labels a log axis without overlapping tick labels.
 - :func:`image_grid` — rows of images (e.g. reconstructions beside their nearest training images);
   :func:`draw_image_rows` draws them on a given figure (a slider's frame); :func:`as_image` reads one image.
 - :func:`subplots` and :func:`two_panels` — matplotlib figures of the book's sizes (pyplot imported lazily).
@@ -21,7 +22,11 @@ experiment lives beside its computation, in its module of :mod:`reconleak_core.e
 Sizes: the book's content column is about 690 px wide and a notebook figure is rendered at 100 dpi, so a
 figure :data:`COLUMN_INCHES` wide shows at its natural size and its 10-pt labels come out about 14 px; a
 wider figure is shrunk (a 13-inch one to about half, its labels below 8 px) unless its cell is tagged
-``full-width``. The defaults below fit the column.
+``full-width``. The defaults below fit the column. Legibility is measured, not assumed:
+``tests/test_figures.py`` draws every figure of this module and of the experiments and checks with
+matplotlib's renderer that every text is at least 9 px as displayed, that no two tick labels overlap
+and that no legend hides data; hence horizontal row titles, log axes labelled by :func:`log_tick_labels`
+and legends of grey markers (the colours stand for the labels).
 
 Every function returns the matplotlib ``Figure`` it drew on (or the ``HTML``) and never calls
 ``plt.show()``: a notebook cell ends with ``plt.show()`` (or ``;``), a script saves the figure. Functions
@@ -31,12 +36,13 @@ changed.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from reconleak_core.checks import as_tensor, check_labels, check_points, check_positive
 
 __all__ = ["plane_basis", "side_basis", "plot_points_2d", "plot_activation_regions", "plot_curves", "image_grid",
-           "draw_image_rows", "as_image", "subplots", "two_panels", "COLUMN_INCHES"]
+           "draw_image_rows", "as_image", "log_tick_labels", "subplots", "two_panels", "COLUMN_INCHES"]
 
 COLUMN_INCHES = 6.8
 """Width (inches) of a figure that fills the book's ~690 px content column at the inline backend's 100 dpi."""
@@ -154,8 +160,12 @@ def plot_points_2d(train, candidates=None, *, y=None, candidate_y=None, basis=No
     links:
         Optional pairs ``(i, j)`` drawn as dashed segments from ``train[i]`` to ``candidates[j]`` (which
         point a merge, split or far set came from).
-    ax:
-        Draw on this Axes instead of a new figure.
+    ax, figsize:
+        Draw on this Axes instead of a new figure of size ``figsize`` (inches).
+    title, axis_labels:
+        The axes' title (none by default) and its two axis labels.
+    train_label, candidate_label:
+        The legend's names of the two point sets (its markers are grey: the colours stand for the labels).
     equal_aspect:
         Same scale on both axes (default); turn it off for side views whose two directions have very
         different ranges.
@@ -199,8 +209,18 @@ def plot_points_2d(train, candidates=None, *, y=None, candidate_y=None, basis=No
         ax.set_aspect("equal", adjustable="box")
     if title:
         ax.set_title(title)
-    ax.legend(loc="best", fontsize="small")
+    _neutral_legend(ax, train_label, candidate_label if candidates is not None else None)
     return fig
+
+
+def _neutral_legend(ax, train_label: str, candidate_label: str | None) -> None:
+    """A legend of the marker shapes only, in grey: the colours stand for the labels, not for the point sets."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="none", marker="o", ms=6, mfc="0.6", mec="k", mew=0.5, label=train_label)]
+    if candidate_label is not None:
+        handles.append(Line2D([], [], ls="none", marker="x", ms=7, mew=2, color="0.35", label=candidate_label))
+    ax.legend(handles=handles, loc="best", fontsize="small")
 
 
 def plot_activation_regions(net, *, basis=None, extent: float = 1.5, resolution: int = 301, levels=None,
@@ -215,6 +235,9 @@ def plot_activation_regions(net, *, basis=None, extent: float = 1.5, resolution:
     margin-normalised net, the two margins on which the support points lie.
 
     The result is the ``Figure``.
+
+    ``net`` is a :class:`~reconleak_core.models.TwoLayerReLU`; ``resolution`` the number of grid points per side;
+    ``ax`` an Axes to draw on instead of a new figure of size ``figsize``; ``title`` the axes' title.
     """
     if not hasattr(net, "activation_pattern") or not hasattr(net, "W"):
         raise TypeError(f"net must be a two-layer network with activation_pattern (TwoLayerReLU), "
@@ -245,7 +268,7 @@ def plot_activation_regions(net, *, basis=None, extent: float = 1.5, resolution:
         contours = ax.contour(A.numpy(), B.numpy(), values.detach().reshape(resolution, resolution).cpu().numpy(),
                               levels=levels, colors="k", linewidths=0.8,
                               linestyles=["-" if v == 0 else ":" for v in levels], zorder=1)
-        ax.clabel(contours, fmt=lambda v: f"Φ={v:g}", fontsize="x-small")
+        ax.clabel(contours, fmt=lambda v: f"Φ = {v:g}", fontsize="small")
     ax.set_xlim(-extent, extent)
     ax.set_ylim(-extent, extent)
     if title:
@@ -259,6 +282,10 @@ def plot_curves(x, curves, *, xlabel: str, ylabel: str, title: str | None = None
 
     ``spread``: optional mapping label → (low, high), each as long as ``x`` (e.g. the range over seeds or
     data draws of a curve of medians), drawn as a shaded band around that curve. The result is the ``Figure``.
+
+    ``xlabel``, ``ylabel`` and ``title`` label the axes; ``logx`` and ``logy`` make them logarithmic (labelled by
+    :func:`log_tick_labels`); ``ax`` is an Axes to draw on instead of a new figure of size ``figsize``; ``marker``
+    the curves' marker (``""`` for none).
     """
     x = as_tensor(x, "x", dtype=torch.float64).reshape(-1)
     if not hasattr(curves, "items") or not curves:
@@ -279,8 +306,10 @@ def plot_curves(x, curves, *, xlabel: str, ylabel: str, title: str | None = None
             ax.fill_between(x.numpy(), low.numpy(), high.numpy(), color=line.get_color(), alpha=0.2, lw=0)
     if logx:
         ax.set_xscale("log")
+        log_tick_labels(ax.xaxis)
     if logy:
         ax.set_yscale("log")
+        log_tick_labels(ax.yaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -291,9 +320,83 @@ def plot_curves(x, curves, *, xlabel: str, ylabel: str, title: str | None = None
     return fig
 
 
+def _tick_text(v: float) -> str:
+    """A tick value as short text: plain below 10⁵ and from 10⁻³, else m×10ᵏ (mathtext)."""
+    if 1e-3 <= abs(v) < 1e5:
+        return f"{v:g}"
+    exponent = int(np.floor(np.log10(abs(v)) + 1e-9))
+    mantissa = round(v / 10.0 ** exponent, 6)
+    return f"$10^{{{exponent}}}$" if mantissa == 1 else f"${mantissa:g}\\times10^{{{exponent}}}$"
+
+
+class _LogTickLabels:
+    """Labels of a log axis that never crowd (a ``FuncFormatter``'s function, for major and minor ticks).
+
+    Of the tick sets "every integer mantissa", "mantissas 1, 2, 5", "1, 3" and "powers of ten only", the
+    richest whose labels fit side by side on the axis' current length is labelled (at least the powers
+    of ten); values are short plain numbers (``3000``, ``0.02``) rather than ``3×10³``.
+    """
+
+    _SETS = (tuple(range(1, 10)), (1, 2, 5), (1, 3), (1,))
+
+    def __init__(self, axis, minor: bool):
+        self.axis, self.minor = axis, minor
+
+    def _keep(self) -> tuple:
+        low, high = sorted(self.axis.get_view_interval())
+        if not (low > 0 and high > low):
+            return (1,)
+        decades = np.log10(high / low)
+        box = self.axis.axes.get_window_extent()
+        horizontal = self.axis.axis_name == "x"
+        length = box.width if horizontal else box.height
+        size = self.axis.majorTicks[0].label1.get_fontsize() * self.axis.axes.figure.dpi / 72
+        for keep in self._SETS:
+            ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+                     for m in keep if low <= m * 10.0 ** e <= high]
+            if len(ticks) < 2:
+                continue
+            texts = [_tick_text(t).strip("$") for t in ticks]
+            need = (max(len(t) for t in texts) * 0.62 * size + 0.5 * size) if horizontal else 1.4 * size
+            gap = min(np.diff(np.log10(ticks))) / decades * length
+            if gap >= need:
+                return keep
+        return (1,)
+
+    def __call__(self, value, pos=None) -> str:
+        if not value > 0:
+            return ""
+        exponent = np.floor(np.log10(value) + 1e-9)
+        mantissa = round(value / 10.0 ** exponent, 6)
+        keep = self._keep()
+        if self.minor and keep == (1,):   # many decades: the major ticks (every k-th decade) alone are labelled
+            return ""
+        return _tick_text(value) if mantissa in keep else ""
+
+
+def log_tick_labels(axis) -> None:
+    """Label a log-scaled ``axis`` (``ax.xaxis`` or ``ax.yaxis``) so that its tick labels never overlap.
+
+    matplotlib labels the minor ticks of a log axis that spans less than a decade in wide mathtext
+    (``3×10³ 4×10³ 6×10³``), which overlap in a narrow panel. Here, at every draw, the ticks labelled are
+    the richest of: every integer mantissa, mantissas 1, 2 and 5, 1 and 3, powers of ten only, whose
+    labels fit side by side on the axis' length; as short numbers (``3000``, ``0.02``).
+    :func:`plot_curves` applies it to its log axes.
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    if not hasattr(axis, "set_major_formatter") or axis.get_scale() != "log":
+        raise ValueError("axis must be a log-scaled matplotlib Axis (ax.xaxis or ax.yaxis after set_xscale('log'))")
+    axis.set_major_formatter(FuncFormatter(_LogTickLabels(axis, minor=False)))
+    axis.set_minor_formatter(FuncFormatter(_LogTickLabels(axis, minor=True)))
+
+
 def as_image(img, image_shape=None, where: str = "image"):
     """An image as a NumPy array (H, W) or (H, W, C) with values as given: a tensor or array of shape (H, W),
-    (H, W, 3), (3, H, W), or a flat vector with ``image_shape``; ``where`` names it in error messages."""
+    (H, W, 3), (3, H, W), or a flat vector with ``image_shape``; ``where`` names it in error messages.
+
+    ``img`` is the image.
+    """
     img = as_tensor(img, where, dtype=torch.float64).detach().cpu()
     if image_shape is not None:
         if img.numel() != int(torch.tensor(image_shape).prod()):
@@ -338,8 +441,15 @@ def _draw_rows(fig, rows, *, titles, row_titles, image_shape, normalize: bool, c
                       vmax=1 if normalize else None)
             if titles is not None and titles[r][c]:
                 ax.set_title(titles[r][c], fontsize="small")
-        if row_titles is not None:
-            axes[r][0].set_ylabel(str(row_titles[r]), fontsize="small")
+        if row_titles is not None:   # horizontal, at the text size: rotated small labels are hard to read
+            axes[r][0].set_ylabel(str(row_titles[r]), rotation=0, ha="right", va="center", labelpad=6)
+
+
+def _row_title_inches(row_titles) -> float:
+    """The width (inches) that horizontal row titles of 10 pt take beside a grid (0 without titles)."""
+    if row_titles is None:
+        return 0.0
+    return 0.15 + 0.075 * max(len(str(t)) for t in row_titles)
 
 
 def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normalize: bool = True,
@@ -351,12 +461,16 @@ def image_grid(rows, *, titles=None, row_titles=None, image_shape=None, normaliz
     reconstructions of any range can be compared by shape. ``titles`` is a matching nested sequence of
     strings (or None), ``row_titles`` labels each row on the left. Each image is ``scale`` inches square, less
     when the row would be wider than the book's column (:data:`COLUMN_INCHES`). Returns the ``Figure``.
+
+    ``cmap`` is the colour map of grey images.
     """
     rows = _check_rows(rows, titles, row_titles)
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     scale = check_positive(scale, "scale")
-    scale = min(scale, COLUMN_INCHES / (n_cols + (0.4 if row_titles is not None else 0.0)))
-    fig = _pyplot().figure(figsize=(scale * n_cols, scale * n_rows))
+    labels = _row_title_inches(row_titles)
+    scale = min(scale, (COLUMN_INCHES - labels) / n_cols)
+    titled = 0 if titles is None else sum(any(t) for t in titles)   # rows with titles above their images
+    fig = _pyplot().figure(figsize=(scale * n_cols + labels, scale * n_rows + 0.2 * titled))
     _draw_rows(fig, rows, titles=titles, row_titles=row_titles, image_shape=image_shape, normalize=normalize, cmap=cmap)
     fig.tight_layout()
     return fig
@@ -370,6 +484,8 @@ def draw_image_rows(fig, rows, *, row_titles=None, image_shape=None, title: str 
     an empty figure): e.g. a secret offset's best reconstructions above their nearest training images (chapter
     "Shifted images"). Images as in :func:`image_grid` (flat vectors need ``image_shape``); ``row_titles`` labels
     each row, ``title`` the figure. Returns ``fig``.
+
+    ``cmap`` is the colour map of grey images.
     """
     if not hasattr(fig, "subplots") or not hasattr(fig, "suptitle"):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
@@ -377,4 +493,5 @@ def draw_image_rows(fig, rows, *, row_titles=None, image_shape=None, title: str 
     _draw_rows(fig, rows, titles=None, row_titles=row_titles, image_shape=image_shape, normalize=True, cmap=cmap)
     if title:
         fig.suptitle(title, fontsize="medium")
+    fig.tight_layout(pad=0.4)
     return fig

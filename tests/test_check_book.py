@@ -58,7 +58,8 @@ def _site(tmp_path: Path) -> Path:
            f'<div><img src="{_png(300, 100)}"><input type="range" min="0" max="3" value="0"></div>'
            '<div class="widget-subarea"><div style="visibility:hidden;height:32px">bar</div></div>'
            '<script type="application/vnd.jupyter.widget-view+json">{"model_id": "hiddenbar"}</script>'
-           '<script>console.error("something broke")</script>')
+           '<script>console.error("something broke")</script>'
+           + '<button class="search-button-field">Search</button>' * 2)
     (tmp_path / "index.html").write_text(PAGE.format(body=good))
     (tmp_path / "bad.html").write_text(PAGE.format(body=bad))
     (tmp_path / "_toc.yml").write_text("root: index\nchapters:\n  - file: bad\n")
@@ -77,6 +78,7 @@ def test_browser_check_passes_a_sound_page_and_names_every_fault_of_a_broken_one
     assert "never changed the picture" in bad
     assert "console error: something broke" in bad
     assert "widget hiddenbar is hidden but leaves a 32 px blank gap" in bad
+    assert "2 search fields are visible" in bad
 
 
 def _cell(code: str, output: str) -> str:

@@ -9,6 +9,9 @@
   (Jupyter Book 1.0.4, Sphinx 7.4: once with ``filename=None``, once with ``""``, which Sphinx does not
   see as equal), and the second ``const`` is a JavaScript error ("Identifier 'THEBE_JS_URL' has already
   been declared"). Duplicate scripts are dropped from every page.
+- The top bar's search field (pydata-sphinx-theme's ``navbar_persistent``, a 64 px box) duplicates the
+  sidebar's and the article header's search button: the theme option is emptied (Jupyter Book 1 writes
+  ``html_theme_options`` itself, so it is set here, when the configuration is read).
 """
 
 from __future__ import annotations
@@ -88,6 +91,12 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = list(kept.values())
 
 
+def _one_search_field(app, config) -> None:
+    """No search field in the top bar: the sidebar has one, and the article header a search button."""
+    config.html_theme_options = {**(config.html_theme_options or {}), "navbar_persistent": []}
+
+
 def setup(app):
+    app.connect("config-inited", _one_search_field)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)  # after every script is added
     return {"parallel_read_safe": True, "parallel_write_safe": True}

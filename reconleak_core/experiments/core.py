@@ -106,7 +106,12 @@ class Run:
     """How an experiment computes: the device, progress bars, the disk cache and the attack's ``executor``
     (``None``: :func:`reconleak_core.attack.reconstruct_batch` in this process; or any callable with its
     signature, e.g. ``sweep.RayExecutor``). Every network and every attack of an experiment goes through it,
-    so that an experiment's body names none of these."""
+    so that an experiment's body names none of these.
+
+    ``device`` is resolved by ``runtime.get_device`` (``"auto"``: CUDA when available); ``progress`` shows progress
+    bars; ``cache`` loads and stores trained networks on disk, under ``cache_root`` (default ``$RECONLEAK_CACHE``,
+    else ``~/.cache/reconleak``).
+    """
 
     device: object = "auto"
     progress: bool = False
@@ -121,12 +126,20 @@ class Run:
 
     def attack(self, net, X, y, n_candidates: int, config: AttackConfig, **members):
         """ONE batched attack on the margin-normalised network θ / q_min^{1/L} (``attack.reconstruct_trained``)
-        through the run's executor; ``members``: the per-member settings of ``attack.reconstruct_batch``."""
+        through the run's executor; ``members``: the per-member settings of ``attack.reconstruct_batch``.
+
+        ``net`` is the trained network, ``X`` (n, d) and ``y`` (n,) its training set (to normalise the margin);
+        ``n_candidates`` the number of candidates per member; ``config`` the ``AttackConfig`` of every member.
+        """
         return reconstruct_trained(net, X, y, n_candidates, executor=self.executor, config=config,
                                    device=self.device, progress=self.progress, **members)
 
     def pooled_attack(self, net, X, y, **options):
-        """``pooling.pooled_attack`` on this run's device, with its progress setting and executor."""
+        """``pooling.pooled_attack`` on this run's device, with its progress setting and executor.
+
+        ``net`` is the trained network and ``X``, ``y`` its training set; ``options`` are those of
+        ``pooling.pooled_attack``.
+        """
         return pooled_attack(net, X, y, device=self.device, progress=self.progress, executor=self.executor,
                              **options)
 
@@ -136,7 +149,10 @@ class Experiment:
     """One registered experiment (:func:`register`): its ``name`` (the command line's), the experiment
     ``function`` (``function(config=None, *, scale, device, progress, cache, cache_root, refresh, executor)``),
     its ``preset(scale, seed)`` → configuration, a one-line ``summary`` (the command line's help) and its
-    ``result`` type (a :class:`Result`). Calling it runs the preset: ``EXPERIMENTS["init_radius"]("test")``."""
+    ``result`` type (a :class:`Result`). Calling it runs the preset: ``EXPERIMENTS["init_radius"]("test")``.
+
+    ``preset`` is that function ``preset(scale, seed)``.
+    """
 
     name: str
     function: object
@@ -182,6 +198,34 @@ def register(entry: Experiment, *, replace: bool = False) -> Experiment:
     return entry
 
 
+# The parameters every experiment function shares (appended to its docstring by :func:`experiment`).
+_RUN_PARAMETERS = """
+
+Returns a :class:`~{module}.{result}` (from the disk cache when it holds one).
+
+Parameters
+----------
+config:
+    A :class:`~{module}.{config}`; ``None`` (default) takes its preset for ``scale``.
+scale:
+    ``"test"``, ``"book"`` (default) or ``"paper"``: the preset used when ``config`` is ``None``.
+device:
+    ``"auto"`` (default: CUDA when available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:k"``.
+progress:
+    Show progress bars while networks train and attacks run.
+cache:
+    Load the result from the disk cache when it is there, else compute it and store it (keyed by the
+    configuration, the device type and the code version); ``False`` always computes and stores nothing.
+cache_root:
+    The cache folder (default: ``$RECONLEAK_CACHE``, else ``~/.cache/reconleak``).
+refresh:
+    Compute even when the cache holds the result, and overwrite it.
+executor:
+    Runs the attacks: ``None`` (default) in this process, or any callable with the signature of
+    :func:`reconleak_core.attack.reconstruct_batch` (e.g. ``sweep.RayExecutor``).
+"""
+
+
 def experiment(name: str, *, config: type, result: type, summary: str, variants: dict | None = None):
     """Declare an experiment: decorates ``compute(config, run) -> dict`` (the result's fields, without
     ``config``; ``run`` a :class:`Run`) and returns the public experiment function
@@ -190,7 +234,11 @@ def experiment(name: str, *, config: type, result: type, summary: str, variants:
     The opening and closing every experiment shares are here: ``config=None`` takes the preset of ``scale``, a
     config of another type is refused, and the result is cached on disk keyed by the config, the device type
     and the code version (``cache.cached``). ``variants``: further registry entries ``{name: (summary,
-    preset_options)}`` running this function on ``config.preset(scale, seed=seed, **preset_options)``."""
+    preset_options)}`` running this function on ``config.preset(scale, seed=seed, **preset_options)``.
+
+    ``name`` is the registry's key (the command line's experiment name); ``config`` and ``result`` are the
+    configuration and result classes; ``summary`` is the one-line description of the command line's help.
+    """
     def declare(compute):
         def run_experiment(config_=None, *, scale: str = "book", device="auto", progress: bool = False,
                            cache: bool = True, cache_root=None, refresh: bool = False,
@@ -215,7 +263,9 @@ def experiment(name: str, *, config: type, result: type, summary: str, variants:
             return result(config=value, **cached(key, fields, root=cache_root, name=name, refresh=refresh))
 
         run_experiment.__name__ = run_experiment.__qualname__ = compute.__name__
-        run_experiment.__doc__, run_experiment.__module__ = compute.__doc__, compute.__module__
+        run_experiment.__doc__ = inspect.cleandoc(compute.__doc__ or "") + _RUN_PARAMETERS.format(
+            config=config.__name__, module=result.__module__, result=result.__name__)
+        run_experiment.__module__ = compute.__module__
         parameters = list(inspect.signature(run_experiment).parameters.values())
         parameters[0] = parameters[0].replace(name="config", annotation=f"{config.__name__} | None")
         run_experiment.__signature__ = inspect.Signature(parameters, return_annotation=result.__name__)
@@ -233,7 +283,12 @@ def experiment(name: str, *, config: type, result: type, summary: str, variants:
 def run(name: str, scale: str = "book", *, seed: int = 0, device="auto", progress: bool = False, cache: bool = True,
         cache_root=None, refresh: bool = False, executor: Callable | None = None):
     """Run the experiment ``name`` (a key of :data:`EXPERIMENTS`) at ``scale`` with seed ``seed``; ``executor``
-    runs its attacks (``None``: this process; ``sweep.RayExecutor(...)``: Ray tasks)."""
+    runs its attacks (``None``: this process; ``sweep.RayExecutor(...)``: Ray tasks).
+
+    ``device``: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``; ``progress``: show progress bars;
+    ``cache``: load the result from the disk cache when there, else compute and store it; ``cache_root``: the cache
+    folder (default ``$RECONLEAK_CACHE``, else ``~/.cache/reconleak``); ``refresh``: compute even when cached.
+    """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
     return EXPERIMENTS[name](scale, seed=seed, device=device, progress=progress, cache=cache,
@@ -243,7 +298,10 @@ def run(name: str, scale: str = "book", *, seed: int = 0, device="auto", progres
 # ------------------------------------------------------------------------------ shared recipes & scores
 def distances(X: torch.Tensor, candidates: torch.Tensor) -> tuple[float, float, float]:
     """(mean over training points of the distance to the nearest candidate, mean Hungarian matched distance,
-    mean over training points of the direction-only distance 1 − cos∠ to the best-aligned candidate)."""
+    mean over training points of the direction-only distance 1 − cos∠ to the best-aligned candidate).
+
+    ``X`` (n, d) is the training set and ``candidates`` (m, d) the reconstructions.
+    """
     candidates = candidates.to(X.dtype)
     direction = pool_scores(X, candidates, metric="cosine", threshold=0.0).score.mean().item()
     return (nearest_distances(X, candidates).train_to_rec.mean().item(), matching(X, candidates).mean, direction)
@@ -251,7 +309,10 @@ def distances(X: torch.Tensor, candidates: torch.Tensor) -> tuple[float, float, 
 
 def result_tensor(values) -> torch.Tensor:
     """Numbers, tensors, or (nested) lists of them as one CPU tensor (a result field): floating values in
-    float64; counts stay integers and flags booleans."""
+    float64; counts stay integers and flags booleans.
+
+    ``values`` is what to convert.
+    """
     if isinstance(values, (list, tuple)) and values and isinstance(values[0], torch.Tensor):
         return torch.stack([result_tensor(v) for v in values])
     values = values.detach().cpu() if isinstance(values, torch.Tensor) else torch.tensor(values)
@@ -266,13 +327,19 @@ def attack_seeds(seed: int, count: int) -> list[int]:
 def init_scale_of(arch: str) -> float:
     """The presets' initialisation scale: small (0.1, the rich regime) for two layers; 0.5 for three layers,
     whose output scales like init³ and would otherwise start too close to the saddle at 0 to train in seconds
-    (the measurement behind 0.5: ``benchmarks/RESULTS.md``, hand notes)."""
+    (the measurement behind 0.5: ``benchmarks/RESULTS.md``, hand notes).
+
+    ``arch``: ``"two_layer"`` or ``"mlp3"``.
+    """
     return 0.1 if arch == "two_layer" else 0.5
 
 
 def check_common(config) -> None:
     """The checks of the fields most configurations share: ``net``, ``attack``, ``seeds``,
-    ``candidates_per_point`` and ``seed``."""
+    ``candidates_per_point`` and ``seed``.
+
+    ``config`` is the configuration to check (any of the experiments' config classes).
+    """
     if not isinstance(config.net, NetSpec):
         raise TypeError(f"net must be a NetSpec, got {type(config.net).__name__}")
     if not isinstance(config.attack, AttackConfig):
@@ -285,7 +352,11 @@ def check_common(config) -> None:
 def digits_spec(scale: str, arch: str, seed: int) -> NetSpec:
     """Centred digits (``data.digits``), n = 20 at book scale, width 1000, 10,000 steps of the default recipe:
     the network of Haim et al.'s kind that leaks (chapter "Reconstruction attacks"). The 3-layer variant keeps
-    the narrower, shorter recipe its generic KKT loss can afford (width 50, 3000 steps at lr 0.02)."""
+    the narrower, shorter recipe its generic KKT loss can afford (width 50, 3000 steps at lr 0.02).
+
+    ``scale``: ``"test"``, ``"book"`` or ``"paper"``; ``arch``: ``"two_layer"`` or ``"mlp3"``; ``seed`` draws the
+    digits and the network's initialisation.
+    """
     n, width, steps = {"test": (8, 100, 600), "book": (20, 1000, 10_000), "paper": (200, 1000, 100_000)}[scale]
     train = TrainConfig(steps=steps)
     if arch != "two_layer":
@@ -296,12 +367,18 @@ def digits_spec(scale: str, arch: str, seed: int) -> NetSpec:
 
 
 def pixel_prior(box, mean: torch.Tensor, enforce: str = "penalty"):
-    """The pixel box ``box`` = (lo, hi) in model coordinates (``data.pixel_box``: the training mean subtracted)."""
+    """The pixel box ``box`` = (lo, hi) in model coordinates (``data.pixel_box``: the training mean subtracted).
+
+    ``mean`` is the training mean of the data set (``TrainedNet.mean``); ``enforce`` as in ``attack.Box``.
+    """
     return pixel_box(box[0], box[1], mean, enforce=enforce)
 
 
 def check_box(box, name: str = "box") -> tuple:
-    """``box`` as a pair of floats (lo, hi) with lo < hi, else ``ValueError``."""
+    """``box`` as a pair of floats (lo, hi) with lo < hi, else ``ValueError``.
+
+    ``name`` names the box in error messages.
+    """
     box = check_reals(box, name)
     if len(box) != 2 or box[0] >= box[1]:
         raise ValueError(f"{name} must be (lo, hi) with lo < hi, got {box!r}")

@@ -36,6 +36,8 @@ class DigitLeakConfig:
     """The leak of Haim et al. with the right prior: ``net`` (centred digits), the pixel box ``box``,
     ``restarts`` pooled attacks of m = ``candidates_per_point``·n candidates (``pooling.pooled_attack``, one
     batched call), each training image scored by SSIM against its best pooled candidate (pixel coordinates).
+
+    ``attack`` is the ``AttackConfig`` of every restart; ``seed`` seeds the attacks and the null draws.
     """
 
     net: NetSpec = digits_spec("book", "two_layer", 0)
@@ -62,7 +64,10 @@ class DigitLeakConfig:
     @classmethod
     def preset(cls, scale: str = "book", *, seed: int = 0) -> DigitLeakConfig:
         """``"test"``: 8 digits, width 100, 2 restarts × 200 steps; ``"book"``: 20 digits, width 1000,
-        8 restarts × 3000 steps; ``"paper"``: 200 digits, 16 restarts × 50,000 steps. ``seed`` draws the digits."""
+        8 restarts × 3000 steps; ``"paper"``: 200 digits, 16 restarts × 50,000 steps. ``seed`` draws the digits.
+
+        ``scale``: ``"test"``, ``"book"`` or ``"paper"``.
+        """
         scale = check_scale(scale)
         net = digits_spec(scale, "two_layer", seed)
         if scale == "test":
@@ -74,7 +79,10 @@ class DigitLeakConfig:
 
 def plot_digit_leak(result, *, per_row: int = 10):
     """:func:`digit_leak`: every training image above its best pooled candidate, ``per_row`` pairs to a row
-    (the column's width at 10), with the median SSIM in the title. Returns the ``Figure``."""
+    (the column's width at 10), with the median SSIM in the title. Returns the ``Figure``.
+
+    ``result`` is a :class:`DigitLeakResult`.
+    """
     check_int(per_row, "per_row")
     images, best = list(result.images), list(result.best)
     rows, row_titles = [], []
@@ -98,7 +106,10 @@ class DigitLeakResult(Result):
     image's best SSIM over the ``held_out`` other digits of the data set (never seen by the network), ``leaked``
     (n,) whether the attack beats it and ``rate`` the share leaked; ``chance`` (draws,) is the same rate for
     held-out digits in place of the attack's candidates (as many, scored against the remaining ones) and
-    ``prior_chance`` (draws,) for samples of the attacker's prior (uniform pixels in ``box``)."""
+    ``prior_chance`` (draws,) for samples of the attacker's prior (uniform pixels in ``box``).
+
+    ``config`` is the :class:`DigitLeakConfig` run and ``image_shape`` the (C, H, W) of one image.
+    """
 
     config: DigitLeakConfig
     ssim: torch.Tensor
