@@ -224,15 +224,17 @@ def _fake_results():
     images = torch.rand(20, 64, dtype=torch.float64)
     return {
         "training_length": (SimpleNamespace(steps=_t(3000, 4000, 6000, 10000), eps_rel=_t(0.5, 0.3, 0.2, 0.1),
-                                            split_distance=_t(0.1, 0.5, 1.0, 2.0), nearest=_t(0.3, 0.4, 0.5, 0.6),
-                                            matched=_t(0.4, 0.5, 0.6, 0.7)), {}, FULL_WIDTH_PX),
+                                            split_distance=_t(0.1, 0.5, 1.0, 2.0), split_median=_t(1.0, 1.5, 2.0, 4.0),
+                                            nearest=_t(0.3, 0.4, 0.5, 0.6), matched=_t(0.4, 0.5, 0.6, 0.7)), {},
+                            FULL_WIDTH_PX),
         "training_length_column": (SimpleNamespace(steps=_t(3000, 4000, 6000, 10000), eps_rel=_t(0.5, 0.3, 0.2, 0.1),
                                                    split_distance=_t(0.1, 0.5, 1.0, 2.0),
+                                                   split_median=_t(1.0, 1.5, 2.0, 4.0),
                                                    nearest=_t(0.3, 0.4, 0.5, 0.6), matched=_t(0.4, 0.5, 0.6, 0.7)),
                                    {"figsize": (viz.COLUMN_INCHES, 2.8)}, COLUMN_PX),
         "init_radius": (SimpleNamespace(radii=_t(0.3, 1.0, 3.0), kkt=torch.rand(3, 2, dtype=torch.float64) + 0.1,
-                                        theta_sq=2.0, nearest=torch.rand(3, 2, dtype=torch.float64) + 0.1,
-                                        matched=torch.rand(3, 2, dtype=torch.float64) + 0.1), {}, COLUMN_PX),
+                                        theta_sq=2.0, rates=torch.rand(3, 3, dtype=torch.float64),
+                                        chance=torch.rand(3, 3, 20, dtype=torch.float64) * 0.2), {}, COLUMN_PX),
         "digit_leak": (SimpleNamespace(images=images, best=images.flip(0), image_shape=(8, 8),
                                        leaked=torch.tensor([True] * 9 + [False] * 11), chance=_t(0.05, 0.1, 0.0),
                                        median=0.61), {}, COLUMN_PX),
@@ -241,9 +243,6 @@ def _fake_results():
         "shift_reconstructions": (SimpleNamespace(offsets=o, recon=torch.rand(4, 2, 4, 64, dtype=torch.float64),
                                                   nearest=torch.rand(4, 2, 4, 64, dtype=torch.float64),
                                                   image_shape=(8, 8)), {"show": 4}, COLUMN_PX),
-        "training_leak": (SimpleNamespace(config=SimpleNamespace(threshold=0.1), eps_rel=_t(0.5, 0.2, 0.05, 0.02),
-                                          fraction=_t(0.0, 0.2, 0.5, 0.8), median=_t(0.5, 0.3, 0.1, 0.05)), {},
-                          COLUMN_PX),
         "infer_shift": (SimpleNamespace(offsets=_t(0.0, 0.5, 1.0), estimate=_t(0.1, 0.4, 1.1),
                                         trials=_t(0.0, 0.25, 0.5, 0.75, 1.0),
                                         loss=torch.rand(3, 5, dtype=torch.float64) + 0.01), {}, COLUMN_PX),
@@ -263,11 +262,14 @@ def _shift_guess_result():
     return res
 
 
-@pytest.mark.parametrize("name", list(_fake_results()) + ["shift_guess"])
-def test_every_experiment_figure_is_legible_in_the_column(name):
+@pytest.mark.parametrize("name", list(_fake_results()) + ["shift_guess", "training_leak"])
+def test_every_experiment_figure_is_legible_in_the_column(name, tmp_path):
     torch.manual_seed(0)
     if name == "shift_guess":
         result, options, column = _shift_guess_result(), {}, COLUMN_PX
+    elif name == "training_leak":   # its figure takes real results (a run at test scale: seconds)
+        result = experiments.training_leak(scale="test", device="cpu", cache_root=tmp_path)
+        options, column = {}, COLUMN_PX
     else:
         result, options, column = _fake_results()[name]
     plot = getattr(experiments, f"plot_{name.removesuffix('_column')}")

@@ -155,6 +155,8 @@ def plot_training_length(result, *, figsize=(9.3, 3.3)):
                 ylabel="distance", title="far KKT sets", logx=True, logy=True, ax=axes[1])
     plot_curves(result.eps_rel, {"nearest": result.nearest, "matched": result.matched}, xlabel="relative ε",
                 ylabel="distance", title="attack without a prior", logx=True, ax=axes[2])
+    lo, hi = axes[1].get_ylim()
+    axes[1].set_ylim(lo, hi * (hi / lo) ** 0.5)   # headroom on the log axis: the legend above the curves
     for ax in axes[1:]:
         ax.invert_xaxis()
     fig.tight_layout()
