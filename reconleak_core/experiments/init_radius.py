@@ -122,7 +122,8 @@ class InitRadiusConfig:
         """``"test"`` (seconds), ``"book"`` (default: chapter 6) or ``"paper"`` sizes; ``arch="mlp3"`` for the deep
         variant; ``subspace=True``: data on the unit sphere of a random subspace (Theorem 4's hypothesis) instead
         of data spanning ℝᵈ. Book: n = 10 points in d = 10 (spanning ℝ¹⁰, or in a 7-dimensional subspace),
-        width 100, radii 0.3, 1, 3, four pooled restarts of 2000 steps, the scale-free attack."""
+        width 100, radii 0.3, 1, 3, four pooled restarts of 2000 steps, the scale-free attack. ``scale`` names the
+        size; ``seed`` draws the data, initialises the network and seeds the first restart."""
         scale = check_scale(scale)
         if scale == "test":
             net = NetSpec(n=8, d=8, subspace_dim=4 if subspace else None, width=30, train=TrainConfig(steps=1500),
@@ -151,7 +152,8 @@ def _per_radius(values, n: int) -> torch.Tensor:
 
 def plot_init_radius(result):
     """:func:`init_radius` (paper Fig. 2a): the final KKT loss (mean over restarts) and the calibrated recovery
-    beside its chance level against the attack's init radius. Returns the ``Figure``."""
+    beside its chance level against the attack's init radius; ``result`` is an :class:`InitRadiusResult`.
+    Returns the ``Figure``."""
     r = result.radii
     fig, axes = two_panels()
     kkt = _per_radius(result.kkt / result.theta_sq, len(r))
@@ -185,6 +187,7 @@ class InitRadiusResult(Result):
     candidates (L2, L2, 1 − cos); ``threshold`` (R, 3, n), the 5 % quantile of the same distance over 100 null
     sets of the pooled size (the point leaked when its score is below it: ``leaked``); ``chance`` (R, 3, 20),
     the leak rate of further null sets under the same rule; ``rates`` (R, 3) the attack's leak rates.
+    ``config`` is the configuration that ran and ``radii`` (R,) its init radii.
     """
 
     config: InitRadiusConfig

@@ -49,6 +49,7 @@ class TrainingLeakConfig:
     :func:`~reconleak_core.calibration.beats_held_out`. Beside it: the checkpoint's certificate
     (``certificate.certificate``) and the split distance of Theorems 5, 8, 9
     (``lemmas.achievable_split_distance`` with ``refine_steps`` linear-programming rounds; 0: the ℓ2 relaxation).
+    ``attack`` holds the attack's settings; ``seed`` seeds its first restart (the others follow).
     """
 
     net: NetSpec = _digits_run("book", 0, (100, 1000), width=300)
@@ -80,7 +81,7 @@ class TrainingLeakConfig:
         """``"test"``: 8 digits, width 100, saved at 100 and 600 steps, 2 restarts × 200 steps; ``"book"``: 20
         digits, width 300, saved at 100, 1000 and 10,000 steps, 4 restarts × 1000 steps; ``"paper"``: 200 digits,
         width 1000, saved at 100, 1000, 10,000 and 100,000 steps, 16 restarts × 50,000 steps. ``seed`` draws the
-        digits, initialises the network and seeds the first restart."""
+        digits, initialises the network and seeds the first restart; ``scale`` names the size."""
         scale = check_scale(scale)
         if scale == "test":
             return cls(_digits_run("test", seed, (100,)), restarts=2, attack=AttackConfig(steps=200), seed=seed)
@@ -104,7 +105,8 @@ class TrainingLeakResult(Result):
     every checkpoint; ``leaked`` (C, n) whether the attack beats it and ``rate`` (C,) the share leaked. ``chance``
     (draws,) is the same rate for held-out digits in place of the attack's candidates (as many, scored against the
     remaining ones) and ``prior_chance`` (draws,) for samples of the attacker's prior (uniform pixels in ``box``);
-    both depend on the number of candidates only, the same at every checkpoint."""
+    both depend on the number of candidates only, the same at every checkpoint. ``config`` is the configuration
+    that ran; ``image_shape`` the digits' (C, H, W)."""
 
     config: TrainingLeakConfig
     steps: torch.Tensor

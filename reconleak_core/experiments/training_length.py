@@ -35,6 +35,8 @@ class TrainingLengthConfig:
     (ε_rel, δ), the achievable splitting distance (``lemmas.achievable_split_distance``, Theorems 5, 8, 9) and
     the attack's reconstruction distances (no prior, ``seeds`` members in one batched call per network).
     ``refine_steps``: the linear-programming refinement rounds of the split directions (0: the ℓ2 relaxation).
+    ``net`` is the run (a sphere NetSpec with ``checkpoints``); every attack has m = ``candidates_per_point``·n
+    candidates and the settings ``attack``; its members are seeded ``seed``, ``seed + 1``, ...
 
     The default network keeps a component of its initialisation outside the data's span (``in_span=False``):
     then no direction splits a point for free and the split budget is finite; it grows as training shrinks
@@ -63,6 +65,8 @@ class TrainingLengthConfig:
 
     @classmethod
     def preset(cls, scale: str = "book", *, seed: int = 0) -> TrainingLengthConfig:
+        """``scale`` ``"test"`` (seconds), ``"book"`` (chapter 5) or ``"paper"`` sizes; ``seed`` draws the data,
+        initialises the network and seeds the attacks."""
         scale = check_scale(scale)
         if scale == "test":
             net = NetSpec(n=8, d=8, subspace_dim=4, width=30, in_span=False, init_scale=0.5,
@@ -80,7 +84,7 @@ class TrainingLengthResult(Result):
     """Per checkpoint (``steps``): ``eps_rel``, ``delta``, ``split_distance`` (a KKT set by splitting exists
     at any distance below it: a minimum over support points), ``split_reach``, ``split_median`` (the median over
     support points of each one's own split budget), and the attack's ``nearest`` / ``matched`` distances and final
-    ``kkt`` loss (means over seeds)."""
+    ``kkt`` loss (means over seeds); ``config`` is the configuration that ran."""
 
     config: TrainingLengthConfig
     steps: torch.Tensor
@@ -146,7 +150,7 @@ def plot_training_length(result, *, figsize=(9.3, 3.3)):
     """``experiments.training_length``: certificate ε against steps, split distance and attack distances
     against ε (longer training to the right). Three panels, by default 9.3 inches wide for a notebook cell
     tagged ``full-width`` (about 935 px in a 1280 px window); ``figsize=(COLUMN_INCHES, 2.8)`` fits the
-    column. Returns the ``Figure``."""
+    column. ``result`` is a :class:`TrainingLengthResult`. Returns the ``Figure``."""
     fig, axes = subplots(1, 3, figsize=figsize)
     plot_curves(result.steps, {"ε / ‖θ̂‖": result.eps_rel}, xlabel="training steps", ylabel="relative ε",
                 title="certificate", logx=True, logy=True, ax=axes[0])
