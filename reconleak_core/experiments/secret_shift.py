@@ -44,9 +44,10 @@ __all__ = ["SecretShiftConfig", "SecretShiftResult", "secret_shift", "shift_grid
 RECIPES = ("step", "curvature")
 """The training recipes of the shifted networks (:func:`shifted_spec`)."""
 CURVATURE_LR = 0.3
-"""The ``"curvature"`` recipe's step factor: the template's lr times this and the squared norm ratio, for s ≠ 0."""
+"""The ``"curvature"`` recipe's step factor (for s ≠ 0 the step is the template's times this and the squared norm
+ratio)."""
 CURVATURE_STEPS = 3
-"""The ``"curvature"`` recipe's training length, in multiples of the template's steps, for s ≠ 0."""
+"""The ``"curvature"`` recipe's training length for s ≠ 0, in multiples of the template's steps."""
 
 
 def shifted_spec(net: NetSpec, offset: float, recipe: str = "step") -> NetSpec:
@@ -57,12 +58,14 @@ def shifted_spec(net: NetSpec, offset: float, recipe: str = "step") -> NetSpec:
       of the shifted images is exactly r₀ + d·s² (r₀ that of the centred ones), and the curvature of the training
       loss in the first layer grows with it; the data also crowd toward the line through 𝟏, which makes the
       problem ill-conditioned. For s ≠ 0 the step is lr · CURVATURE_LR · r₀/(r₀ + d·s²) and the training
-      ``CURVATURE_STEPS`` times longer; s = 0 keeps the template's recipe. Measured (chapter "Shifted images"):
-      this brings the certificate's ε_rel of the shifted networks to that of the centred one, where the
-      ``"step"`` recipe leaves it 5–15 times larger, longer training or not.
+      ``CURVATURE_STEPS`` times longer; s = 0 keeps the template's recipe. Chapter "Shifted images" measures
+      how close to a KKT point (the certificate's ε_rel) this brings the shifted networks, against the centred
+      one; the ``"step"`` recipe leaves them far from it, longer training or not (``benchmarks/RESULTS.md``).
     """
     if recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
+    if not isinstance(net, NetSpec) or net.dataset != "digits":
+        raise ValueError("shifted_spec needs a digits NetSpec (the template of the shifted images)")
     offset = check_real(offset, "offset")
     spec = net.shifted(offset)
     if recipe == "step" or offset == 0:
