@@ -42,7 +42,7 @@ __all__ = ["SecretShiftConfig", "SecretShiftResult", "secret_shift", "shift_grid
            "plot_secret_shift", "plot_shift_reconstructions", "RECIPES"]
 
 RECIPES = ("step", "curvature")
-"""The training recipes of the shifted networks (:func:`shifted_spec`)."""
+"""The training recipes of the shifted networks, as ``shifted_spec`` names them."""
 CURVATURE_LR = 0.3
 """The ``"curvature"`` recipe's step factor (for s ≠ 0 the step is the template's times this and the squared norm
 ratio)."""
@@ -253,8 +253,9 @@ def secret_shift(config: SecretShiftConfig, run: Run) -> dict:
     The training images are centred, then moved by s (pixels in [s, 1 + s] once the mean is added back). The
     attacker who does not know s uses the pixel box [0, 1]; one who knows it works in shifted coordinates
     (``Shift(s, box)``: initialised around s, box [s, 1 + s]). Both run in ONE batched call per network.
-    Expected (chapter "Shifted images"): the uninformed attack's best candidates get worse and shared by several
-    training images (averages) as s grows; the informed one keeps the leak.
+    The paper's expectation: the uninformed attack's best candidates get worse and become averages of several
+    training images as s grows, while the informed one keeps the leak; chapter "Shifted images" measures both
+    against chance (leak rates beyond every held-out digit, mixture gains against held-out digits).
     Centring matters: an uncentred image set is already shifted by its mean (about 0.3 per pixel for digits).
     """
     out = shift_grid(config, run, lambda offset: (0.0, offset))
