@@ -115,8 +115,8 @@ def test_chapter_seven_networks_are_all_committed():
 
     for seed in (0, 1, 2):
         config = ShiftGuessConfig.preset("book", seed=seed)
-        for offset in config.offsets:
-            key = {"spec": config.net.shifted(offset), "version": NETWORK_VERSION}
+        for offset, spec in zip(config.offsets, config.networks()):
+            key = {"spec": spec, "version": NETWORK_VERSION}
             assert cache.cache_path(key, CHECKPOINTS, "trained_net").is_file(), (seed, offset)
 
 

@@ -102,6 +102,7 @@ from reconleak_core.experiments.init_radius import (
 from reconleak_core.experiments.digit_leak import DigitLeakConfig, DigitLeakResult, digit_leak, plot_digit_leak
 from reconleak_core.experiments.secret_shift import (
     SecretShiftConfig, SecretShiftResult, secret_shift, shift_grid, plot_secret_shift, plot_shift_reconstructions,
+    shifted_spec, mixture_gain,
 )
 from reconleak_core.experiments.shift_guess import ShiftGuessConfig, ShiftGuessResult, shift_guess, plot_shift_guess
 from reconleak_core.experiments.training_length import (
@@ -120,7 +121,8 @@ __all__ = ["SCALES", "EXPERIMENTS", "Experiment", "Result", "Run", "experiment",
            "InitRadiusConfig", "InitRadiusResult", "init_radius", "plot_init_radius", "scale_free_attack",
            "DigitLeakConfig",
            "DigitLeakResult", "digit_leak", "plot_digit_leak", "SecretShiftConfig", "SecretShiftResult",
-           "secret_shift", "shift_grid", "plot_secret_shift", "plot_shift_reconstructions", "ShiftGuessConfig",
+           "secret_shift", "shift_grid", "plot_secret_shift", "plot_shift_reconstructions", "shifted_spec",
+           "mixture_gain", "ShiftGuessConfig",
            "ShiftGuessResult", "shift_guess", "plot_shift_guess", "TrainingLengthConfig", "TrainingLengthResult",
            "training_length", "plot_training_length", "TrainingLeakConfig", "TrainingLeakResult", "training_leak",
            "plot_training_leak", "InferShiftConfig", "InferShiftResult", "infer_shift", "plot_infer_shift",

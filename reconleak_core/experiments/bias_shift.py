@@ -13,7 +13,9 @@ import torch
 from scipy.optimize import nnls
 
 from reconleak_core.attack import AttackConfig
+from reconleak_core.calibration import Scoring, beats_held_out
 from reconleak_core.checks import as_tensor, check_int, check_network, check_positive, check_seed, set_frozen
+from reconleak_core.data import DIGITS_IMAGE_SHAPE, digits, digits_held_out
 from reconleak_core.experiments.core import (
     Result,
     Run,
@@ -88,9 +90,11 @@ class BiasShiftConfig:
     For each data draw in ``draws`` (digits drawn with that seed; network init seed and first attack seed too),
     each secret offset in ``offsets`` and each ``bias`` in ``biases``: the network ``net.shifted(s)`` (with
     ``bias``) is trained, then attacked in ONE batched call by ``restarts`` members with the uninformed pixel
-    box ``box`` (the attacker ignores s), scored as ``secret_shift`` (pooled, rescaled SSIM). ``net`` is the
-    bias-free, unshifted template. Also measured per network: :func:`kkt_residual` (how close to a KKT point)
-    and two shift estimators (the pooled candidates' mean coordinate; :func:`ones_in_row_space`).
+    box ``box`` (the attacker ignores s), scored as ``secret_shift`` (pooled, rescaled SSIM) and calibrated as it
+    is: rule (i) against the data set's other digits, with ``chance_draws`` null draws of held-out digits and of
+    prior samples in place of the candidates. ``net`` is the bias-free, unshifted template. Also measured per
+    network: :func:`kkt_residual` (how close to a KKT point) and two shift estimators (the pooled candidates'
+    mean coordinate; :func:`ones_in_row_space`).
     """
 
     net: NetSpec = chapter_digits_spec("book", 0)
@@ -102,6 +106,7 @@ class BiasShiftConfig:
     candidates_per_point: int = 1
     attack: AttackConfig = AttackConfig(steps=600)
     top_k: int = 4
+    chance_draws: int = 20
 
     def __post_init__(self):
         if not isinstance(self.net, NetSpec) or self.net.dataset != "digits" or self.net.arch != "two_layer":
@@ -118,6 +123,7 @@ class BiasShiftConfig:
             raise ValueError(f"biases must be a non-empty tuple of True/False, got {self.biases!r}")
         check_int(self.restarts, "restarts")
         check_int(self.candidates_per_point, "candidates_per_point")
+        check_int(self.chance_draws, "chance_draws")
         if check_int(self.top_k, "top_k") > self.net.n:
             raise ValueError(f"top_k must be at most n={self.net.n}, got {self.top_k}")
 
@@ -150,7 +156,10 @@ class BiasShiftResult(Result):
     ``pooling.RECOVERED_SSIM``, ``shared``, ``kkt`` (median final KKT loss over restarts), ``eps_rel``
     (:func:`kkt_residual`), ``mean_estimate`` (the pooled candidates' mean coordinate in model coordinates: the
     training set's is exactly s), ``ones_in_row_space``; ``ssim`` (D, O, B, n) per image; ``recon`` /
-    ``nearest`` (D, O, B, top_k, 64): best reconstructions and their training images (rescaled pixels)."""
+    ``nearest`` (D, O, B, top_k, 64): best reconstructions and their training images (rescaled pixels).
+    Calibrated (rule (i), ``calibration.beats_held_out``): ``rate`` (D, O, B) the share of training digits whose
+    best candidate beats every held-out digit, ``threshold`` (D, n) each one's best held-out SSIM; ``chance`` /
+    ``prior_chance`` (D, chance_draws) the rate of held-out digits / uniform pixels in place of the candidates."""
 
     config: BiasShiftConfig
     offsets: torch.Tensor
@@ -166,14 +175,20 @@ class BiasShiftResult(Result):
     ssim: torch.Tensor
     recon: torch.Tensor
     nearest: torch.Tensor
+    rate: torch.Tensor
+    threshold: torch.Tensor
+    chance: torch.Tensor
+    prior_chance: torch.Tensor
     image_shape: tuple = (1, 8, 8)
 
     name = "bias_shift"
-    _json_fields = ("offsets", "biases", "draws", "median", "fraction", "shared", "kkt", "eps_rel",
-                    "mean_estimate", "ones_in_row_space")
+    _json_fields = ("offsets", "biases", "draws", "rate", "chance", "prior_chance", "ssim", "threshold", "median",
+                    "fraction", "shared", "kkt", "eps_rel", "mean_estimate", "ones_in_row_space")
     columns = {
         "offset": "the secret offset s",
         "bias": "1 with a first-layer bias, 0 without",
+        "leaked": "share of training digits whose best candidate beats every held-out digit (median over draws)",
+        "chance": "the same share for held-out digits in place of the candidates (median)",
         "median_ssim": "median best SSIM of the uninformed attack (median over draws)",
         "fraction": "share at SSIM ≥ 0.7 (median over draws; not calibrated)",
         "shared": "training images sharing their best candidate (median over draws)",
@@ -187,7 +202,8 @@ class BiasShiftResult(Result):
     def rows(self) -> list[dict]:
         """One row per (offset, bias): medians over the draws."""
         med = lambda a: a.double().quantile(0.5).item()
-        return [{"offset": float(o), "bias": int(b), "median_ssim": med(self.median[:, i, j]),
+        return [{"offset": float(o), "bias": int(b), "leaked": med(self.rate[:, i, j]),
+                 "chance": med(self.chance), "median_ssim": med(self.median[:, i, j]),
                  "fraction": med(self.fraction[:, i, j]), "shared": med(self.shared[:, i, j]),
                  "eps_rel": med(self.eps_rel[:, i, j]), "mean_estimate": med(self.mean_estimate[:, i, j])}
                 for i, o in enumerate(self.offsets) for j, b in enumerate(self.biases)]
@@ -205,28 +221,51 @@ def bias_shift(config: BiasShiftConfig, run: Run) -> dict:
 
     """
     keys = ("median", "fraction", "shared", "kkt", "eps_rel", "mean_estimate", "ones_in_row_space", "ssim",
-            "recon", "nearest")
-    out = {k: [] for k in keys}
+            "recon", "nearest", "rate")
+    out = {k: [] for k in (*keys, "threshold", "chance", "prior_chance")}
     for draw in config.draws:
+        base = None
         for offset in config.offsets:
             for bias in config.biases:
                 spec = config.spec(draw, offset, bias)
                 tn = run.network(spec)
+                box = pixel_prior(config.box, tn.mean)
                 res = run.attack(tn.net, tn.X, tn.y, config.candidates_per_point * spec.n, config.attack,
-                                 prior=pixel_prior(config.box, tn.mean), seeds=attack_seeds(draw, config.restarts))
+                                 prior=box, seeds=attack_seeds(draw, config.restarts))
                 pooled = pool_scores(tn.X_clean, res.candidates, mean=tn.mean, image_shape=(1, 8, 8),
                                      rescale=True, kkt=res.kkt)
+                if base is None:   # the nulls of this draw: the same for every offset and bias (rescaled SSIM)
+                    base = _nulls(spec, tn, res.candidates, box, config)
+                verdict = dataclasses.replace(base[0], score=pooled.score)
                 order = pooled.score.argsort(descending=True)[:config.top_k]
                 cell = {"median": pooled.median, "fraction": pooled.fraction, "shared": pooled.shared,
                         "kkt": pooled.kkt.median(), "eps_rel": kkt_residual(tn.net, tn.X, tn.y),
                         "mean_estimate": res.candidates.double().mean(), "ones_in_row_space": ones_in_row_space(tn.net),
-                        "ssim": pooled.score, "recon": pooled.best_candidates[order], "nearest": pooled.X[order]}
+                        "ssim": pooled.score, "recon": pooled.best_candidates[order], "nearest": pooled.X[order],
+                        "rate": verdict.rate}
                 for k, v in cell.items():
                     out[k].append(result_tensor(v))
+        out["threshold"].append(base[0].threshold)
+        out["chance"].append(base[0].chance)
+        out["prior_chance"].append(base[1].chance)
     D, O, B = len(config.draws), len(config.offsets), len(config.biases)
+    nulls = {k: torch.stack(out.pop(k)) for k in ("threshold", "chance", "prior_chance")}
     return dict(offsets=result_tensor(config.offsets), biases=torch.tensor(config.biases),
-                draws=torch.tensor(config.draws),
+                draws=torch.tensor(config.draws), **nulls,
                 **{k: torch.stack(v).reshape(D, O, B, *v[0].shape) for k, v in out.items()})
+
+
+def _nulls(spec: NetSpec, tn, candidates, box, config: BiasShiftConfig) -> tuple:
+    """Rule (i) for the first attack of a draw (its threshold and held-out chance hold for every candidate set
+    of this size: ``dataclasses.replace(verdict, score=...)``) and its chance for samples of the prior ``box``.
+    The score is rescaled SSIM in pixel coordinates, blind to the shift: the clean training images
+    (``tn.X_clean``) and the data set's other digits score as the shifted ones would."""
+    images = digits(spec.n, classes=spec.classes, seed=spec.seed, center=spec.center)
+    held = digits_held_out(spec.n, spec.classes, spec.seed, center=spec.center).X
+    scoring = Scoring("ssim", image_shape=DIGITS_IMAGE_SHAPE, mean=images.mean, rescale=True)
+    common = dict(scoring=scoring, chance_draws=config.chance_draws, seed=spec.seed)
+    return (beats_held_out(tn.X_clean, candidates, held, **common),
+            beats_held_out(tn.X_clean, candidates, held, null=box, **common))
 
 
 def plot_bias_shift(result, axes=None):

@@ -4,13 +4,12 @@ result, computation and figure of the experiment (chapter "Shifted images")."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 
 from reconleak_core.checks import check_reals, set_frozen
-from reconleak_core.experiments.core import Result, Run, check_scale, experiment, result_tensor
+from reconleak_core.experiments.core import Result, Run, experiment, result_tensor
 from reconleak_core.experiments.secret_shift import SecretShiftConfig, shift_grid
 from reconleak_core.viz import plot_curves, two_panels
 
@@ -39,14 +38,9 @@ class ShiftGuessConfig(SecretShiftConfig):
 
     @classmethod
     def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> ShiftGuessConfig:
-        """:class:`.SecretShiftConfig`'s presets, lighter at book scale, where chapter "Shifted images" runs
-        it over several data draws: networks of width 300 (their weights are committed checkpoints,
-        ``trained_nets.CHECKPOINTS``, for seeds 0–2) and one restart of 1000 steps per (offset, guess)."""
-        config = super().preset(scale, arch=arch, seed=seed)
-        if check_scale(scale) != "book" or arch != "two_layer":
-            return config
-        return dataclasses.replace(config, net=dataclasses.replace(config.net, width=300), restarts=1,
-                                   attack=dataclasses.replace(config.attack, steps=1000))
+        """:class:`.SecretShiftConfig`'s presets (the networks of chapter "Shifted images" at book scale), over the
+        grid of every offset as a guess."""
+        return super().preset(scale, arch=arch, seed=seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +50,9 @@ class ShiftGuessResult(Result):
     ``fraction`` ≥ ``pooling.RECOVERED_SSIM``, ``shared`` (average-ness) and ``kkt`` (median over restarts), all (O,
     G); ``eps_rel`` (O,) of each offset's network;
     ``recon`` / ``nearest`` (O, G, top_k, 64): the best reconstructions (rescaled, pixel coordinates) and their
-    training images, best first. ``guess == 0`` is the uninformed attack, ``guess == offset`` the informed one."""
+    training images, best first. ``guess == 0`` is the uninformed attack, ``guess == offset`` the informed one.
+    Calibrated as :class:`.SecretShiftResult`: ``rate``, ``mix`` (O, G), ``score`` (O, G, n), ``threshold``,
+    ``chance``, ``prior_chance``, ``mix_chance``."""
 
     config: ShiftGuessConfig
     offsets: torch.Tensor
@@ -69,13 +65,24 @@ class ShiftGuessResult(Result):
     eps_rel: torch.Tensor
     recon: torch.Tensor
     nearest: torch.Tensor
+    rate: torch.Tensor
+    score: torch.Tensor
+    mix: torch.Tensor
+    threshold: torch.Tensor
+    chance: torch.Tensor
+    prior_chance: torch.Tensor
+    mix_chance: torch.Tensor
     image_shape: tuple = (1, 8, 8)
 
     name = "shift_guess"
-    _json_fields = ("offsets", "guesses", "median", "fraction", "shared", "kkt", "eps_rel")
+    _json_fields = ("offsets", "guesses", "rate", "chance", "prior_chance", "score", "threshold", "mix", "mix_chance",
+                    "median", "fraction", "shared", "kkt", "eps_rel")
     columns = {
         "offset": "the secret offset s",
         "guess": "the attacker's guess g (box [g, 1 + g])",
+        "leaked": "share of training digits whose best candidate beats every held-out digit",
+        "chance": "the same share for held-out digits in place of the candidates (median over null draws)",
+        "mix": "median gain of a convex mix of 3 training images over the nearest one (averages)",
         "median": "median best SSIM (min-max rescaled)",
         "shared": "training images sharing their best candidate",
         "kkt": "median final KKT loss over restarts",
@@ -95,18 +102,20 @@ class ShiftGuessResult(Result):
 
     def by_attacker(self, field: str = "median") -> dict:
         """The paper's two attackers read off the grid, per offset: ``{"uninformed [0, 1]": column g = 0,
-        "informed [s, 1+s]": diagonal g = s}`` of the (O, G) field ``field`` (median, fraction, shared or
-        kkt). Needs 0 and every offset among the guesses (the default grid)."""
-        if field not in ("median", "fraction", "shared", "kkt"):
-            raise ValueError(f"field must be one of median, fraction, shared, kkt, got {field!r}")
+        "informed [s, 1+s]": diagonal g = s}`` of the (O, G) field ``field`` (rate, mix, median, fraction,
+        shared or kkt). Needs 0 and every offset among the guesses (the default grid)."""
+        if field not in ("rate", "mix", "median", "fraction", "shared", "kkt"):
+            raise ValueError(f"field must be one of rate, mix, median, fraction, shared, kkt, got {field!r}")
         values = getattr(self, field)
         cells = [self.at(o, 0.0) for o in self.offsets.tolist()], [self.at(o, o) for o in self.offsets.tolist()]
         return {name: torch.stack([values[i, j] for i, j in where])
                 for name, where in zip(("uninformed [0, 1]", "informed [s, 1+s]"), cells)}
 
     def rows(self) -> list[dict]:
-        return [{"offset": o, "guess": g, "median": self.median[i, j], "shared": self.shared[i, j],
-                 "kkt": self.kkt[i, j], "eps_rel": self.eps_rel[i]}
+        chance = self.chance.median().item()
+        return [{"offset": o, "guess": g, "leaked": self.rate[i, j], "chance": chance, "mix": self.mix[i, j],
+                 "median": self.median[i, j], "shared": self.shared[i, j], "kkt": self.kkt[i, j],
+                 "eps_rel": self.eps_rel[i]}
                 for i, o in enumerate(self.offsets) for j, g in enumerate(self.guesses)]
 
 
@@ -127,16 +136,20 @@ def shift_guess(config: ShiftGuessConfig, run: Run) -> dict:
 
 
 def plot_shift_guess(result):
-    """``experiments.shift_guess``: median best SSIM and "average-ness" (training images sharing their best
-    candidate) against the secret offset s, for the guess g = 0 (uninformed) and g = s (informed); both
-    must be on the result's grid of guesses. Returns the ``Figure``."""
+    """``experiments.shift_guess``: the share of training digits leaked beyond every held-out digit and the mixture
+    gain of the best candidates ("averages") against the secret offset s, for the guess g = 0 (uninformed) and
+    g = s (informed), each beside its chance level (held-out digits in place of the candidates, 95th percentile);
+    both guesses must be on the result's grid. Returns the ``Figure``."""
     offsets = [float(o) for o in result.offsets]
     zero = result.at(offsets[0], 0.0)[1]
     diagonal = [result.at(o, o) for o in offsets]
     fig, axes = two_panels()
-    for ax, values, ylabel, title in ((axes[0], result.median, "median best SSIM", "reconstruction quality"),
-                                      (axes[1], result.shared, "images sharing a candidate", "average-ness")):
+    for ax, values, null, ylabel, title in (
+            (axes[0], result.rate, result.chance, "share leaked (rule (i))", "leak against chance"),
+            (axes[1], result.mix, result.mix_chance, "median mixture gain", "averages against chance")):
         curves = {"guess g = 0": values[:, zero], "guess g = s": torch.stack([values[i, j] for i, j in diagonal])}
         plot_curves(offsets, curves, xlabel="secret offset s", ylabel=ylabel, title=title, ax=ax)
+        ax.axhline(null.double().quantile(0.95).item(), color="0.5", ls=":", lw=1, label="chance, 95th pct.")
+        ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
