@@ -22,6 +22,7 @@ CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 DEFINITIONS = {
     ("01_homogeneous_networks", "3.2"): "the live slider's largest scale, 10^0.5 (FloatLogSlider max=0.5)",
     ("01_homogeneous_networks", "1.1"): "an exercise's instruction: multiply W by 1.1",
+    ("08_open_questions", "0.02"): "the deep preset's training step (lr 0.02 in experiments.core.digits_spec)",
     ("02_reconstruction_attack", "0.5"): "Haim et al.'s DSSIM = (1 − SSIM)/2 is 0.5 at SSIM 0 (a definition)",
 }
 
