@@ -33,7 +33,15 @@ from __future__ import annotations
 
 import torch
 
-from reconleak_core.checks import as_tensor, check_labels, check_points, check_positive
+from reconleak_core.checks import (
+    as_tensor,
+    check_finite,
+    check_labels,
+    check_points,
+    check_positive,
+    check_reals,
+    is_sequence,
+)
 
 __all__ = ["plane_basis", "side_basis", "plot_points_2d", "plot_activation_regions", "plot_curves", "image_grid",
            "draw_image_rows", "as_image", "subplots", "two_panels", "COLUMN_INCHES"]
@@ -63,6 +71,9 @@ def two_panels():
 def _axes(ax, figsize):
     """``(fig, ax)``: a new figure when ``ax`` is None, else the figure ``ax`` belongs to."""
     if ax is None:
+        if not is_sequence(figsize) or len(figsize) != 2:
+            raise TypeError(f"figsize must be (width, height) in inches, got {figsize!r}")
+        figsize = check_reals(figsize, "figsize", positive=True)
         fig, ax = _pyplot().subplots(figsize=figsize)
         return fig, ax
     if not hasattr(ax, "figure") or not hasattr(ax, "scatter"):
@@ -259,8 +270,15 @@ def plot_curves(x, curves, *, xlabel: str, ylabel: str, title: str | None = None
 
     ``spread``: optional mapping label → (low, high), each as long as ``x`` (e.g. the range over seeds or
     data draws of a curve of medians), drawn as a shaded band around that curve. The result is the ``Figure``.
+    Non-finite values (an infinite split distance, say) and, on a log axis, values ≤ 0 leave gaps in their line.
     """
-    x = as_tensor(x, "x", dtype=torch.float64).reshape(-1)
+    x = as_tensor(x, "x", dtype=torch.float64)
+    if x.dim() > 1:
+        raise ValueError(f"x must be one-dimensional, got shape {tuple(x.shape)}")
+    x = x.reshape(-1)
+    for label, name in ((xlabel, "xlabel"), (ylabel, "ylabel")):
+        if not isinstance(label, str):
+            raise TypeError(f"{name} must be a string, got {type(label).__name__}")
     if not hasattr(curves, "items") or not curves:
         raise ValueError("curves must be a non-empty mapping from label to values")
     if spread is not None and not (hasattr(spread, "items") and set(spread) <= set(curves)):
@@ -294,7 +312,7 @@ def plot_curves(x, curves, *, xlabel: str, ylabel: str, title: str | None = None
 def as_image(img, image_shape=None, where: str = "image"):
     """An image as a NumPy array (H, W) or (H, W, C) with values as given: a tensor or array of shape (H, W),
     (H, W, 3), (3, H, W), or a flat vector with ``image_shape``; ``where`` names it in error messages."""
-    img = as_tensor(img, where, dtype=torch.float64).detach().cpu()
+    img = check_finite(as_tensor(img, where, dtype=torch.float64).detach().cpu(), where)
     if image_shape is not None:
         if img.numel() != int(torch.tensor(image_shape).prod()):
             raise ValueError(f"{where} has {img.numel()} values, which do not fit image_shape {tuple(image_shape)}")
