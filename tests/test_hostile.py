@@ -8,10 +8,13 @@ of a module that exits. The last test runs every tenth case of the sweep itself 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import pathlib
 import re
+import resource
+import signal
 import subprocess
 import sys
 
@@ -47,9 +50,33 @@ NET, X, Y, LAM = kkt.simplex_kkt_point(4)
 HUGE = 10**13
 
 
+class _Hang(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _bounded(seconds: int = 30, extra_bytes: int = 4 * 2**30):
+    """At most ``seconds`` and ``extra_bytes`` more address space for the block: without the library's checks
+    these cases hang or ask for terabytes, and a test must fail, not hang or take the machine's memory."""
+    def alarm(*_):
+        raise _Hang(f"no answer in {seconds} s")
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    size = int(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmSize:"))) * 1024
+    limit = size + extra_bytes if hard == resource.RLIM_INFINITY else min(size + extra_bytes, hard)
+    old = signal.signal(signal.SIGALRM, alarm)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 def ours(call, pattern: str, kinds=(TypeError, ValueError)):
     """``call()`` raises one of ``kinds`` from a reconleak_core frame, with a message matching ``pattern``."""
-    with pytest.raises(kinds) as info:
+    with pytest.raises(kinds) as info, _bounded():
         call()
     assert type(info.value) in kinds, f"raw {type(info.value).__name__}: {info.value}"
     assert "/reconleak_core/" in info.traceback[-1].path.as_posix(), f"raised outside the library: {info.value}"
