@@ -91,7 +91,8 @@ def _import_plugins(argv) -> None:
     """Import the modules named by ``--import`` before the parser lists the experiments: their
     registrations join :data:`reconleak_core.experiments.EXPERIMENTS`. Raises ``ValueError`` for a module
     that cannot be imported, whatever the reason: not found, a relative name, a syntax error, or any
-    exception its own code raises while it is imported (named with its type and message, no traceback)."""
+    exception its own code raises while it is imported (named with its type and message, no traceback), or a
+    ``sys.exit()`` it calls."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--import", dest="imports", action="append", default=[])
     known, _ = pre.parse_known_args(argv)
@@ -108,6 +109,8 @@ def _import_plugins(argv) -> None:
                              f"{exc.lineno})") from None
         except Exception as exc:  # noqa: BLE001 - any error of the user's module, reported in one line
             raise ValueError(f"--import {module}: importing it raised {type(exc).__name__}: {exc}") from None
+        except SystemExit as exc:  # a module that calls sys.exit() while it is imported
+            raise ValueError(f"--import {module}: importing it called sys.exit({exc.code!r})") from None
 
 
 def _format(value) -> str:

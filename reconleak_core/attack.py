@@ -273,7 +273,7 @@ class AttackResult:
             raise TypeError(f"member index must be an integer, got {type(k).__name__} {k!r}")
         k = int(k)
         if not -len(self.members) <= k < len(self.members):
-            raise IndexError(f"member index {k!r} out of range for {len(self.members)} members")
+            raise ValueError(f"member index {k!r} out of range for {len(self.members)} members")
         return AttackResult(self.candidates[k], self.lam[k], self.labels, self.history[:, k], self.kkt[k],
                             self.config, (self.members[k],))
 
@@ -319,17 +319,24 @@ def _member_sizes(kwargs: dict) -> dict:
 
 def member_count(kwargs: dict) -> int:
     """K of a :func:`reconstruct_batch` call with keyword arguments ``kwargs``, as the call counts it (1 when
-    nothing is per member; the call itself refuses keywords that disagree)."""
+    nothing is per member); ``ValueError`` when the per-member keywords disagree or one is empty."""
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"kwargs must be a dict of reconstruct_batch keyword arguments, got {type(kwargs).__name__}")
     sizes = _member_sizes(kwargs)
-    return next(iter(sizes.values())) if sizes else 1
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"the per-member keywords disagree on the number of members: {sizes}")
+    return check_int(next(iter(sizes.values())) if sizes else 1, f"the number of members ({sizes})")
 
 
 def member_slice(kwargs: dict, start: int, stop: int) -> dict:
     """The keyword arguments of a :func:`reconstruct_batch` call restricted to members ``start..stop-1``: member
-    j of the returned call computes what member ``start + j`` of the whole call computes.
+    j of the returned call computes what member ``start + j`` of the whole call computes; 0 ≤ start < stop ≤ K.
 
     ``kwargs``: the call's keyword arguments; ``start``, ``stop``: the member range.
     """
+    K = member_count(kwargs)
+    start = check_int(start, "start", minimum=0)
+    stop = check_int(stop, "stop", minimum=start + 1, maximum=K)
     out = dict(kwargs)
     for name in PER_MEMBER:
         if is_sequence(kwargs.get(name)):
@@ -540,6 +547,8 @@ def _member_table(*, K: int, init, seeds, init_scales, init_radii, priors, lrs, 
     elif isinstance(init, str) and init in ("gaussian", "sphere"):
         kind = init
         if kind == "gaussian":
+            if any(r is not None for r in init_radii):
+                raise ValueError("init_radius applies to init='sphere'; init='gaussian' takes init_scale")
             init_scales = tuple(check_positive(config.init_scale if s is None else s, "init_scale")
                                 for s in init_scales)
             init_radii = (None,) * K
@@ -583,6 +592,9 @@ def _attack(net, n_candidates, *, members: _Members, init, init_basis, labels, c
     d = input_dim(net)
     if d is None:
         raise ValueError("cannot infer the network's input dimension: give it an integer attribute 'd'")
+    check_memory(8 * 4 * len(members.seeds) * m * (d + 1),
+                 f"n_candidates={m} (candidates, multipliers and their optimiser states, "
+                 f"{len(members.seeds)} member(s))")
     if labels is None:
         y = torch.where(torch.arange(m) % 2 == 0, 1.0, -1.0).to(torch.float64)
     else:

@@ -140,7 +140,7 @@ def _loss_and_grad(objective, state: _LoopState, *, penalty_prior, weight: float
     kkt, gX, gl = objective.value_and_grad(X, lam, check=False)
     if penalty_prior is None:
         return kkt, kkt, gX, gl
-    penalty, grad = penalty_and_grad(penalty_prior, X)   # a stacked prior may broadcast X to (1, m, d)
+    penalty, grad = penalty_and_grad(penalty_prior, X, check=False)   # a stacked prior may broadcast X to (1, m, d)
     return kkt, kkt + weight * penalty, gX + weight * grad.reshape(X.shape), gl
 
 

@@ -69,8 +69,13 @@ def file_sha256(path) -> str:
 
 def cache_root(root=None) -> Path:
     """The cache folder: ``root``, else ``$RECONLEAK_CACHE``, else ``$XDG_CACHE_HOME/reconleak``,
-    else ``~/.cache/reconleak``. Nothing is created."""
+    else ``~/.cache/reconleak``. Nothing is created. A ``root`` that is not a path (str or ``os.PathLike``), or
+    that holds a NUL character, raises ``TypeError``/``ValueError``."""
     if root is not None:
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"the cache root must be a folder path (str or Path), got {type(root).__name__} {root!r}")
+        if "\0" in os.fspath(root):
+            raise ValueError(f"the cache root {root!r} holds a NUL character: it is not a valid path")
         return Path(root)
     if os.environ.get("RECONLEAK_CACHE"):
         return Path(os.environ["RECONLEAK_CACHE"])
@@ -106,7 +111,11 @@ def _canonical(value, where: str):
 def _config_json(config) -> str:
     if not (isinstance(config, Mapping) or (dataclasses.is_dataclass(config) and not isinstance(config, type))):
         raise TypeError(f"config must be a dataclass instance or a dict, got {type(config).__name__}")
-    return json.dumps(_canonical(config, "config"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    try:
+        canonical = _canonical(config, "config")
+    except RecursionError:
+        raise ValueError("config is nested too deeply (or refers to itself): it cannot be keyed") from None
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def cache_key(config) -> str:

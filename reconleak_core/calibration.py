@@ -48,12 +48,25 @@ all N, which is harder to beat than the chance draws' N − M: the chance rate e
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import torch
 
-from reconleak_core.checks import as_tensor, check_bool, check_fraction, check_int, check_points, check_seed
+from reconleak_core.checks import (
+    as_tensor,
+    check_bool,
+    check_finite,
+    check_fraction,
+    check_image_shape,
+    check_int,
+    check_points,
+    check_seed,
+    is_sequence,
+)
 from reconleak_core.pooling import METRICS, score_matrix
+from reconleak_core.runtime import check_memory
 
 __all__ = ["Scoring", "Verdict", "Calibration", "null_candidates", "beats_held_out", "beats_null_quantile",
            "calibrate", "MIN_NULL_DRAWS"]
@@ -85,8 +98,14 @@ class Scoring:
         check_bool(self.rescale, "Scoring.rescale")
         if self.rescale and self.metric != "ssim":
             raise ValueError("Scoring(rescale=True) is Haim et al.'s image scoring: it needs metric='ssim'")
+        if self.image_shape is not None:
+            dims = tuple(self.image_shape) if is_sequence(self.image_shape) else ()
+            integral = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in dims)
+            object.__setattr__(self, "image_shape", check_image_shape(self.image_shape, math.prod(dims) if integral
+                                                                      else 0))
         if self.mean is not None:
-            object.__setattr__(self, "mean", as_tensor(self.mean, "Scoring.mean", dtype=torch.float64).reshape(-1))
+            mean = as_tensor(self.mean, "Scoring.mean", dtype=torch.float64).reshape(-1)
+            object.__setattr__(self, "mean", check_finite(mean, "Scoring.mean"))
 
     @property
     def higher_is_better(self) -> bool:
@@ -270,9 +289,12 @@ def null_candidates(source, shape, *, seed: int = 0) -> torch.Tensor:
     (drawn without replacement, so N must be at least the number of candidates). All prod(shape[:-1]) candidates
     are ONE draw, reshaped (e.g. ``shape = attack_result.candidates.shape``, (K, m, d)); ``seed`` seeds it.
     """
+    if not is_sequence(shape):
+        raise TypeError(f"shape must be a sequence of sizes such as (M, d), got {type(shape).__name__} {shape!r}")
     shape = tuple(check_int(s, "shape entry") for s in shape)
     if len(shape) < 2:
         raise ValueError(f"shape must be (M, d) or (K, m, d), ending with the points' dimension d, got {shape}")
+    check_memory(8 * math.prod(shape), f"null candidates of shape {shape}")
     kind, source = _source(source, shape[-1])
     generator = torch.Generator().manual_seed(check_seed(seed))
     M, d = torch.Size(shape[:-1]).numel(), shape[-1]
@@ -291,6 +313,7 @@ def _checked(X, candidates, scoring, chance_draws: int, seed: int):
     X = check_points(X, "X", dtype=torch.float64)
     M = _size(candidates, X.shape[1])
     chance_draws = check_int(chance_draws, "chance_draws")
+    check_memory(8 * chance_draws * X.shape[0], f"chance_draws={chance_draws} (one best score per draw and point)")
     return X, M, chance_draws, torch.Generator().manual_seed(check_seed(seed))
 
 
@@ -339,6 +362,7 @@ def beats_null_quantile(X, candidates, null, *, scoring: Scoring, draws: int = M
     """
     X, M, chance_draws, generator = _checked(X, candidates, scoring, chance_draws, seed)
     draws = check_int(draws, "draws", MIN_NULL_DRAWS)
+    check_memory(8 * draws * X.shape[0], f"draws={draws} (one best score per draw and point)")
     level = check_fraction(level, "level")
     if level == 0:
         raise ValueError("level must be in (0, 1), e.g. 0.95")

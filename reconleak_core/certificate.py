@@ -39,7 +39,7 @@ from scipy.optimize import nnls
 from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import nn
 
-from reconleak_core.checks import check_fraction, check_int, check_network, scalar_output
+from reconleak_core.checks import check_fraction, check_int, check_network, check_real, scalar_output
 from reconleak_core.kkt import check_data, margins, normalize_margin, stationarity_sum
 from reconleak_core.models import TwoLayerReLU, network_degree, parameter_vector
 
@@ -71,6 +71,15 @@ class Certificate:
     norm: float
     degree: int
     kinks: int = 0
+
+    def __post_init__(self):
+        for name in ("eps", "eps_rel", "delta", "norm"):
+            check_real(getattr(self, name), f"Certificate.{name}")
+        for name in ("lam", "support", "margins"):
+            if not isinstance(getattr(self, name), torch.Tensor):
+                raise TypeError(f"Certificate.{name} must be a tensor, got {type(getattr(self, name)).__name__}")
+        check_int(self.degree, "Certificate.degree")
+        check_int(self.kinks, "Certificate.kinks", minimum=0)
 
 
 class ClarkeForm(Protocol):
@@ -111,6 +120,8 @@ A subclass inherits the hooks of its nearest registered base class; register ``N
 
 def clarke_form(net: nn.Module) -> ClarkeForm | None:
     """The registered :class:`ClarkeForm` of ``net``'s class (nearest in its MRO), or ``None`` (generic certificate)."""
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     return next((CLARKE_FORMS[cls] for cls in type(net).__mro__ if cls in CLARKE_FORMS), None)
 
 

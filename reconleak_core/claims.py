@@ -175,6 +175,9 @@ def holds(claim: str, condition: bool, **measured) -> None:
         condition = bool(condition.item())
     if not isinstance(condition, (bool, np.bool_)):
         raise TypeError(f"condition must be a bool, got {type(condition).__name__}")
+    numbers = {key: value for key, value in measured.items() if isinstance(value, (Real, np.ndarray, torch.Tensor))
+               and not isinstance(value, (bool, np.bool_)) and np.asarray(value).dtype.kind in "iuf"}
+    _measured(claim, **numbers)
     if not condition:
         raise ClaimFailed(claim, "the condition is false", measured)
     _passed(claim)
@@ -348,5 +351,7 @@ def spread(values, digits: int = 3) -> str:
     values = _values(values, "values")
     if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
         raise ValueError(f"digits must be a positive integer, got {digits!r}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"values must be finite to be summarised (a diverged run is no evidence), got {values}")
     return (f"median {np.median(values):.{digits}g} (range {values.min():.{digits}g}–{values.max():.{digits}g}, "
             f"{len(values)} run{'s' if len(values) != 1 else ''})")

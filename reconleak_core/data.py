@@ -47,20 +47,23 @@ from reconleak_core.checks import (
     check_bool,
     check_finite,
     check_float_dtype,
+    check_image_shape,
     check_int,
     check_points,
     check_positive,
     check_real,
     check_seed,
+    is_sequence,
 )
 from reconleak_core.priors import Box
-from reconleak_core.runtime import progress_bar
+from reconleak_core.runtime import check_memory, progress_bar
 
 __all__ = [
     "sphere",
     "sphere_held_out",
     "digits",
     "digits_held_out",
+    "digit_labels",
     "load_cifar10",
     "shift",
     "ImageSet",
@@ -101,6 +104,7 @@ def _sphere_draw(n: int, d: int, subspace_dim: int | None, radius: float, seed: 
     if k > d:
         raise ValueError(f"subspace_dim must be at most d={d}, got {k}")
     radius = check_positive(radius, "radius")
+    check_memory(8 * ((n + extra) * (k + d) + d * k), f"sphere points (n={n}, extra={extra}, d={d})")
     gen = torch.Generator().manual_seed(check_seed(seed))
     Z = torch.randn(n, k, generator=gen, dtype=torch.float64)
     Z = Z / Z.norm(dim=1, keepdim=True) * radius
@@ -189,6 +193,14 @@ class ImageSet:
     offset: float
     image_shape: tuple
 
+    def __post_init__(self):
+        if not (isinstance(self.X, torch.Tensor) and isinstance(self.y, torch.Tensor)):
+            raise TypeError("ImageSet.X and ImageSet.y must be tensors")
+        if self.y.dim() != 1 or self.X.dim() < 2 or len(self.y) != len(self.X):
+            raise ValueError(f"ImageSet needs X of shape (n, ...) and y of shape (n,), got {tuple(self.X.shape)} "
+                             f"and {tuple(self.y.shape)}")
+        check_image_shape(self.image_shape, int(np.prod(self.X.shape[1:])))
+
     def __iter__(self):
         return iter((self.X, self.y))
 
@@ -262,6 +274,9 @@ def _binary_labels(classes, targets: np.ndarray, names, default: str, default_po
         if classes != default:
             raise ValueError(f"classes must be {default!r} or a pair (a, b) of classes, got {classes!r}")
         return np.where(np.isin(targets, default_positive), 1, -1)
+    if not is_sequence(classes):
+        raise TypeError(f"classes must be {default!r} or a pair (a, b) of classes, got {type(classes).__name__} "
+                        f"{classes!r}")
     try:
         pair = tuple(classes)
     except TypeError:
@@ -280,6 +295,12 @@ def _binary_labels(classes, targets: np.ndarray, names, default: str, default_po
     return np.where(targets == index[0], 1, np.where(targets == index[1], -1, 0))
 
 
+def digit_labels(classes="odd_vs_even") -> np.ndarray:
+    """The label of each digit 0–9 in the binary task ``classes`` of :func:`digits`: +1, −1, or 0 (not in the
+    task); ``ValueError``/``TypeError`` for a ``classes`` that names no task (checked without loading data)."""
+    return _binary_labels(classes, np.arange(10), tuple(str(k) for k in range(10)), "odd_vs_even", (1, 3, 5, 7, 9))
+
+
 def _digits_draw(n, classes, seed):
     """scikit-learn's digits, their ±1 labels, the indices of the task's images and those of the draw."""
     n = check_int(n, "n", allow_none=True)
@@ -287,7 +308,7 @@ def _digits_draw(n, classes, seed):
     from sklearn.datasets import load_digits  # lazy: scikit-learn takes a second to import, only for digits
 
     bunch = load_digits()
-    labels = _binary_labels(classes, bunch.target, tuple(str(k) for k in range(10)), "odd_vs_even", (1, 3, 5, 7, 9))
+    labels = digit_labels(classes)[bunch.target]
     inside = np.flatnonzero(labels != 0)
     return bunch.images, labels, inside, inside[_balanced_indices(labels[inside], n, seed)]
 

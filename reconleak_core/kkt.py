@@ -46,6 +46,7 @@ from torch import nn
 
 from reconleak_core.checks import (
     as_tensor,
+    check_bool,
     check_float_dtype,
     check_int,
     check_labels,
@@ -58,6 +59,7 @@ from reconleak_core.checks import (
     scalar_output,
 )
 from reconleak_core.models import GATE_FORMS, TwoLayerReLU, input_dim, network_degree, soft_gate_relu
+from reconleak_core.runtime import check_memory
 
 __all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "PENALTY_FORMS", "LAM_SCALES",
            "ClosedForm", "CLOSED_FORMS", "closed_form", "gate_aware",
@@ -81,6 +83,8 @@ def gate_aware(net: nn.Module) -> bool:
 
     ``net`` is the network.
     """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     try:
         return "gate" in inspect.signature(net.forward).parameters
     except (TypeError, ValueError):
@@ -101,6 +105,9 @@ def check_data(net: nn.Module, X, y, *, batched: bool = False):
 
     ``net`` is the network; ``batched`` allows leading batch dimensions.
     """
+    batched = check_bool(batched, "batched")
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     dtype, device = _dtype(net), _device(net)
     X = check_points(X, "X", d=input_dim(net), dtype=dtype, device=device, batched=batched)
     y = check_labels(y, dtype=dtype, device=device, batched=batched)
@@ -345,6 +352,8 @@ CLOSED_FORMS: dict = {}
 
 def closed_form(net: nn.Module) -> ClosedForm | None:
     """The registered :class:`ClosedForm` of ``net``'s class (nearest in its MRO), or ``None``."""
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     return next((CLOSED_FORMS[cls] for cls in type(net).__mro__ if cls in CLOSED_FORMS), None)
 
 
@@ -656,6 +665,7 @@ def simplex_kkt_point(n: int, d: int | None = None, dtype: torch.dtype = torch.f
     n = check_int(n, "n", minimum=2)  # a simplex needs two vertices
     d = n if d is None else check_int(d, "d", minimum=n)
     dtype = check_float_dtype(dtype)
+    check_memory(8 * (n * n + 2 * n * d), f"simplex_kkt_point(n={n}, d={d})")
     E = torch.eye(n, dtype=torch.float64) - 1.0 / n
     E = E / E.norm(dim=1, keepdim=True)
     X = torch.zeros(n, d, dtype=torch.float64)

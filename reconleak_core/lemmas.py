@@ -41,6 +41,7 @@ from scipy.optimize import linprog
 from reconleak_core.certificate import certificate
 from reconleak_core.checks import (
     as_tensor,
+    check_bool,
     check_finite,
     check_fraction,
     check_int,
@@ -276,6 +277,7 @@ def split(net: TwoLayerReLU, X, y, lam, i: int, nu, *, alpha: float, beta: float
     nu = _check_vector(nu, "nu", net, nonzero=True)
     alpha, beta = check_positive(alpha, "alpha"), check_positive(beta, "beta")
     margin_tol = check_fraction(margin_tol, "margin_tol")
+    keep_margin = check_bool(keep_margin, "keep_margin")
     W, _ = _weights(net)
     z, g = W @ X[i], W @ nu
     for step, name, side, sign in ((alpha, "alpha", "plus", "+"), (beta, "beta", "minus", "−")):

@@ -295,7 +295,7 @@ def span_residuals(X_train, X_rec) -> torch.Tensor:
     """
     X_train, X_rec = _point_pair(X_train, X_rec, "X_train", "X_rec")
     P = span_projector(X_train, X_train.shape[1], X_train.dtype)
-    return (X_rec - X_rec @ P).norm(dim=1)
+    return check_finite((X_rec - X_rec @ P).norm(dim=1), "the span residuals (points too large for their dtype?)")
 
 
 

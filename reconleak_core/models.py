@@ -65,20 +65,24 @@ import copy
 import math
 import numbers
 import weakref
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
 from reconleak_core.checks import (
+    check_bool,
     check_float_dtype,
     check_int,
     check_network,
+    check_not_meta,
     check_points,
     check_positive,
     check_seed,
     scalar_output,
 )
+from reconleak_core.runtime import check_memory
 
 __all__ = ["TwoLayerReLU", "HomogeneousMLP", "SoftGated", "GatedReLU", "soft_gate_relu", "GATE_FORMS",
            "homogeneity_degree", "network_degree", "input_dim", "parameter_vector", "span_projector"]
@@ -155,13 +159,14 @@ class TwoLayerReLU(nn.Module):
         self.width = width = check_int(width, "width")
         init_scale = check_positive(init_scale, "init_scale")
         _check_model_dtype(dtype)
+        check_memory(8 * width * (d + 2), f"TwoLayerReLU(d={d}, width={width})")
         gen = _generator(seed)
         W = torch.randn(width, d, generator=gen, dtype=torch.float64) * (init_scale / math.sqrt(d))
         if span is not None:
             W = W @ span_projector(span, d, torch.float64)
         if not isinstance(bias, bool):
             raise ValueError(f"bias must be True or False, got {bias!r}")
-        self.fixed_second_layer = bool(fixed_second_layer)
+        self.fixed_second_layer = check_bool(fixed_second_layer, "fixed_second_layer")
         self.bias = bias
         if self.fixed_second_layer:
             signs = torch.where(torch.arange(width) % 2 == 0, 1.0, -1.0).to(torch.float64)
@@ -222,6 +227,8 @@ class HomogeneousMLP(nn.Module):
     def __init__(self, d: int, widths, init_scale: float = 1.0, dtype: torch.dtype = torch.float64, seed: int = 0):
         super().__init__()
         self.d = d = check_int(d, "d")
+        if isinstance(widths, (str, Mapping)):
+            raise TypeError(f"widths must be a sequence of hidden layer sizes, got {type(widths).__name__}")
         try:
             widths = list(widths)
         except TypeError:
@@ -231,8 +238,9 @@ class HomogeneousMLP(nn.Module):
         widths = [check_int(w, f"widths[{k}]") for k, w in enumerate(widths)]
         init_scale = check_positive(init_scale, "init_scale")
         _check_model_dtype(dtype)
-        gen = _generator(seed)
         sizes = [d, *widths, 1]
+        check_memory(8 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])), f"HomogeneousMLP(d={d}, widths={widths})")
+        gen = _generator(seed)
         self.layers = nn.ModuleList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             layer = nn.Linear(fan_in, fan_out, bias=False, dtype=dtype)
@@ -276,6 +284,11 @@ def soft_gate_relu(z: torch.Tensor, alpha, form: str = "straight_through") -> to
     """
     if form not in GATE_FORMS:
         raise ValueError(f"gate form must be one of {GATE_FORMS}, got {form!r}")
+    if not isinstance(z, torch.Tensor):
+        raise TypeError(f"z must be a tensor of pre-activations, got {type(z).__name__}")
+    check_not_meta(z, "z")
+    if z.is_complex() or z.dtype == torch.bool:
+        raise TypeError(f"z must hold real numbers, got {z.dtype}")
     if alpha is None:
         return torch.relu(z)
     if isinstance(alpha, torch.Tensor) and alpha.dim() == 0 and alpha.is_floating_point() and not alpha.is_meta:
@@ -365,7 +378,11 @@ def parameter_vector(net: nn.Module) -> torch.Tensor:
 
     ``net`` is any ``torch.nn.Module``.
     """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     params = [p.reshape(-1) for p in net.parameters()]
+    for p in params:
+        check_not_meta(p, "a network parameter")
     if not params:
         raise ValueError("the network has no trainable parameters")
     return torch.cat(params)
@@ -374,10 +391,12 @@ def parameter_vector(net: nn.Module) -> torch.Tensor:
 def input_dim(net: nn.Module) -> int | None:
     """The input dimension d of ``net`` as the network protocol defines it: its integer attribute ``d``, else
     the ``in_features`` of its first layer when that is an ``nn.Linear``; ``None`` when neither tells (a
-    convolutional first layer, or no layer with weights)."""
+    convolutional first layer, or no layer with weights). A ``d`` that is not a positive integer raises."""
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     d = getattr(net, "d", None)
-    if isinstance(d, int) and not isinstance(d, bool):
-        return d
+    if d is not None and not isinstance(d, nn.Module):
+        return check_int(d, "the network's attribute d (its input dimension)")
     first = next((m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))), None)
     return first.in_features if isinstance(first, nn.Linear) else None
 
@@ -459,6 +478,8 @@ def homogeneity_degree(net: nn.Module, tol: float = 1e-6, seed: int = 0) -> int:
     """
     check_network(net)
     tol = check_positive(tol, "tol")
+    if tol >= 1:
+        raise ValueError(f"tol is a relative tolerance and must be below 1, got {tol}")
     seed = check_seed(seed)
     _check_structure(net)
     L = _measure_degree(net, tol, seed)

@@ -51,6 +51,7 @@ from reconleak_core.checks import (
     check_seed,
 )
 from reconleak_core.metrics import pairwise_distances, ssim
+from reconleak_core.runtime import check_memory
 
 __all__ = ["PooledResult", "pool_scores", "score_matrix", "pooled_attack", "METRICS", "RECOVERED_SSIM"]
 
@@ -266,6 +267,8 @@ def pooled_attack(net, X, y, *, restarts: int = 8, candidates_per_point: int = 1
     restarts = check_int(restarts, "restarts")
     candidates_per_point = check_int(candidates_per_point, "candidates_per_point")
     seed = check_seed(seed)
+    check_memory(8 * 4 * restarts * candidates_per_point * X.shape[0] * (X.shape[1] + 1),
+                 f"restarts={restarts} × candidates_per_point={candidates_per_point} candidates")
     _check_metric(metric, image_shape, X.shape[1])
     config = AttackConfig(steps=3000) if config is None else config
     res: AttackResult = reconstruct_trained(net, X, y, candidates_per_point * X.shape[0], executor=executor,

@@ -80,7 +80,16 @@ from dataclasses import dataclass
 
 import torch
 
-from reconleak_core.checks import as_tensor, check_float_dtype, check_int
+from reconleak_core.checks import (
+    as_tensor,
+    check_bool,
+    check_finite,
+    check_float_dtype,
+    check_int,
+    check_not_meta,
+    is_sequence,
+)
+from reconleak_core.runtime import get_device
 
 __all__ = ["Prior", "ENFORCE_MODES", "is_prior", "stack_priors", "penalty_and_grad", "Box", "Sphere", "Shift"]
 
@@ -141,8 +150,10 @@ class Prior:
 
 
 def is_prior(obj) -> bool:
-    """Whether ``obj`` has every member of the prior protocol (``enforce`` one of :data:`ENFORCE_MODES`)."""
-    return all(hasattr(obj, name) for name in _MEMBERS) and getattr(obj, "enforce", None) in ENFORCE_MODES
+    """Whether ``obj`` has every member of the prior protocol (``enforce`` one of :data:`ENFORCE_MODES`); a class
+    is not a prior (its instances may be)."""
+    return (not isinstance(obj, type) and all(hasattr(obj, name) for name in _MEMBERS)
+            and getattr(obj, "enforce", None) in ENFORCE_MODES)
 
 
 def stack_priors(priors: Sequence, *, d: int, dtype: torch.dtype, device):
@@ -154,7 +165,10 @@ def stack_priors(priors: Sequence, *, d: int, dtype: torch.dtype, device):
     ``priors`` holds one prior (or ``None``) per member; ``dtype`` and ``device`` are those of the stacked
     parameters.
     """
+    if isinstance(priors, str) or not is_sequence(priors) or not len(priors):
+        raise ValueError(f"priors must be a non-empty sequence (one prior or None per member), got {priors!r}")
     priors = list(priors)
+    d, dtype, device = check_int(d, "d"), check_float_dtype(dtype), get_device(device)
     if all(p is None for p in priors):
         return None
     for p in priors:
@@ -179,19 +193,35 @@ def _param(value, name: str) -> torch.Tensor:
     return tensor
 
 
-def penalty_and_grad(prior, X: torch.Tensor):
+def penalty_and_grad(prior, X: torch.Tensor, *, check: bool = True):
     """``(penalty(X), ∂ penalty(X).sum() / ∂X)`` of ``prior`` (penalty detached): the prior's own
     ``penalty_and_grad`` (an optional protocol member, a closed form) or else autograd of ``penalty``.
-
-    ``X`` ``(..., m, d)`` holds the candidates.
-    """
+    ``X`` is a real floating tensor of points (..., m, d) with ``d`` the prior's dimension. ``check=True``
+    (default) also refuses NaN or infinite points and a penalty or gradient that overflows (``ValueError``);
+    the attack loop passes ``check=False`` (it checks its candidates every few steps, without a sync per step)."""
+    if isinstance(prior, type) or not callable(getattr(prior, "penalty", None)):
+        raise TypeError(f"prior must be a prior with a penalty(X) method, got {type(prior).__name__}")
+    if not isinstance(X, torch.Tensor) or not X.is_floating_point():
+        raise TypeError(f"X must be a floating tensor of points, got {getattr(X, 'dtype', type(X).__name__)}")
+    check_not_meta(X, "X")
+    if X.dim() < 2:
+        raise ValueError(f"X must have shape (..., m, d), got shape {tuple(X.shape)}")
+    if check_bool(check, "check"):
+        check_finite(X, "X")
     own = getattr(prior, "penalty_and_grad", None)
-    if own is not None:
-        return own(X)
-    with torch.enable_grad():
-        Xg = X.detach().requires_grad_(True)
-        penalty = prior.penalty(Xg)
-        grad = torch.autograd.grad(penalty.sum(), Xg)[0] if penalty.requires_grad else torch.zeros_like(X)
+    try:
+        if own is not None:
+            penalty, grad = own(X)
+        else:
+            with torch.enable_grad():
+                Xg = X.detach().requires_grad_(True)
+                penalty = prior.penalty(Xg)
+                grad = torch.autograd.grad(penalty.sum(), Xg)[0] if penalty.requires_grad else torch.zeros_like(X)
+    except RuntimeError as exc:   # shapes that do not broadcast: points of another dimension than the prior's
+        raise ValueError(f"the prior cannot be evaluated on X of shape {tuple(X.shape)} ({exc})") from exc
+    if check:
+        check_finite(penalty, "the prior's penalty (points too large for their dtype?)")
+        check_finite(grad, "the prior's gradient (points too large for their dtype?)")
     return penalty.detach(), grad
 
 
@@ -428,7 +458,7 @@ class Shift:
         """
         if self.inner is None:
             return X.new_zeros(X.shape[:-2]), torch.zeros_like(X)
-        return penalty_and_grad(self.inner, X - self.offset.to(X))
+        return penalty_and_grad(self.inner, X - self.offset.to(X), check=False)
 
     def project(self, X: torch.Tensor) -> torch.Tensor:
         """offset + the inner prior's projection of X − offset.

@@ -129,7 +129,8 @@ def keep_freed_memory() -> bool:
 def setup(seed: int = 0, device: str = "auto", threads: int | None = 1) -> torch.device:
     """The book's standard setup: seed everything, choose the device, print versions and device.
 
-    ``threads`` sets torch's CPU thread count (``None`` keeps torch's default). The book's problems are
+    ``threads`` sets torch's CPU thread count (``None`` keeps torch's default; at most 4 per core, and
+    at least 64 allowed). The book's problems are
     tiny: on CPU one thread is several times faster than two (no synchronisation per small matmul) and
     keeps reductions in one order, so printed numbers reproduce. Raise it for paper scale on a CPU.
     In a Jupyter kernel it also selects matplotlib's inline backend, whatever ``MPLBACKEND`` says, so that
@@ -140,7 +141,7 @@ def setup(seed: int = 0, device: str = "auto", threads: int | None = 1) -> torch
     ``seed`` seeds Python, NumPy and torch (``torch.manual_seed``); ``device`` is resolved by :func:`get_device`.
     """
     set_seed(seed)
-    threads = check_int(threads, "threads", allow_none=True)
+    threads = check_int(threads, "threads", allow_none=True, maximum=max(64, 4 * (os.cpu_count() or 1)))
     if threads is not None:
         torch.set_num_threads(threads)
     chosen = get_device(device)
@@ -200,6 +201,8 @@ def check_memory(nbytes: int, what: str) -> None:
     with its reason before the allocator is asked for terabytes. Where the available memory is unknown
     (no ``os.sysconf``), the bound is 64 GiB."""
     nbytes = check_int(nbytes, "nbytes", minimum=0)
+    if not isinstance(what, str):
+        raise TypeError(f"what must say what needs the memory (a string), got {type(what).__name__}")
     try:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):

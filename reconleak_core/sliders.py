@@ -63,6 +63,8 @@ def scrub_animation(draw_frame, values, *, figsize=(COLUMN_INCHES, 3.5), interva
 
     if not callable(draw_frame):
         raise TypeError(f"draw_frame must be callable as draw_frame(fig, value), got {type(draw_frame).__name__}")
+    if isinstance(values, (str, bytes)):
+        raise TypeError("values must be a sequence of frame values, got a string")
     values = list(values)
     if not values:
         raise ValueError("values must hold at least one frame value")
@@ -206,7 +208,11 @@ def static_slider(draw_frame, sliders, *, initial=None, value_format="{:.3g}", f
         raise TypeError(f"draw_frame must be callable as draw_frame(fig, *values), got {type(draw_frame).__name__}")
     if not hasattr(sliders, "items") or not 1 <= len(sliders) <= 2:
         raise ValueError(f"sliders must be a mapping {{label: values}} with one or two entries, got {sliders!r}")
-    labels = [str(label) for label in sliders]
+    if not all(isinstance(label, str) for label in sliders):
+        raise TypeError(f"the slider labels must be strings, got {list(sliders)!r}")
+    if not isinstance(alt, str):
+        raise TypeError(f"alt must be a string (the picture's text alternative), got {type(alt).__name__}")
+    labels = list(sliders)
     grids = [list(values) for values in sliders.values()]
     for label, values in zip(labels, grids):
         if not values:

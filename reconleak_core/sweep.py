@@ -56,7 +56,7 @@ from reconleak_core.cache import cached
 from reconleak_core.checks import check_int, check_seed
 from reconleak_core.kkt import normalize_margin
 from reconleak_core.metrics import nearest_distances
-from reconleak_core.runtime import get_device, keep_freed_memory
+from reconleak_core.runtime import check_memory, get_device, keep_freed_memory
 
 __all__ = ["RayExecutor", "run", "SearchSpace", "SearchResult", "random_search"]
 
@@ -263,6 +263,8 @@ def random_search(spec, *, trials: int = 8, restarts: int = 2, space: SearchSpac
         raise TypeError(f"spec must be a trained_nets.NetSpec, got {type(spec).__name__}")
     trials, restarts = check_int(trials, "trials"), check_int(restarts, "restarts")
     candidates_per_point = check_int(candidates_per_point, "candidates_per_point")
+    check_memory(8 * 4 * trials * restarts * candidates_per_point * spec.n * (spec.input_dim + 1),
+                 f"trials={trials} × restarts={restarts} attacks of {candidates_per_point * spec.n} candidates")
     space = SearchSpace() if space is None else space
     if not isinstance(space, SearchSpace):
         raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}")

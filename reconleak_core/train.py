@@ -106,6 +106,15 @@ class History:
     delta: np.ndarray = field(default_factory=lambda: np.zeros(0))
     seconds: float = 0.0
 
+    def __post_init__(self):
+        for names in (("step", "loss", "margin"), ("cert_step", "eps", "eps_rel", "delta")):
+            arrays = [getattr(self, name) for name in names]
+            if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in arrays):
+                raise TypeError(f"History.{', '.join(names)} must be 1-D NumPy arrays")
+            if len({len(a) for a in arrays}) != 1:
+                raise ValueError(f"History.{', '.join(names)} must have one entry per recorded step, got lengths "
+                                 f"{[len(a) for a in arrays]}")
+
     def upto(self, steps: int) -> History:
         """The record of the first ``steps`` steps (a positive integer): what a run of that length records.
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,8 @@ class NetSpec:
                 raise TypeError(f"classes must be a name such as 'odd_vs_even' or a sequence of digit classes, "
                                 f"got {type(self.classes).__name__} {self.classes!r}")
             set_frozen(self, classes=tuple(self.classes))
+        if self.dataset == "digits":
+            data.digit_labels(self.classes)
         check_real(self.offset, "offset")
         check_int(self.width, "width")
         check_positive(self.init_scale, "init_scale")
@@ -250,6 +253,7 @@ def trained_network(spec: NetSpec, *, device="auto", progress: bool = False, cac
         return {"states": states}
 
     key = {"spec": spec, "version": NETWORK_VERSION}
+    cache, refresh = check_bool(cache, "cache"), check_bool(refresh, "refresh")
     stores = (CHECKPOINTS,) if check_bool(checkpoints, "checkpoints") else ()
     for store in stores if cache and not refresh else ():
         _check_committed(key, store)
@@ -298,7 +302,12 @@ def store_checkpoints(cache_root, *, store=CHECKPOINTS, command: str) -> list[st
 
     if not isinstance(command, str) or not command.strip():
         raise ValueError("command must say how the networks were made (the command line that trained them)")
+    for value, name in ((cache_root, "cache_root"), (store, "store")):
+        if not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"{name} must be a folder path (str or Path), got {type(value).__name__}")
     source, store = Path(cache_root) / _ENTRIES, Path(store)
+    if store.exists() and not store.is_dir():
+        raise ValueError(f"store {store} exists and is not a folder")
     files = sorted(source.glob("*.pt")) if source.is_dir() else []
     if not files:
         raise ValueError(f"no trained networks in {source}: nothing to store")

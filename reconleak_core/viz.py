@@ -39,7 +39,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from reconleak_core.checks import as_tensor, check_labels, check_points, check_positive
+from reconleak_core.checks import (
+    as_tensor,
+    check_finite,
+    check_labels,
+    check_points,
+    check_positive,
+    check_reals,
+    is_sequence,
+)
 
 __all__ = ["plane_basis", "side_basis", "plot_points_2d", "plot_activation_regions", "plot_curves", "image_grid",
            "draw_image_rows", "as_image", "log_tick_labels", "subplots", "two_panels", "COLUMN_INCHES"]
@@ -69,6 +77,9 @@ def two_panels():
 def _axes(ax, figsize):
     """``(fig, ax)``: a new figure when ``ax`` is None, else the figure ``ax`` belongs to."""
     if ax is None:
+        if not is_sequence(figsize) or len(figsize) != 2:
+            raise TypeError(f"figsize must be (width, height) in inches, got {figsize!r}")
+        figsize = check_reals(figsize, "figsize", positive=True)
         fig, ax = _pyplot().subplots(figsize=figsize)
         return fig, ax
     if not hasattr(ax, "figure") or not hasattr(ax, "scatter"):
@@ -286,8 +297,15 @@ def plot_curves(x, curves, *, xlabel: str, ylabel: str, title: str | None = None
     ``xlabel``, ``ylabel`` and ``title`` label the axes; ``logx`` and ``logy`` make them logarithmic (labelled by
     :func:`log_tick_labels`); ``ax`` is an Axes to draw on instead of a new figure of size ``figsize``; ``marker``
     the curves' marker (``""`` for none).
+    Non-finite values (an infinite split distance, say) and, on a log axis, values ≤ 0 leave gaps in their line.
     """
-    x = as_tensor(x, "x", dtype=torch.float64).reshape(-1)
+    x = as_tensor(x, "x", dtype=torch.float64)
+    if x.dim() > 1:
+        raise ValueError(f"x must be one-dimensional, got shape {tuple(x.shape)}")
+    x = x.reshape(-1)
+    for label, name in ((xlabel, "xlabel"), (ylabel, "ylabel")):
+        if not isinstance(label, str):
+            raise TypeError(f"{name} must be a string, got {type(label).__name__}")
     if not hasattr(curves, "items") or not curves:
         raise ValueError("curves must be a non-empty mapping from label to values")
     if spread is not None and not (hasattr(spread, "items") and set(spread) <= set(curves)):
@@ -398,6 +416,7 @@ def as_image(img, image_shape=None, where: str = "image"):
     ``img`` is the image.
     """
     img = as_tensor(img, where, dtype=torch.float64).detach().cpu()
+    img = check_finite(as_tensor(img, where, dtype=torch.float64).detach().cpu(), where)
     if image_shape is not None:
         if img.numel() != int(torch.tensor(image_shape).prod()):
             raise ValueError(f"{where} has {img.numel()} values, which do not fit image_shape {tuple(image_shape)}")

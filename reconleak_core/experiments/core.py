@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -119,6 +120,15 @@ class Run:
     cache_root: object = None
     executor: Callable | None = None
 
+    def __post_init__(self):
+        get_device(self.device)
+        check_bool(self.progress, "progress")
+        check_bool(self.cache, "cache")
+        if self.cache_root is not None and not isinstance(self.cache_root, (str, os.PathLike)):
+            raise TypeError(f"cache_root must be None or a folder path, got {type(self.cache_root).__name__}")
+        if self.executor is not None and not callable(self.executor):
+            raise TypeError(f"executor must be None or a callable, got {type(self.executor).__name__}")
+
     def network(self, spec: NetSpec) -> TrainedNet:
         """:func:`reconleak_core.trained_nets.trained_network` of ``spec`` (cached unless ``cache`` is off)."""
         return trained_network(spec, device=self.device, progress=self.progress, cache=self.cache,
@@ -192,7 +202,7 @@ def register(entry: Experiment, *, replace: bool = False) -> Experiment:
     ``ValueError`` if the name is taken, unless ``replace``."""
     if not isinstance(entry, Experiment):
         raise TypeError(f"register takes an Experiment, got {type(entry).__name__}")
-    if entry.name in EXPERIMENTS and not replace:
+    if entry.name in EXPERIMENTS and not check_bool(replace, "replace"):
         raise ValueError(f"an experiment named {entry.name!r} is already registered (replace=True replaces it)")
     EXPERIMENTS[entry.name] = entry
     return entry
@@ -239,6 +249,12 @@ def experiment(name: str, *, config: type, result: type, summary: str, variants:
     ``name`` is the registry's key (the command line's experiment name); ``config`` and ``result`` are the
     configuration and result classes; ``summary`` is the one-line description of the command line's help.
     """
+    if not (isinstance(config, type) and callable(getattr(config, "preset", None))):
+        raise TypeError(f"experiment {name!r}: config must be a configuration class with a preset(scale, seed), "
+                        f"got {config!r}")
+    if not isinstance(summary, str) or not summary.strip() or "\n" in summary:
+        raise ValueError(f"experiment {name!r}: summary must be one non-empty line")
+
     def declare(compute):
         def run_experiment(config_=None, *, scale: str = "book", device="auto", progress: bool = False,
                            cache: bool = True, cache_root=None, refresh: bool = False,
