@@ -149,6 +149,8 @@ def _values(values, name: str, min_length: int = 1) -> np.ndarray:
 def _measured(claim: str, **values) -> None:
     """Fail the claim when a measured value is NaN or infinite (a diverged run is no evidence)."""
     for key, value in values.items():
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()   # np.isfinite of a tensor is a tensor, which np.all refuses
         if not np.all(np.isfinite(value)):
             raise ClaimFailed(claim, f"{key} is not finite", values)
 

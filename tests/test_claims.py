@@ -134,3 +134,11 @@ def test_invalid_arguments_are_refused_with_a_clear_error(call, problem):
 def test_spread_shows_median_range_and_count():
     assert claims.spread([0.3, 0.1, 0.2]) == "median 0.2 (range 0.1–0.3, 3 runs)"
     assert claims.spread(torch.tensor([1.23456])) == "median 1.23 (range 1.23–1.23, 1 run)"
+
+
+def test_holds_takes_measured_tensors_and_refuses_non_finite_ones(capsys):
+    """Chapters pass result tensors as measured values: a finite one is printed with the verdict, a NaN one fails."""
+    claims.holds("eps falls", True, eps=torch.tensor([0.3, 0.1], dtype=torch.float64))
+    assert "eps falls" in capsys.readouterr().out
+    with pytest.raises(claims.ClaimFailed, match="not finite"):
+        claims.holds("eps falls", True, eps=torch.tensor([0.3, float("nan")]))

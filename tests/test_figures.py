@@ -238,14 +238,17 @@ def _fake_results():
         "digit_leak": (SimpleNamespace(images=images, best=images.flip(0), image_shape=(8, 8),
                                        leaked=torch.tensor([True] * 9 + [False] * 11), chance=_t(0.05, 0.1, 0.0),
                                        median=0.61), {}, COLUMN_PX),
-        "secret_shift": (SimpleNamespace(offsets=o, median=torch.rand(4, 2, dtype=torch.float64),
-                                         kkt=torch.rand(4, 2, dtype=torch.float64) + 0.01), {}, COLUMN_PX),
+        "secret_shift": (SimpleNamespace(offsets=o, rate=torch.rand(4, 2, dtype=torch.float64),
+                                         mix=torch.rand(4, 2, dtype=torch.float64), chance=torch.rand(20) * 0.2,
+                                         mix_chance=torch.rand(20) * 0.2), {}, COLUMN_PX),
         "shift_reconstructions": (SimpleNamespace(offsets=o, recon=torch.rand(4, 2, 4, 64, dtype=torch.float64),
                                                   nearest=torch.rand(4, 2, 4, 64, dtype=torch.float64),
                                                   image_shape=(8, 8)), {"show": 4}, COLUMN_PX),
         "infer_shift": (SimpleNamespace(offsets=_t(0.0, 0.5, 1.0), estimate=_t(0.1, 0.4, 1.1),
                                         trials=_t(0.0, 0.25, 0.5, 0.75, 1.0),
-                                        loss=torch.rand(3, 5, dtype=torch.float64) + 0.01), {}, COLUMN_PX),
+                                        # the chapter's shape: lowest at t = 0, rising with the trial shift
+                                        loss=0.01 * (1 + 4 * _t(0.0, 0.25, 0.5, 0.75, 1.0)) ** 2
+                                        * _t(1.0, 2.0, 4.0)[:, None]), {}, COLUMN_PX),
         "bias_shift": (SimpleNamespace(offsets=np.array([0.0, 1.0, 2.0]), biases=np.array([False, True]),
                                        median=rng.uniform(0.4, 0.7, (D, 3, 2)),
                                        eps_rel=rng.uniform(0.1, 0.7, (D, 3, 2))), {}, COLUMN_PX),
@@ -256,8 +259,9 @@ def _shift_guess_result():
     from reconleak_core.experiments.shift_guess import ShiftGuessResult
 
     o = [0.0, 0.5, 1.0]
-    res = SimpleNamespace(offsets=_t(*o), guesses=_t(*o), median=torch.rand(3, 3, dtype=torch.float64),
-                          shared=torch.randint(0, 5, (3, 3)).double())
+    res = SimpleNamespace(offsets=_t(*o), guesses=_t(*o), rate=torch.rand(3, 3, dtype=torch.float64),
+                          mix=torch.rand(3, 3, dtype=torch.float64), chance=torch.rand(20) * 0.2,
+                          mix_chance=torch.rand(20) * 0.2)
     res.at = lambda offset, guess: ShiftGuessResult.at(res, offset, guess)
     return res
 
