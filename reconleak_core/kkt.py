@@ -13,6 +13,8 @@ Interface.
 
 - :func:`margins` — yᵢ Φ(θ; xᵢ), shape ``(n,)``.
 - :func:`normalize_margin` — a copy of the network rescaled to minimum margin exactly 1 (θ / q_min^{1/L}).
+- :func:`onto_margin` — candidates scaled along their rays onto the margin, y′Φ(θ; x′) = 1 (complementary
+  slackness, which the stationarity residual cannot see).
 - :func:`stationarity_sum` — Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ), flattened in ``net.parameters()`` order (as
   :func:`reconleak_core.models.parameter_vector`); batched over leading dimensions of ``X`` and ``lam``.
 - :func:`kkt_loss` — ‖θ − Σᵢ λᵢ yᵢ ∇θΦ(θ; xᵢ)‖² + penalty · Σᵢ relu(lam_min − λᵢ), differentiable in ``X``
@@ -61,8 +63,8 @@ from reconleak_core.checks import (
 from reconleak_core.models import GATE_FORMS, TwoLayerReLU, input_dim, network_degree, soft_gate_relu
 from reconleak_core.runtime import check_memory
 
-__all__ = ["margins", "normalize_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "PENALTY_FORMS", "LAM_SCALES",
-           "ClosedForm", "CLOSED_FORMS", "closed_form", "gate_aware",
+__all__ = ["margins", "normalize_margin", "onto_margin", "stationarity_sum", "kkt_loss", "KKTLoss", "PENALTY_FORMS",
+           "LAM_SCALES", "ClosedForm", "CLOSED_FORMS", "closed_form", "gate_aware",
            "check_data", "simplex_kkt_point"]
 
 _METHODS = ("auto", "closed", "generic")
@@ -431,6 +433,48 @@ def margins(net: nn.Module, X, y) -> torch.Tensor:
     _check_net(net)
     X, y = check_data(net, X, y, batched=False)
     return _finite(y * scalar_output(net(X), X), "the margins yᵢΦ(θ; xᵢ)")
+
+
+def onto_margin(net: nn.Module, candidates, labels, lam=None):
+    """Every candidate scaled along its ray onto the margin of ``net``: x′ ↦ x′ / (y′Φ(θ; x′)), so y′Φ = 1.
+
+    Complementary slackness: at a KKT point every point with λᵢ > 0 lies on the margin, yᵢΦ(θ̂; xᵢ) = 1 for the
+    margin-normalised θ̂ (:func:`normalize_margin`). The stationarity residual cannot see where along its ray a
+    candidate sits: for a bias-free ReLU network Φ(θ; c x) = c Φ(θ; x) and ∇θΦ(θ; c x) = c ∇θΦ(θ; x) for c > 0,
+    so (x′, λ′) → (c x′, λ′/c) leaves :func:`kkt_loss` unchanged (the scale symmetry of chapter "The
+    initialisation radius"), and the attack's multiplier floor pushes λ′ up and x′ in. Putting each candidate
+    back on the margin uses only the network: the training set enters through θ̂'s normalisation alone.
+
+    ``net`` is the (margin-normalised) network, ``candidates`` (m, d) or (K, m, d) and ``labels`` (m,) the
+    attack's; ``lam`` (optional, the candidates' shape without d) are their multipliers, returned as λ′·y′Φ so
+    that the KKT residual is unchanged. A candidate with y′Φ ≤ 0 cannot reach the margin by a positive scale
+    and is returned as it is. Returns ``(scaled, lam, on_margin)``: ``lam`` is ``None`` when not given and
+    ``on_margin`` (bool, the candidates' shape without d) marks the candidates that were scaled. Raises
+    ``ValueError`` when the network is not positively homogeneous of degree 1 in its input (a bias).
+    """
+    _check_net(net)
+    d = input_dim(net)
+    C = check_points(candidates, "candidates", d=d, batched=True)
+    C = C.to(next(net.parameters()).dtype)
+    lead = C.shape[:-1]
+    labels = check_labels(labels, lead[-1], dtype=C.dtype, device=C.device)
+    flat = C.reshape(-1, C.shape[-1])
+    with torch.no_grad():
+        out = scalar_output(net(flat), flat).reshape(lead)
+        doubled = scalar_output(net(2 * flat), flat).reshape(lead)
+    if not torch.allclose(doubled, 2 * out, rtol=1e-6, atol=1e-9 * (1 + out.abs().max().item())):
+        raise ValueError("the network is not positively homogeneous of degree 1 in its input (Φ(2x) ≠ 2Φ(x), e.g. "
+                         "a first-layer bias): its candidates have no ray to scale along")
+    q = _finite(labels * out, "the candidates' margins y′Φ(θ; x′)")
+    on = q > 0
+    factor = torch.where(on, 1 / torch.where(on, q, torch.ones_like(q)), torch.ones_like(q))
+    scaled = _finite(C * factor[..., None], "the candidates scaled onto the margin")
+    if lam is None:
+        return scaled, None, on
+    lam = as_tensor(lam, "lam", dtype=C.dtype, device=C.device)
+    if lam.shape != lead:
+        raise ValueError(f"lam must have shape {tuple(lead)} (one multiplier per candidate), got {tuple(lam.shape)}")
+    return scaled, _finite(lam / factor, "the multipliers of the scaled candidates"), on
 
 
 def normalize_margin(net: nn.Module, X, y) -> nn.Module:

@@ -204,3 +204,35 @@ def test_clear_errors_on_bad_inputs():
         kkt.kkt_loss(net, X, y, lam, method="fast")
     with pytest.raises(ValueError, match="n must be"):
         kkt.simplex_kkt_point(1)
+
+
+@settings(max_examples=15, deadline=None)
+@given(batch=st.sampled_from([(), (3,)]), m=st.integers(1, 6), d=st.integers(1, 5), deep=st.booleans(),
+       seed=st.integers(0, 10_000))
+def test_onto_margin_puts_candidates_on_the_margin_and_keeps_the_stationarity_sum(batch, m, d, deep, seed):
+    """Complementary slackness: every candidate with y′Φ > 0 ends with y′Φ = 1; (x′, λ′) → (c x′, λ′/c)
+    leaves Σ λ′ y′ ∇θΦ(θ; x′) unchanged; the others are returned as they are."""
+    net = models.HomogeneousMLP(d, [4, 3], seed=seed) if deep else models.TwoLayerReLU(d, 7, seed=seed)
+    X, y, lam = _problem(batch, m, d, seed)
+    X, lam = X.detach(), lam.detach().abs()
+    scaled, lam2, on = kkt.onto_margin(net, X, y, lam)
+    q = y * net(scaled.reshape(-1, d)).reshape(*batch, m)
+    assert torch.allclose(q[on], torch.ones_like(q[on]), atol=1e-12)
+    assert torch.equal(scaled[~on], X[~on]) and torch.equal(lam2[~on], lam[~on])
+    before = kkt.stationarity_sum(net, X, y, lam)
+    after = kkt.stationarity_sum(net, scaled, y, lam2)
+    assert torch.allclose(before, after, atol=1e-10 * (1 + before.abs().max().item()))
+
+
+def test_onto_margin_refuses_a_network_with_a_bias_and_bad_shapes():
+    net = models.TwoLayerReLU(3, 5, bias=True, seed=0)
+    with torch.no_grad():
+        net.b.fill_(0.5)
+    X, y = torch.randn(4, 3, dtype=torch.float64), torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match="not positively homogeneous of degree 1 in its input"):
+        kkt.onto_margin(net, X, y)
+    plain = models.TwoLayerReLU(3, 5, seed=0)
+    with pytest.raises(ValueError, match="lam must have shape"):
+        kkt.onto_margin(plain, X, y, torch.ones(3))
+    with pytest.raises(ValueError, match="labels|y"):
+        kkt.onto_margin(plain, X, y[:3])
