@@ -45,6 +45,8 @@ def kkt_residual(net, X, y) -> float:
     gradients (``kkt.stationarity_sum`` with 1[z > 0]); it works for any network of the library, a
     first-layer bias included (θ = (W, b, v)), where ``certificate.certificate`` (Clarke gates) does not. It is an
     upper bound on the certificate's ε_rel: points on a ReLU kink get the one-sided gate, not the best one.
+
+    ``X`` (n, d) and ``y`` (n,) are the training set (labels ±1) in the network's coordinates.
     """
 
     net = normalize_margin(net, X, y)
@@ -62,7 +64,10 @@ def ones_in_row_space(net, rtol: float = 1e-8) -> float:
     Gradient descent from an initialisation inside the data's span keeps the rows of W in span{xᵢ + s1};
     centred data sum to zero, so for s ≠ 0 that span contains 1 (the mean of the xᵢ + s1 is s1) and the
     value is 1, while for s = 0 it is below 1 unless 1 happens to lie in the span of the centred images. A
-    detector of *whether* the data were shifted, blind to *how much* (chapter "Open questions")."""
+    detector of *whether* the data were shifted, blind to *how much* (chapter "Open questions").
+
+    ``net`` is a :class:`~reconleak_core.models.TwoLayerReLU`; ``rtol`` is the relative rank cut-off: the row
+    space is spanned by the right singular vectors of W whose singular value exceeds ``rtol`` times the largest."""
     if not isinstance(net, TwoLayerReLU):
         raise TypeError(f"ones_in_row_space needs a TwoLayerReLU (its first-layer rows W), got {type(net).__name__}")
     check_network(net)
@@ -95,6 +100,9 @@ class BiasShiftConfig:
     prior samples in place of the candidates. ``net`` is the bias-free, unshifted template. Also measured per
     network: :func:`kkt_residual` (how close to a KKT point) and two shift estimators (the pooled candidates'
     mean coordinate; :func:`ones_in_row_space`).
+
+    Every member has m = ``candidates_per_point``·n candidates and the settings ``attack`` (an ``AttackConfig``);
+    ``top_k`` best reconstructions per network are kept for the image grids (at most n).
     """
 
     net: NetSpec = chapter_digits_spec("book", 0)
@@ -131,7 +139,10 @@ class BiasShiftConfig:
     def preset(cls, scale: str = "book", *, seed: int = 0) -> BiasShiftConfig:
         """``"test"``: one draw, offsets 0 and 1, 1 restart × 100 steps; ``"book"``: 3 draws (``seed``, +1, +2),
         offsets 0 and 1, width 100, 2000 training steps, 2 restarts × 600 steps; ``"paper"``: width 1000, offsets
-        to 2, 5 draws, 8 restarts × 20,000 steps."""
+        to 2, 5 draws, 8 restarts × 20,000 steps.
+
+        ``scale``: ``"test"``, ``"book"`` (default) or ``"paper"``; ``seed`` is the first data draw (the digits'
+        seed, the network's initialisation seed and the first attack seed)."""
         scale = check_scale(scale)
         net = chapter_digits_spec(scale, seed)
         if scale == "test":
@@ -146,7 +157,10 @@ class BiasShiftConfig:
         return tuple(self.spec(d, o, b) for d in self.draws for o in self.offsets for b in self.biases)
 
     def spec(self, draw: int, offset: float, bias: bool) -> NetSpec:
-        """The network of one (draw, offset, bias) cell: the template's draw, shifted, with or without bias."""
+        """The network of one (draw, offset, bias) cell: the template's draw, shifted, with or without bias.
+
+        ``draw`` is the seed of the digits and of the initialisation, ``offset`` the secret offset s and ``bias``
+        whether the first layer has a bias."""
         return dataclasses.replace(self.net, seed=draw, bias=bias).shifted(offset)
 
 
@@ -159,7 +173,10 @@ class BiasShiftResult(Result):
     ``nearest`` (D, O, B, top_k, 64): best reconstructions and their training images (rescaled pixels).
     Calibrated (rule (i), ``calibration.beats_held_out``): ``rate`` (D, O, B) the share of training digits whose
     best candidate beats every held-out digit, ``threshold`` (D, n) each one's best held-out SSIM; ``chance`` /
-    ``prior_chance`` (D, chance_draws) the rate of held-out digits / uniform pixels in place of the candidates."""
+    ``prior_chance`` (D, chance_draws) the rate of held-out digits / uniform pixels in place of the candidates.
+
+    ``config`` is the :class:`BiasShiftConfig` run; ``offsets`` (O,), ``biases`` (B,) (booleans) and ``draws`` (D,)
+    are the values along its axes; ``image_shape`` is the (C, H, W) of one image."""
 
     config: BiasShiftConfig
     offsets: torch.Tensor
@@ -270,7 +287,10 @@ def _nulls(spec: NetSpec, tn, candidates, box, config: BiasShiftConfig) -> tuple
 
 def plot_bias_shift(result, axes=None):
     """``experiments.bias_shift``: median pooled SSIM (uninformed box) and KKT residual against the offset, one
-    curve per bias setting, the medians over draws with their range as a band (chapter "Open questions")."""
+    curve per bias setting, the medians over draws with their range as a band (chapter "Open questions").
+
+    ``result`` is a :class:`BiasShiftResult`; ``axes`` two matplotlib axes to draw in, ``None`` (default): a new
+    figure of two panels. Returns the ``Figure`` (that of ``axes`` when given)."""
     own = axes is None
     fig, axes = two_panels() if own else (axes[0].figure, axes)
     o = as_tensor(result.offsets, "offsets", dtype=torch.float64)

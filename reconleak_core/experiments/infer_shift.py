@@ -35,6 +35,11 @@ class InferShiftConfig:
     members use the shifted box prior ``Shift(s, Box(lo, hi))`` (projected) for every trial shift s in
     ``trials``; the estimate is the trial whose attack reaches the lowest final KKT loss (the attacker's
     only evidence). ``seeds`` members per trial.
+
+    ``net`` is the unshifted digits template (offset 0), trained shifted by each of ``offsets`` (the true secret
+    offsets); ``box`` is the pixel box (lo, hi) that each trial shift s moves to (lo + s, hi + s); every member
+    has m = ``candidates_per_point``·n candidates and the settings ``attack``; ``seed`` is the first attack seed
+    (members ``seed``, ..., ``seed + seeds − 1`` for every trial).
     """
 
     net: NetSpec = digits_spec("book", "two_layer", 0)
@@ -64,6 +69,12 @@ class InferShiftConfig:
 
     @classmethod
     def preset(cls, scale: str = "book", *, seed: int = 0) -> InferShiftConfig:
+        """``"test"``: offsets 0 and 1, trials 0, 1 and 2, 200 attack steps; ``"book"``: the defaults (offsets 0 to
+        2, trials −0.5 to 2.5, 1000 steps); ``"paper"``: offsets to 4, trials −1 to 5 by 0.25, 2 seeds × 50,000
+        steps.
+
+        ``scale``: ``"test"``, ``"book"`` (default) or ``"paper"``; ``seed`` draws the digits and the two-layer
+        network's initialisation and is the first attack seed."""
         scale = check_scale(scale)
         net = digits_spec(scale, "two_layer", seed)
         if scale == "test":
@@ -78,7 +89,10 @@ class InferShiftConfig:
 @dataclass(frozen=True, eq=False)
 class InferShiftResult(Result):
     """``loss`` (O, T): final KKT loss (min over seeds) of the attack with each trial shift, per true offset;
-    ``estimate`` (O,): the trial with the lowest loss; ``error`` = estimate − offset."""
+    ``estimate`` (O,): the trial with the lowest loss; ``error`` = estimate − offset.
+
+    ``config`` is the :class:`InferShiftConfig` run, ``offsets`` (O,) its true offsets and ``trials`` (T,) its
+    trial shifts."""
 
     config: InferShiftConfig
     offsets: torch.Tensor
@@ -130,7 +144,9 @@ def infer_shift(config: InferShiftConfig, run: Run) -> dict:
 
 def plot_infer_shift(result):
     """``experiments.infer_shift``: the estimated against the true offset, and the KKT loss against the trial
-    shift. Returns the ``Figure``."""
+    shift. Returns the ``Figure``.
+
+    ``result`` is an :class:`InferShiftResult`."""
     o = result.offsets
     fig, axes = two_panels()
     plot_curves(o, {"estimate": result.estimate, "true offset": o}, xlabel="true offset",

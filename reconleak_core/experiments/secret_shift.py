@@ -53,6 +53,8 @@ CURVATURE_STEPS = 3
 def shifted_spec(net: NetSpec, offset: float, recipe: str = "step") -> NetSpec:
     """The template ``net`` (digits, offset 0) trained on data shifted by ``offset``, by one of :data:`RECIPES`.
 
+    ``recipe`` is one of (default ``"step"``):
+
     - ``"step"``: ``net.shifted(offset)``, the step size divided by (1 + ∣s∣)², the template's steps.
     - ``"curvature"``: the step size scaled to the shifted data. Centred data sum to zero, so the mean squared norm
       of the shifted images is exactly r₀ + d·s² (r₀ that of the centred ones), and the curvature of the training
@@ -117,6 +119,10 @@ class SecretShiftConfig:
     candidate, calibrated by rule (i) against the data set's other digits (``calibration.beats_held_out``) with
     ``chance_draws`` null draws; "average-ness": ``shared``, the number of training images whose best candidate is
     also another's, and :func:`mixture_gain` of the best candidates against that of held-out digits.
+
+    Each member has m = ``candidates_per_point``·n candidates and the settings ``attack`` (an ``AttackConfig``);
+    ``top_k`` best reconstructions per offset and prior are kept for the image grids and averaged in ``ssim_top``
+    (at most n); ``seed`` is the first attack seed (members ``seed``, ``seed + 1``, ...) and seeds the null draws.
     """
 
     net: NetSpec = digits_spec("book", "two_layer", 0)
@@ -155,7 +161,9 @@ class SecretShiftConfig:
         return tuple(self.network(offset) for offset in self.offsets)
 
     def network(self, offset: float) -> NetSpec:
-        """The NetSpec of one secret offset: :func:`shifted_spec` of the template with this config's recipe."""
+        """The NetSpec of one secret offset: :func:`shifted_spec` of the template with this config's recipe.
+
+        ``offset`` is the secret offset s added to the centred images."""
         return shifted_spec(self.net, offset, self.recipe)
 
     @classmethod
@@ -164,7 +172,11 @@ class SecretShiftConfig:
         offsets 0, 0.5, 1 and 2, two-layer networks of width 300 trained by the ``"curvature"`` recipe (their
         weights are committed checkpoints, ``trained_nets.CHECKPOINTS``, for seeds 0–2), 4 restarts × 1000 steps
         per attacker; the 3-layer variant keeps the ``"step"`` recipe; ``"paper"``: 200 digits, offsets to 4,
-        8 restarts × 50,000 steps."""
+        8 restarts × 50,000 steps.
+
+        ``scale``: ``"test"``, ``"book"`` (default) or ``"paper"``; ``arch``: ``"two_layer"`` (default) or
+        ``"mlp3"``; ``seed`` draws the digits and the network's initialisation (:func:`.digits_spec`) and is the
+        first attack seed."""
         scale = check_scale(scale)
         net = digits_spec(scale, arch, seed)
         if scale == "test":
@@ -178,22 +190,11 @@ class SecretShiftConfig:
                    top_k=10, seed=seed, recipe="curvature" if arch == "two_layer" else "step")
 
 
-@dataclass(frozen=True, eq=False)
-class SecretShiftResult(Result):
-    """Per offset (rows) and prior (columns: 0 uninformed box, 1 informed box + s): ``median`` SSIM over the
-    training images of their best pooled candidate, ``fraction`` ≥ ``pooling.RECOVERED_SSIM``, ``ssim_top``
-    (mean of the top_k), ``shared`` (average-ness, see the config), ``kkt`` (median final KKT loss over restarts);
-    ``eps_rel`` per offset's network. ``recon`` / ``nearest`` (O, 2, top_k, 64): the best reconstructions
-    (rescaled, pixel coordinates) and their training images, for image grids (``image_shape``).
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ShiftGridFields(Result):
+    """The measures :func:`shift_grid` returns, per secret offset (rows) and prior (columns), shared by
+    :class:`SecretShiftResult` and :class:`.ShiftGuessResult` (keyword-only; each result describes them)."""
 
-    Calibrated (:func:`shift_grid`): ``rate`` (O, 2) the share of training digits whose best candidate beats every
-    held-out digit, ``score`` (O, 2, n) their best SSIM and ``threshold`` (n,) the best held-out one; ``chance`` /
-    ``prior_chance`` (chance_draws,) the rate of held-out digits / prior samples in place of the candidates;
-    ``mix`` (O, 2) the median :func:`mixture_gain` of the best candidates and ``mix_chance`` (chance_draws,) that
-    of held-out digits."""
-
-    config: SecretShiftConfig
-    offsets: torch.Tensor
     median: torch.Tensor
     fraction: torch.Tensor
     ssim_top: torch.Tensor
@@ -210,6 +211,26 @@ class SecretShiftResult(Result):
     prior_chance: torch.Tensor
     mix_chance: torch.Tensor
     image_shape: tuple = (1, 8, 8)
+
+
+@dataclass(frozen=True, eq=False)
+class SecretShiftResult(ShiftGridFields):
+    """Per offset (rows) and prior (columns: 0 uninformed box, 1 informed box + s): ``median`` SSIM over the
+    training images of their best pooled candidate, ``fraction`` ≥ ``pooling.RECOVERED_SSIM``, ``ssim_top``
+    (mean of the top_k), ``shared`` (average-ness, see the config), ``kkt`` (median final KKT loss over restarts);
+    ``eps_rel`` per offset's network. ``recon`` / ``nearest`` (O, 2, top_k, 64): the best reconstructions
+    (rescaled, pixel coordinates) and their training images, for image grids (``image_shape``).
+
+    Calibrated (:func:`shift_grid`): ``rate`` (O, 2) the share of training digits whose best candidate beats every
+    held-out digit, ``score`` (O, 2, n) their best SSIM and ``threshold`` (n,) the best held-out one; ``chance`` /
+    ``prior_chance`` (chance_draws,) the rate of held-out digits / prior samples in place of the candidates;
+    ``mix`` (O, 2) the median :func:`mixture_gain` of the best candidates and ``mix_chance`` (chance_draws,) that
+    of held-out digits.
+
+    ``config`` is the :class:`SecretShiftConfig` run and ``offsets`` (O,) its secret offsets."""
+
+    config: SecretShiftConfig
+    offsets: torch.Tensor
 
     name = "secret_shift"
     _json_fields = ("offsets", "rate", "chance", "prior_chance", "score", "threshold", "mix", "mix_chance", "median",
@@ -277,7 +298,9 @@ def shift_grid(config, run: Run, guesses_of) -> dict:
     :func:`mixture_gain` of the training images' best candidates and ``mix_chance`` (D,) that of the best of as
     many held-out digits. The rescaled score is blind to a constant shift: the held-out digits and prior samples
     in shifted coordinates (moved by s, or by g for ``Shift(g, box)``) score exactly as unshifted ones, so the
-    nulls are drawn once per data draw and hold for every offset and guess (a test checks it)."""
+    nulls are drawn once per data draw and hold for every offset and guess (a test checks it).
+
+    ``run`` is the :class:`.Run` that trains (or loads) the networks and runs the attacks."""
     R, lo, hi, d, n = config.restarts, *config.box, config.net.input_dim, config.net.n
     keys = ("median", "fraction", "ssim_top", "shared", "kkt", "recon", "nearest", "rate", "score", "mix")
     out = {k: [] for k in (*keys, "eps_rel")}
@@ -340,7 +363,9 @@ def plot_secret_shift(result):
     """``experiments.secret_shift`` (paper Fig. 2b) against the secret offset, for the uninformed box [0, 1] and the
     informed box [s, 1 + s]: the share of training digits leaked beyond every held-out digit with its chance rate
     (held-out digits in place of the candidates, 95th percentile), and the mixture gain of the best candidates
-    ("averages") with that of held-out digits. Returns the ``Figure``."""
+    ("averages") with that of held-out digits. Returns the ``Figure``.
+
+    ``result`` is a :class:`SecretShiftResult`."""
     o = result.offsets
     fig, axes = two_panels()
     for ax, values, null, ylabel, title in (
@@ -359,7 +384,10 @@ def plot_shift_reconstructions(result, show: int = 4, figsize=None):
     ``show`` best reconstructions of the uninformed attack (box [0, 1]), each beside its nearest training image
     (every image min–max scaled for display, as they are scored). The default size fills the book's column
     (:data:`~reconleak_core.viz.COLUMN_INCHES`).
-    Returns the ``Figure``."""
+    Returns the ``Figure``.
+
+    ``result`` is a :class:`SecretShiftResult`; ``figsize`` the figure's (width, height) in inches, ``None``
+    (default): the column's width and a height that fits the rows."""
     offsets = [float(o) for o in result.offsets]
     show = min(int(show), result.recon.shape[2])
     if show < 1:

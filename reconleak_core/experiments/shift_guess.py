@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import torch
 
 from reconleak_core.checks import check_reals, set_frozen
-from reconleak_core.experiments.core import Result, Run, experiment, result_tensor
-from reconleak_core.experiments.secret_shift import SecretShiftConfig, shift_grid
+from reconleak_core.experiments.core import Run, experiment, result_tensor
+from reconleak_core.experiments.secret_shift import SecretShiftConfig, ShiftGridFields, shift_grid
 from reconleak_core.viz import plot_curves, two_panels
 
 __all__ = ["ShiftGuessConfig", "ShiftGuessResult", "shift_guess", "plot_shift_guess"]
@@ -20,7 +20,14 @@ __all__ = ["ShiftGuessConfig", "ShiftGuessResult", "shift_guess", "plot_shift_gu
 class ShiftGuessConfig(SecretShiftConfig):
     """:func:`shift_guess`: the settings of :class:`.SecretShiftConfig` and the attacker's ``guesses`` g (box
     [g, 1 + g] in pixel coordinates); ``None`` (default): the offsets themselves, so that the column g = 0 is
-    the uninformed attack and the diagonal g = s the informed one."""
+    the uninformed attack and the diagonal g = s the informed one.
+
+    The inherited fields, as in :class:`.SecretShiftConfig`: ``net`` the unshifted digits template (offset 0),
+    ``offsets`` the secret offsets s, ``box`` the pixel box (lo, hi) that each guess moves, ``restarts`` the
+    members per guess, each with m = ``candidates_per_point``·n candidates and the settings ``attack``; ``top_k``
+    the best reconstructions kept per (offset, guess) cell (at most n); ``seed`` the first attack seed and the seed
+    of the null draws; ``recipe`` the training recipe of the shifted networks (:func:`.shifted_spec`);
+    ``chance_draws`` the number of null draws."""
 
     guesses: tuple | None = None
 
@@ -39,12 +46,15 @@ class ShiftGuessConfig(SecretShiftConfig):
     @classmethod
     def preset(cls, scale: str = "book", *, arch: str = "two_layer", seed: int = 0) -> ShiftGuessConfig:
         """:class:`.SecretShiftConfig`'s presets (the networks of chapter "Shifted images" at book scale), over the
-        grid of every offset as a guess."""
+        grid of every offset as a guess.
+
+        ``scale``: ``"test"``, ``"book"`` (default) or ``"paper"``; ``arch``: ``"two_layer"`` (default) or
+        ``"mlp3"``; ``seed`` draws the digits and the network's initialisation and is the first attack seed."""
         return super().preset(scale, arch=arch, seed=seed)
 
 
 @dataclass(frozen=True, eq=False)
-class ShiftGuessResult(Result):
+class ShiftGuessResult(ShiftGridFields):
     """:func:`shift_guess`: per secret offset (rows) and attacker's guess g (columns, prior
     ``Shift(g, box)``: initialised around g, box [g, 1 + g] in pixel coordinates) the pooled ``median`` SSIM,
     ``fraction`` ≥ ``pooling.RECOVERED_SSIM``, ``shared`` (average-ness) and ``kkt`` (median over restarts), all (O,
@@ -52,27 +62,15 @@ class ShiftGuessResult(Result):
     ``recon`` / ``nearest`` (O, G, top_k, 64): the best reconstructions (rescaled, pixel coordinates) and their
     training images, best first. ``guess == 0`` is the uninformed attack, ``guess == offset`` the informed one.
     Calibrated as :class:`.SecretShiftResult`: ``rate``, ``mix`` (O, G), ``score`` (O, G, n), ``threshold``,
-    ``chance``, ``prior_chance``, ``mix_chance``."""
+    ``chance``, ``prior_chance``, ``mix_chance``.
+
+    ``config`` is the :class:`ShiftGuessConfig` run, ``offsets`` (O,) its secret offsets and ``guesses`` (G,) its
+    guesses (``config.grid``); ``ssim_top`` (O, G) the mean best SSIM of the ``config.top_k`` best-recovered
+    training images; ``image_shape`` the (C, H, W) of one image."""
 
     config: ShiftGuessConfig
     offsets: torch.Tensor
     guesses: torch.Tensor
-    median: torch.Tensor
-    fraction: torch.Tensor
-    ssim_top: torch.Tensor
-    shared: torch.Tensor
-    kkt: torch.Tensor
-    eps_rel: torch.Tensor
-    recon: torch.Tensor
-    nearest: torch.Tensor
-    rate: torch.Tensor
-    score: torch.Tensor
-    mix: torch.Tensor
-    threshold: torch.Tensor
-    chance: torch.Tensor
-    prior_chance: torch.Tensor
-    mix_chance: torch.Tensor
-    image_shape: tuple = (1, 8, 8)
 
     name = "shift_guess"
     _json_fields = ("offsets", "guesses", "rate", "chance", "prior_chance", "score", "threshold", "mix", "mix_chance",
@@ -90,7 +88,10 @@ class ShiftGuessResult(Result):
     }
 
     def at(self, offset: float, guess: float) -> tuple[int, int]:
-        """The (row, column) of a secret offset and a guess (each must be one of the grid's values)."""
+        """The (row, column) of a secret offset and a guess (each must be one of the grid's values).
+
+        ``offset`` is matched against ``offsets`` and ``guess`` against ``guesses`` (``torch.isclose``); a value
+        off the grid raises ``ValueError``."""
         for values, v, what in ((self.offsets, offset, "offset"), (self.guesses, guess, "guess")):
             if not torch.isclose(values, torch.tensor(float(v), dtype=values.dtype)).any():
                 raise ValueError(f"{what} {v!r} is not on the grid {values.tolist()}")
@@ -139,7 +140,9 @@ def plot_shift_guess(result):
     """``experiments.shift_guess``: the share of training digits leaked beyond every held-out digit and the mixture
     gain of the best candidates ("averages") against the secret offset s, for the guess g = 0 (uninformed) and
     g = s (informed), each beside its chance level (held-out digits in place of the candidates, 95th percentile);
-    both guesses must be on the result's grid. Returns the ``Figure``."""
+    both guesses must be on the result's grid. Returns the ``Figure``.
+
+    ``result`` is a :class:`ShiftGuessResult`."""
     offsets = [float(o) for o in result.offsets]
     zero = result.at(offsets[0], 0.0)[1]
     diagonal = [result.at(o, o) for o in offsets]
