@@ -185,7 +185,8 @@ def digit_leak(config: DigitLeakConfig, run: Run) -> dict:
     prior = beats_held_out(res.X, res.candidates, held, scoring=scoring, null=Box(*config.box), seed=config.seed)
     order = torch.randperm(held.shape[0], generator=torch.Generator().manual_seed(config.seed))
     n = res.X.shape[0]
-    control = beats_held_out(held[order[:n]], res.candidates, held[order[n:]], scoring=scoring, seed=config.seed)
+    control = beats_held_out(held[order[:n]], res.candidates, held[order[n:]], scoring=scoring, chance_draws=1,
+                             seed=config.seed)   # its rate only: the chance draws are the verdict's
     return dict(ssim=res.score, median=res.median, fraction=res.fraction, shared=res.shared, kkt=res.kkt,
                 eps_rel=float(certificate(tn.net, tn.X, tn.y).eps_rel), images=res.X, best=res.best_candidates,
                 threshold=verdict.threshold, leaked=verdict.leaked, rate=verdict.rate, chance=verdict.chance,
