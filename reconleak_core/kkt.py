@@ -455,7 +455,9 @@ def onto_margin(net: nn.Module, candidates, labels, lam=None):
     _check_net(net)
     d = input_dim(net)
     C = check_points(candidates, "candidates", d=d, batched=True)
-    C = C.to(next(net.parameters()).dtype)
+    home, weight = C.device, next(net.parameters(), None)   # computed where the network is, returned where C was
+    if weight is not None:
+        C = C.to(dtype=weight.dtype, device=weight.device)
     lead = C.shape[:-1]
     labels = check_labels(labels, lead[-1], dtype=C.dtype, device=C.device)
     flat = C.reshape(-1, C.shape[-1])
@@ -468,13 +470,13 @@ def onto_margin(net: nn.Module, candidates, labels, lam=None):
     q = _finite(labels * out, "the candidates' margins y′Φ(θ; x′)")
     on = q > 0
     factor = torch.where(on, 1 / torch.where(on, q, torch.ones_like(q)), torch.ones_like(q))
-    scaled = _finite(C * factor[..., None], "the candidates scaled onto the margin")
+    scaled = _finite(C * factor[..., None], "the candidates scaled onto the margin").to(home)
     if lam is None:
-        return scaled, None, on
+        return scaled, None, on.to(home)
     lam = as_tensor(lam, "lam", dtype=C.dtype, device=C.device)
     if lam.shape != lead:
         raise ValueError(f"lam must have shape {tuple(lead)} (one multiplier per candidate), got {tuple(lam.shape)}")
-    return scaled, _finite(lam / factor, "the multipliers of the scaled candidates"), on
+    return scaled, _finite(lam / factor, "the multipliers of the scaled candidates").to(home), on.to(home)
 
 
 def normalize_margin(net: nn.Module, X, y) -> nn.Module:
